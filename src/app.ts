@@ -1,0 +1,51 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { MissingSecretError } from "./lib/config";
+import type { AppEnv } from "./lib/context";
+import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
+import { requestContext } from "./lib/middleware";
+import { auth } from "./routes/auth";
+import { health } from "./routes/health";
+import { webauthn } from "./routes/webauthn";
+
+export const app = new OpenAPIHono<AppEnv>({ strict: false });
+
+app.use("*", requestContext());
+
+app.route("/api/auth", auth);
+app.route("/api/webauthn", webauthn);
+app.route("/api/health", health);
+
+function respond(c: Context<AppEnv>, error: ApiError) {
+	if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
+	c.header("Cache-Control", "no-store");
+	c.header("X-Content-Type-Options", "nosniff");
+	return c.json(errorEnvelope(error), error.status as 400);
+}
+
+// Hono's own HTTP errors (malformed JSON, unsupported media type) get our envelope and wording.
+const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
+	400: "invalid_request",
+	404: "not_found",
+	413: "payload_too_large",
+	415: "unsupported_media_type",
+};
+
+app.notFound((c) => respond(c, new ApiError("not_found")));
+
+app.onError((error, c) => {
+	if (error instanceof ApiError) return respond(c, error);
+	if (error instanceof HTTPException && HTTP_STATUS_CODES[error.status]) {
+		return respond(c, new ApiError(HTTP_STATUS_CODES[error.status] as ErrorCode));
+	}
+	const requestId = c.get("requestId") ?? "unknown";
+	if (error instanceof MissingSecretError) {
+		console.error(`[${requestId}] ${error.message}`);
+	} else {
+		console.error(`[${requestId}] unhandled error:`, error);
+	}
+	return respond(c, new ApiError("internal_error"));
+});
+
+export type AppType = typeof app;

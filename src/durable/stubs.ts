@@ -1,0 +1,18 @@
+import { sha256Hex } from "../lib/crypto";
+import type { UserState } from "./user-state";
+
+export type UserStateNamespace = DurableObjectNamespace<UserState>;
+export type UserStateStub = DurableObjectStub<UserState>;
+
+/** The user's own Durable Object: the one writer of their security state. */
+export function userStateFor(namespace: UserStateNamespace, userId: string): UserStateStub {
+	return namespace.get(namespace.idFromName(`user:${userId}`));
+}
+
+/**
+ * The password limiter of one login email, whether or not an account has it,
+ * so the limiter reveals no accounts. Named by a hash: ids carry no email.
+ */
+export async function loginLimiterFor(namespace: UserStateNamespace, email: string): Promise<UserStateStub> {
+	return namespace.get(namespace.idFromName(`login:${await sha256Hex(email)}`));
+}

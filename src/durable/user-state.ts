@@ -1,0 +1,174 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import { requireSecret } from "../lib/config";
+import { createDb } from "../storage/db";
+import {
+	activateTotpWithRecoveryCodes,
+	addPasskeyWithRecoveryCodes,
+	type NewPasskey,
+	type NewTotp,
+	type PasskeyAdded,
+	type RemovalResult,
+	removePasskey,
+	removeTotp,
+	type TotpActivated,
+} from "./authenticator-changes";
+
+export type AttemptScope = "second_factor" | "password";
+
+export interface AttemptLimit {
+	scope: AttemptScope;
+	limit: number;
+	windowMs: number;
+}
+
+export type AttemptStart =
+	| { locked: true; retryAfterSeconds: number }
+	| { locked: false; attemptId: string; challenge: string | null; sessionFailures: number };
+
+export interface BeginAttempt extends AttemptLimit {
+	now: number;
+	/** The session making the attempt: a partial session dies after its own failures. */
+	sessionId?: string;
+	/** The pending challenge this attempt consumes, success or failure. */
+	challengeKey?: string;
+}
+
+/**
+ * One per user (`idFromName(userId)`), and one per login email for the
+ * password limiter. It is the single place that serializes a user's security
+ * state: challenges and attempt counters live in its own SQLite storage and
+ * are read and written synchronously, so no other request can interleave
+ * between a check and its consume. Authenticator changes await D1, which
+ * opens the input gate, so they run under blockConcurrencyWhile and D1's own
+ * conditional statements back them up.
+ */
+export class UserState extends DurableObject<Env> {
+	private readonly sql: SqlStorage;
+
+	constructor(ctx: DurableObjectState, env: Env) {
+		super(ctx, env);
+		this.sql = ctx.storage.sql;
+		this.sql.exec(`
+			CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
+			CREATE TABLE IF NOT EXISTS attempts (id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT, at INTEGER NOT NULL);
+			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);`);
+	}
+
+	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
+	putPending(key: string, value: string, expiresAt: number): void {
+		this.sql.exec("INSERT OR REPLACE INTO pending (key, value, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
+	}
+
+	/** Check-and-consume in one synchronous step: whoever takes it first has it. */
+	takePending(key: string, now: number): string | null {
+		const rows = this.sql
+			.exec<{ value: string; expires_at: number }>("DELETE FROM pending WHERE key = ? RETURNING value, expires_at", key)
+			.toArray();
+		const row = rows[0];
+		return row && row.expires_at > now ? row.value : null;
+	}
+
+	/** Reads without consuming (TOTP activation keeps the secret until a code matches). */
+	peekPending(key: string, now: number): string | null {
+		const row = this.sql
+			.exec<{ value: string; expires_at: number }>("SELECT value, expires_at FROM pending WHERE key = ?", key)
+			.toArray()[0];
+		return row && row.expires_at > now ? row.value : null;
+	}
+
+	deletePending(key: string): void {
+		this.sql.exec("DELETE FROM pending WHERE key = ?", key);
+	}
+
+	/** Whether the limiter is closed now; reserves nothing. */
+	attemptStatus(limit: AttemptLimit & { now: number }): { locked: boolean; retryAfterSeconds: number } {
+		this.forgetOldAttempts(limit);
+		return this.lockState(limit);
+	}
+
+	/**
+	 * Starts a verification: refuses when the limit is reached; otherwise
+	 * counts the attempt as a failure *now* (so parallel guesses cannot outrun
+	 * the count) and consumes the challenge. `succeedAttempt` takes the
+	 * reservation back when the verification passes.
+	 */
+	beginAttempt(input: BeginAttempt): AttemptStart {
+		this.forgetOldAttempts(input);
+		const state = this.lockState(input);
+		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
+		const attemptId = crypto.randomUUID();
+		this.sql.exec(
+			"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
+			attemptId,
+			input.scope,
+			input.sessionId ?? null,
+			input.now,
+		);
+		const challenge = input.challengeKey ? this.takePending(input.challengeKey, input.now) : null;
+		const sessionFailures = input.sessionId
+			? (this.sql
+					.exec<{ n: number }>(
+						"SELECT COUNT(*) AS n FROM attempts WHERE scope = ? AND session_id = ?",
+						input.scope,
+						input.sessionId,
+					)
+					.one().n ?? 0)
+			: 0;
+		return { locked: false, attemptId, challenge, sessionFailures };
+	}
+
+	/** A passed verification is not a failure; other failures stay counted. */
+	succeedAttempt(attemptId: string): void {
+		this.sql.exec("DELETE FROM attempts WHERE id = ?", attemptId);
+	}
+
+	addPasskey(passkey: NewPasskey, now: number): Promise<PasskeyAdded> {
+		return this.ctx.blockConcurrencyWhile(() =>
+			addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, now),
+		);
+	}
+
+	activateTotp(totp: NewTotp, now: number): Promise<TotpActivated> {
+		return this.ctx.blockConcurrencyWhile(() =>
+			activateTotpWithRecoveryCodes(this.db(), this.recoveryKey(), totp, now),
+		);
+	}
+
+	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {
+		return this.ctx.blockConcurrencyWhile(() => removePasskey(this.db(), userId, passkeyId));
+	}
+
+	removeTotp(userId: string): Promise<RemovalResult> {
+		return this.ctx.blockConcurrencyWhile(() => removeTotp(this.db(), userId));
+	}
+
+	private db() {
+		return createDb(this.env.DB);
+	}
+
+	private recoveryKey(): string {
+		return requireSecret(this.env, "RECOVERY_CODE_HMAC_KEY");
+	}
+
+	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {
+		this.sql.exec("DELETE FROM attempts WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
+		this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", limit.now);
+	}
+
+	private lockState(limit: AttemptLimit & { now: number }): { locked: boolean; retryAfterSeconds: number } {
+		const rows = this.sql
+			.exec<{ at: number }>(
+				"SELECT at FROM attempts WHERE scope = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+				limit.scope,
+				limit.now - limit.windowMs,
+				limit.limit - 1,
+			)
+			.toArray();
+		const oldestCounted = rows[0];
+		if (!oldestCounted) return { locked: false, retryAfterSeconds: 0 };
+		// Locked until the attempt that completed the count leaves the window.
+		const retryAfterMs = oldestCounted.at + limit.windowMs - limit.now;
+		return { locked: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+	}
+}

@@ -1,0 +1,26 @@
+import type { UserState } from "./durable/user-state";
+
+/** The Worker's bindings: wrangler.toml's vars and bindings, and its secrets. */
+export interface Env {
+	DB: D1Database;
+	USER_STATE: DurableObjectNamespace<UserState>;
+	METRICS?: AnalyticsEngineDataset;
+	RP_ID: string;
+	RP_NAME: string;
+	ORIGINS: string;
+	/** Encrypts TOTP secrets at rest (AES-GCM). */
+	TOTP_ENCRYPTION_KEY?: string;
+	/** Keys the HMAC under which recovery codes are stored. */
+	RECOVERY_CODE_HMAC_KEY?: string;
+	ANDROID_PACKAGE_NAME?: string;
+	ANDROID_SHA256_CERT_FINGERPRINTS?: string;
+	APPLE_APP_IDS?: string;
+}
+
+type WorkerEnv = Env;
+
+declare global {
+	namespace Cloudflare {
+		interface Env extends WorkerEnv {}
+	}
+}

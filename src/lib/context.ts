@@ -1,0 +1,23 @@
+import type { Env } from "../env";
+import type { AuthenticatedSession } from "../services/sessions";
+import type { Db } from "../storage/db";
+import type { Config } from "./config";
+import type { ClientKind, Metrics } from "./metrics";
+
+export interface Auth {
+	session: AuthenticatedSession;
+	/** How the request authenticated: a bearer token is an app, a cookie a browser. */
+	client: ClientKind;
+}
+
+export interface AppEnv {
+	Bindings: Env;
+	Variables: {
+		requestId: string;
+		startedAt: number;
+		config: Config;
+		db: Db;
+		metrics: Metrics;
+		auth: Auth;
+	};
+}

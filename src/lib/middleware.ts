@@ -1,0 +1,116 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { isRecent, resolveSession } from "../services/sessions";
+import { createDb } from "../storage/db";
+import { readConfig } from "./config";
+import type { AppEnv } from "./context";
+import { ApiError } from "./errors";
+import type { ClientKind } from "./metrics";
+import { createMetrics } from "./metrics";
+
+export const SESSION_COOKIE = "pe_session";
+export const MAX_BODY_BYTES = 64 * 1024;
+const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** Per-request dependencies; nothing is kept in module memory between requests. */
+export function requestContext(): MiddlewareHandler<AppEnv> {
+	return async function requestContext(c, next) {
+		c.set("requestId", c.req.header("cf-ray") ?? crypto.randomUUID());
+		c.set("startedAt", performance.now());
+		c.set("config", readConfig(c.env));
+		c.set("db", createDb(c.env.DB));
+		c.set("metrics", createMetrics(c.env.METRICS));
+		await next();
+		c.header("Cache-Control", "no-store");
+		c.header("X-Content-Type-Options", "nosniff");
+	};
+}
+
+const JSON_MEDIA_TYPE = /^application\/json\s*(;.*)?$/i;
+
+/**
+ * For routes that take a body: JSON only (415), at most 64 KiB (413). Runs
+ * before the session checks, as API.md orders them.
+ */
+export function jsonBody(): MiddlewareHandler<AppEnv> {
+	return async function jsonBody(c, next) {
+		const contentType = c.req.header("content-type");
+		if (!contentType || !JSON_MEDIA_TYPE.test(contentType.trim())) throw new ApiError("unsupported_media_type");
+		const declared = Number(c.req.header("content-length") ?? "0");
+		if (declared > MAX_BODY_BYTES) throw new ApiError("payload_too_large");
+		// Chunked bodies declare no length: read at most one byte past the limit.
+		const reader = c.req.raw.clone().body?.getReader();
+		let size = 0;
+		if (reader) {
+			for (;;) {
+				const { done, value } = await reader.read();
+				if (done) break;
+				size += value.byteLength;
+				if (size > MAX_BODY_BYTES) {
+					await reader.cancel();
+					throw new ApiError("payload_too_large");
+				}
+			}
+		}
+		await next();
+	};
+}
+
+function isAllowedOrigin(c: Context<AppEnv>): boolean {
+	const origin = c.req.header("origin");
+	return origin !== undefined && c.var.config.webOrigins.includes(origin);
+}
+
+export function clientKindOf(c: Context<AppEnv>): ClientKind {
+	return c.req.header("x-client")?.toLowerCase() === "app" ? "app" : "browser";
+}
+
+function bearerToken(c: Context<AppEnv>): string | null | undefined {
+	const header = c.req.header("authorization");
+	if (header === undefined) return undefined;
+	const match = /^Bearer\s+([A-Za-z0-9_-]+)\s*$/i.exec(header);
+	return match?.[1] ?? null;
+}
+
+export interface SessionRequirement {
+	/** "2fa": partial or full; "full": only a full session. */
+	level: "2fa" | "full";
+	recent?: boolean;
+}
+
+/**
+ * Authenticates the request and applies, in API.md's order: session present
+ * (401) → Origin of a cookie request (403 csrf_failed) → level (403
+ * mfa_required) → recent authentication (401 reauthentication_required).
+ */
+export function requireSession(requirement: SessionRequirement): MiddlewareHandler<AppEnv> {
+	return async function requireSession(c, next) {
+		const bearer = bearerToken(c);
+		if (bearer === null) throw new ApiError("not_authenticated");
+		const client: ClientKind = bearer ? "app" : "browser";
+		const token = bearer ?? getCookie(c, SESSION_COOKIE);
+		const session = token ? await resolveSession(c.var.db, token) : null;
+		if (!session) throw new ApiError("not_authenticated");
+		// A cookie rides along on cross-site requests; a bearer token cannot.
+		if (client === "browser" && UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)) {
+			throw new ApiError("csrf_failed");
+		}
+		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");
+		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
+		c.set("auth", { session, client });
+		await next();
+	};
+}
+
+/**
+ * Routes that create a session have no cookie to protect yet, but a browser
+ * that sends a foreign Origin is refused, so another site cannot sign a
+ * visitor into an account of its choosing (login CSRF).
+ */
+export function sessionCreationOrigin(): MiddlewareHandler<AppEnv> {
+	return async function sessionCreationOrigin(c, next) {
+		const origin = c.req.header("origin");
+		if (origin !== undefined && clientKindOf(c) === "browser" && !isAllowedOrigin(c)) throw new ApiError("csrf_failed");
+		await next();
+	};
+}

@@ -1,0 +1,29 @@
+import type { MiddlewareHandler } from "hono";
+import { userStateFor } from "../durable/stubs";
+import { SECOND_FACTOR_LIMIT } from "../services/limits";
+import { rateLimited } from "../services/second-factor";
+import { clock } from "./clock";
+import type { AppEnv } from "./context";
+
+/**
+ * API.md answers 429 before it looks at the body, so a locked user learns
+ * nothing from a malformed request either. This only reads the counter; the
+ * attempt itself is counted by the service, atomically with its challenge.
+ */
+export function secondFactorGate(method: "webauthn" | "totp" | "recovery_code"): MiddlewareHandler<AppEnv> {
+	return async function secondFactorGate(c, next) {
+		const { session, client } = c.var.auth;
+		const status = await userStateFor(c.env.USER_STATE, session.userId).attemptStatus({
+			...SECOND_FACTOR_LIMIT,
+			now: clock.now(),
+		});
+		if (status.locked) {
+			throw rateLimited(
+				{ db: c.var.db, userState: c.env.USER_STATE, metrics: c.var.metrics, client, startedAt: c.var.startedAt },
+				status.retryAfterSeconds,
+				method,
+			);
+		}
+		await next();
+	};
+}

@@ -1,0 +1,192 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../lib/context";
+import { jsonBody, requireSession } from "../lib/middleware";
+import { secondFactorGate } from "../lib/rate-limit-gate";
+import { deliverToken } from "../lib/session-response";
+import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
+import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
+import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
+import { viewSession } from "../services/sessions";
+import { serviceDeps } from "./deps";
+import {
+	AuthenticationResponse,
+	errors,
+	json,
+	jsonRequest,
+	Passkey,
+	PasskeyName,
+	RegistrationResponse,
+	SessionResult,
+	Success,
+} from "./schemas";
+import { validationHook } from "./validation";
+
+export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
+
+const full = requireSession({ level: "full" });
+const fullRecent = requireSession({ level: "full", recent: true });
+const twoFactor = requireSession({ level: "2fa" });
+const PasskeyId = z.object({
+	id: z
+		.string()
+		.min(1)
+		.max(64)
+		.openapi({ param: { name: "id", in: "path" } }),
+});
+const Options = z.record(z.string(), z.unknown()).openapi("WebAuthnOptionsJSON");
+
+webauthn.openapi(
+	createRoute({
+		method: "get",
+		path: "/register/options",
+		tags: ["Passkeys"],
+		summary: "Options to register a passkey",
+		middleware: [fullRecent] as const,
+		request: { query: z.object({ passwordless: z.enum(["true", "false"]).optional() }) },
+		responses: {
+			200: json(
+				z.object({ success: z.literal(true), creation_options: Options }),
+				"PublicKeyCredentialCreationOptionsJSON",
+			),
+			...errors(400, 401, 403),
+		},
+	}),
+	async (c) => {
+		const passwordless = c.req.valid("query").passwordless === "true";
+		const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, passwordless);
+		return c.json({ success: true as const, creation_options: options }, 200);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "post",
+		path: "/register/complete",
+		tags: ["Passkeys"],
+		summary: "Verify and store a new passkey",
+		description: "The first authenticator of a user brings ten recovery codes, returned once.",
+		middleware: [jsonBody(), fullRecent] as const,
+		request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),
+		responses: {
+			201: json(
+				z.object({ success: z.literal(true), passkey: Passkey, recovery_codes: z.array(z.string()).optional() }),
+				"Registered",
+			),
+			...errors(400, 401, 403, 409, 413, 415),
+		},
+	}),
+	async (c) => {
+		const { credential, name } = c.req.valid("json");
+		const done = await completeRegistration(serviceDeps(c), c.var.auth.session, credential, name);
+		return c.json(
+			{
+				success: true as const,
+				passkey: done.passkey,
+				...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
+			},
+			201,
+		);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "get",
+		path: "/authenticate/options",
+		tags: ["Passkeys"],
+		summary: "Options for the passkey second factor",
+		middleware: [twoFactor] as const,
+		responses: {
+			200: json(
+				z.object({ success: z.literal(true), request_options: Options }),
+				"PublicKeyCredentialRequestOptionsJSON",
+			),
+			...errors(400, 401),
+		},
+	}),
+	async (c) => {
+		const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session);
+		return c.json({ success: true as const, request_options: options }, 200);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "post",
+		path: "/verify",
+		tags: ["Passkeys"],
+		summary: "Pass the second factor with a passkey",
+		description: "On a partial session the token is replaced; on a full one it refreshes recent authentication.",
+		middleware: [jsonBody(), twoFactor, secondFactorGate("webauthn")] as const,
+		request: jsonRequest(z.object({ credential: AuthenticationResponse })),
+		responses: { 200: json(SessionResult, "Verified"), ...errors(400, 401, 403, 413, 415, 429) },
+	}),
+	async (c) => {
+		const deps = serviceDeps(c);
+		const passed = await verifyPasskeySecondFactor(deps, c.var.auth.session, c.req.valid("json").credential);
+		const session = await viewSession(deps.db, passed.session);
+		const issued = passed.token ? { session: passed.session, token: passed.token } : null;
+		return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "get",
+		path: "/",
+		tags: ["Passkeys"],
+		summary: "The user's passkeys, newest first",
+		middleware: [full] as const,
+		responses: {
+			200: json(z.object({ success: z.literal(true), passkeys: z.array(Passkey) }), "Passkeys"),
+			...errors(401, 403),
+		},
+	}),
+	async (c) => {
+		const passkeys = await listUserPasskeys(c.var.db, c.var.auth.session.userId);
+		return c.json({ success: true as const, passkeys }, 200);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "patch",
+		path: "/{id}",
+		tags: ["Passkeys"],
+		summary: "Rename a passkey",
+		middleware: [jsonBody(), full] as const,
+		request: { params: PasskeyId, ...jsonRequest(z.object({ name: PasskeyName })) },
+		responses: {
+			200: json(z.object({ success: z.literal(true), passkey: Passkey }), "Renamed"),
+			...errors(400, 401, 403, 404, 413, 415),
+		},
+	}),
+	async (c) => {
+		const passkey = await renameUserPasskey(
+			c.var.db,
+			c.var.auth.session.userId,
+			c.req.valid("param").id,
+			c.req.valid("json").name,
+		);
+		return c.json({ success: true as const, passkey }, 200);
+	},
+);
+
+webauthn.openapi(
+	createRoute({
+		method: "delete",
+		path: "/{id}",
+		tags: ["Passkeys"],
+		summary: "Delete a passkey (never the last second factor)",
+		middleware: [fullRecent] as const,
+		request: { params: PasskeyId },
+		responses: { 200: json(Success, "Deleted"), ...errors(400, 401, 403, 404) },
+	}),
+	async (c) => {
+		await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, {
+			kind: "webauthn",
+			id: c.req.valid("param").id,
+		});
+		return c.json({ success: true as const }, 200);
+	},
+);

@@ -1,0 +1,119 @@
+import { loginLimiterFor, type UserStateNamespace } from "../durable/stubs";
+import { clock } from "../lib/clock";
+import { hashPassword, PASSWORD_ITERATIONS, verifyPassword } from "../lib/crypto";
+import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
+import { ApiError } from "../lib/errors";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import { countAuthenticators } from "../storage/authenticators";
+import { type Db, isUniqueViolation } from "../storage/db";
+import { findUserByEmail, insertUser, type UserRow } from "../storage/users";
+import { PASSWORD_LIMIT } from "./limits";
+import { type AuthenticatedSession, type IssuedSession, issueSession, refreshAuthentication } from "./sessions";
+
+export interface AccountDeps {
+	db: Db;
+	userState: UserStateNamespace;
+	metrics: Metrics;
+	client: ClientKind;
+	startedAt: number;
+}
+
+/** Emails are trimmed and compared without regard to case. */
+export function normalizeEmail(email: string): string {
+	return email.trim().toLowerCase();
+}
+
+export async function signUp(
+	deps: AccountDeps,
+	input: { email: string; password: string },
+): Promise<{ user: { id: string; email: string }; issued: IssuedSession }> {
+	const email = normalizeEmail(input.email);
+	if (await findUserByEmail(deps.db, email)) throw new ApiError("email_taken");
+	const password = await hashPassword(input.password);
+	const user: UserRow = {
+		id: randomId(),
+		email,
+		passwordHash: password.hash,
+		passwordSalt: password.salt,
+		passwordIterations: password.iterations,
+		webauthnUserId: toBase64Url(randomBytes(32)),
+		createdAt: clock.now(),
+	};
+	try {
+		await insertUser(deps.db, user);
+	} catch (error) {
+		// Two sign-ups with one email: the UNIQUE index decides.
+		if (isUniqueViolation(error)) throw new ApiError("email_taken");
+		throw error;
+	}
+	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full") };
+}
+
+// Compared against when the email is unknown, so that a wrong email costs
+// the same PBKDF2 time as a wrong password and timing reveals no accounts.
+const DUMMY_HASH = {
+	hash: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+	salt: "AAAAAAAAAAAAAAAAAAAAAA",
+	iterations: PASSWORD_ITERATIONS,
+};
+
+function storedHash(user: UserRow) {
+	return { hash: user.passwordHash, salt: user.passwordSalt, iterations: user.passwordIterations };
+}
+
+function record(deps: AccountDeps, event: "auth.login.success" | "auth.login.failed", reason?: string): void {
+	deps.metrics.record({
+		event,
+		outcome: event === "auth.login.success" ? "success" : "failure",
+		...(reason ? { reason } : {}),
+		method: "password",
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
+}
+
+/**
+ * Checks a password under the email's limiter: the attempt is counted before
+ * the hash is computed, so parallel guesses cannot outrun the limit.
+ */
+async function checkPassword(deps: AccountDeps, email: string, password: string): Promise<UserRow> {
+	const limiter = await loginLimiterFor(deps.userState, email);
+	const start = await limiter.beginAttempt({ ...PASSWORD_LIMIT, now: clock.now() });
+	if (start.locked) {
+		deps.metrics.record({
+			event: "rate_limit.blocked",
+			outcome: "blocked",
+			reason: "password",
+			method: "password",
+			client: deps.client,
+			durationMs: performance.now() - deps.startedAt,
+		});
+		throw new ApiError("too_many_attempts", { retryAfterSeconds: start.retryAfterSeconds });
+	}
+	const user = await findUserByEmail(deps.db, email);
+	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
+	if (!user || !valid) {
+		record(deps, "auth.login.failed", "invalid_credentials");
+		throw new ApiError("invalid_credentials");
+	}
+	await limiter.succeedAttempt(start.attemptId);
+	return user;
+}
+
+/** A login is partial when the user has a live passkey or TOTP right now. */
+export async function logIn(deps: AccountDeps, input: { email: string; password: string }): Promise<IssuedSession> {
+	const user = await checkPassword(deps, normalizeEmail(input.email), input.password);
+	const counts = await countAuthenticators(deps.db, user.id);
+	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	record(deps, "auth.login.success");
+	return issueSession(deps.db, user, level);
+}
+
+export async function reauthenticate(
+	deps: AccountDeps,
+	session: AuthenticatedSession,
+	password: string,
+): Promise<AuthenticatedSession> {
+	await checkPassword(deps, session.email, password);
+	return refreshAuthentication(deps.db, session);
+}

@@ -1,0 +1,51 @@
+import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import { ApiError } from "../lib/errors";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import type { Db } from "../storage/db";
+import { listPasskeys, renamePasskey } from "../storage/passkeys";
+import { type PasskeyView, viewPasskey } from "./passkey-view";
+
+export async function listUserPasskeys(db: Db, userId: string): Promise<PasskeyView[]> {
+	return (await listPasskeys(db, userId)).map(viewPasskey);
+}
+
+/** Another user's passkey id answers 404, never 403: ids are not revealed. */
+export async function renameUserPasskey(db: Db, userId: string, id: string, name: string): Promise<PasskeyView> {
+	const row = await renamePasskey(db, userId, id, name);
+	if (!row) throw new ApiError("not_found");
+	return viewPasskey(row);
+}
+
+export interface RemovalDeps {
+	db: Db;
+	userState: UserStateNamespace;
+	metrics: Metrics;
+	client: ClientKind;
+	startedAt: number;
+}
+
+/**
+ * Removal goes through the user's Durable Object, which runs one removal at a
+ * time and deletes with a statement that refuses to remove the last
+ * authenticator: two concurrent deletes of the last two never leave zero.
+ */
+export async function removeAuthenticator(
+	deps: RemovalDeps,
+	userId: string,
+	target: ({ kind: "webauthn" } & { id: string }) | { kind: "totp" },
+): Promise<void> {
+	const stub = userStateFor(deps.userState, userId);
+	const result =
+		target.kind === "webauthn" ? await stub.removePasskey(userId, target.id) : await stub.removeTotp(userId);
+	if (result === "not_found") throw new ApiError("not_found");
+	const blocked = result === "last_authenticator";
+	deps.metrics.record({
+		event: blocked ? "authenticator.delete.blocked" : "authenticator.delete.success",
+		outcome: blocked ? "blocked" : "success",
+		...(blocked ? { reason: "last_authenticator" } : {}),
+		method: target.kind,
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
+	if (blocked) throw new ApiError("last_authenticator");
+}

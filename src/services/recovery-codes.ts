@@ -1,0 +1,41 @@
+import { hmacSha256Hex } from "../lib/crypto";
+import { randomBytes } from "../lib/encoding";
+
+export const RECOVERY_CODE_COUNT = 10;
+// 12 symbols of Crockford's base32: 60 bits per code. It has no i, l, o or u,
+// and input maps o → 0 and i, l → 1, so a code copied by hand survives.
+const ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz";
+const SYMBOLS = 12;
+
+function randomCode(): string {
+	const bytes = randomBytes(SYMBOLS);
+	let code = "";
+	// 256 is a multiple of 32, so `byte % 32` is uniform.
+	for (const byte of bytes) code += ALPHABET[byte % 32];
+	return `${code.slice(0, 4)}-${code.slice(4, 8)}-${code.slice(8, 12)}`;
+}
+
+/** Input ignores case, spaces and dashes. */
+export function normalizeRecoveryCode(input: string): string {
+	return input
+		.toLowerCase()
+		.replace(/[\s-]+/g, "")
+		.replace(/o/g, "0")
+		.replace(/[il]/g, "1");
+}
+
+export async function hashRecoveryCode(key: string, code: string): Promise<string> {
+	return hmacSha256Hex(key, `recovery-code:${normalizeRecoveryCode(code)}`);
+}
+
+export interface GeneratedCodes {
+	codes: string[];
+	hashes: string[];
+}
+
+export async function generateRecoveryCodes(key: string): Promise<GeneratedCodes> {
+	const codes = new Set<string>();
+	while (codes.size < RECOVERY_CODE_COUNT) codes.add(randomCode());
+	const list = [...codes];
+	return { codes: list, hashes: await Promise.all(list.map((code) => hashRecoveryCode(key, code))) };
+}

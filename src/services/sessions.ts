@@ -1,0 +1,145 @@
+import { clock, DAY, iso, MINUTE } from "../lib/clock";
+import { sha256Hex } from "../lib/crypto";
+import { randomBytes, toBase64Url } from "../lib/encoding";
+import { countAuthenticators } from "../storage/authenticators";
+import type { Db } from "../storage/db";
+import {
+	deleteSession,
+	extendSession,
+	findLiveSession,
+	insertSession,
+	markAuthenticated,
+	type SessionRow,
+	upgradeSession,
+} from "../storage/sessions";
+
+export const PARTIAL_SESSION_TTL = 10 * MINUTE;
+export const FULL_SESSION_TTL = 30 * DAY;
+export const RECENT_AUTHENTICATION = 5 * MINUTE;
+// Sliding expiry is written at most once a day, not on every request.
+const EXTEND_AFTER = DAY;
+
+export type SessionLevel = "partial" | "full";
+export type SecondFactorMethod = "webauthn" | "totp" | "recovery_codes";
+
+export interface AuthenticatedSession {
+	/** The stored id: SHA-256 of the token. */
+	id: string;
+	userId: string;
+	email: string;
+	level: SessionLevel;
+	authenticatedAt: number;
+	expiresAt: number;
+}
+
+export interface IssuedSession {
+	session: AuthenticatedSession;
+	/** The bearer token: 256 random bits, shown once and stored only as a hash. */
+	token: string;
+}
+
+export interface SessionView {
+	level: SessionLevel;
+	user: { id: string; email: string };
+	methods: SecondFactorMethod[];
+	authenticated_at: string;
+	expires_at: string;
+}
+
+function toAuthenticated(row: SessionRow, email: string): AuthenticatedSession {
+	return {
+		id: row.id,
+		userId: row.userId,
+		email,
+		level: row.level,
+		authenticatedAt: row.authenticatedAt,
+		expiresAt: row.expiresAt,
+	};
+}
+
+function newSessionRow(id: string, userId: string, level: SessionLevel, now: number): SessionRow {
+	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : FULL_SESSION_TTL;
+	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl };
+}
+
+export async function hashToken(token: string): Promise<string> {
+	return sha256Hex(`session:${token}`);
+}
+
+export async function issueSession(
+	db: Db,
+	user: { id: string; email: string },
+	level: SessionLevel,
+): Promise<IssuedSession> {
+	const token = toBase64Url(randomBytes(32));
+	const row = newSessionRow(await hashToken(token), user.id, level, clock.now());
+	await insertSession(db, row);
+	return { session: toAuthenticated(row, user.email), token };
+}
+
+export async function resolveSession(db: Db, token: string): Promise<AuthenticatedSession | null> {
+	if (token.length === 0 || token.length > 128) return null;
+	const now = clock.now();
+	const found = await findLiveSession(db, await hashToken(token), now);
+	if (!found) return null;
+	const session = toAuthenticated(found.session, found.email);
+	if (session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER) {
+		session.expiresAt = now + FULL_SESSION_TTL;
+		await extendSession(db, session.id, session.expiresAt);
+	}
+	return session;
+}
+
+export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {
+	return deleteSession(db, session.id);
+}
+
+/**
+ * A second factor passed: a partial session becomes a full one under a new
+ * token (the old one stops working); a full session only records the fresh
+ * authentication and keeps its token. Returns null when a concurrent request
+ * already upgraded this partial session.
+ */
+export async function completeSecondFactor(
+	db: Db,
+	session: AuthenticatedSession,
+): Promise<{ session: AuthenticatedSession; token: string | null } | null> {
+	const now = clock.now();
+	if (session.level === "full") {
+		await markAuthenticated(db, session.id, now);
+		return { session: { ...session, authenticatedAt: now }, token: null };
+	}
+	const token = toBase64Url(randomBytes(32));
+	const row = newSessionRow(await hashToken(token), session.userId, "full", now);
+	if (!(await upgradeSession(db, session.id, row))) return null;
+	return { session: toAuthenticated(row, session.email), token };
+}
+
+export async function refreshAuthentication(db: Db, session: AuthenticatedSession): Promise<AuthenticatedSession> {
+	const now = clock.now();
+	await markAuthenticated(db, session.id, now);
+	return { ...session, authenticatedAt: now };
+}
+
+export function isRecent(session: AuthenticatedSession): boolean {
+	return clock.now() - session.authenticatedAt <= RECENT_AUTHENTICATION;
+}
+
+export async function secondFactorMethods(db: Db, userId: string): Promise<SecondFactorMethod[]> {
+	const counts = await countAuthenticators(db, userId);
+	const methods: SecondFactorMethod[] = [];
+	if (counts.passkeys > 0) methods.push("webauthn");
+	if (counts.totp > 0) methods.push("totp");
+	if (counts.unusedRecoveryCodes > 0 && counts.passkeys + counts.totp > 0) methods.push("recovery_codes");
+	return methods;
+}
+
+export async function viewSession(db: Db, session: AuthenticatedSession): Promise<SessionView> {
+	return {
+		level: session.level,
+		user: { id: session.userId, email: session.email },
+		methods: await secondFactorMethods(db, session.userId),
+		authenticated_at: iso(session.authenticatedAt),
+		expires_at: iso(session.expiresAt),
+	};
+}

@@ -1,0 +1,69 @@
+import { and, desc, eq } from "drizzle-orm";
+import { hasAnotherAuthenticator } from "./authenticators";
+import type { Db } from "./db";
+import { passkeys } from "./schema";
+
+export type PasskeyRow = typeof passkeys.$inferSelect;
+
+export async function listPasskeys(db: Db, userId: string): Promise<PasskeyRow[]> {
+	return db
+		.select()
+		.from(passkeys)
+		.where(eq(passkeys.userId, userId))
+		.orderBy(desc(passkeys.createdAt), desc(passkeys.id))
+		.all();
+}
+
+export async function findPasskeyByCredentialId(db: Db, credentialId: string): Promise<PasskeyRow | undefined> {
+	return db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId)).get();
+}
+
+export async function findUserPasskey(db: Db, userId: string, id: string): Promise<PasskeyRow | undefined> {
+	return db
+		.select()
+		.from(passkeys)
+		.where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+		.get();
+}
+
+export async function renamePasskey(db: Db, userId: string, id: string, name: string): Promise<PasskeyRow | undefined> {
+	const [row] = await db
+		.update(passkeys)
+		.set({ name })
+		.where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+		.returning();
+	return row;
+}
+
+export interface PasskeyUse {
+	id: string;
+	previousCount: number;
+	signCount: number;
+	backedUp: boolean;
+	usedAt: number;
+}
+
+/**
+ * Records a verified assertion. Conditional on the count read before
+ * verifying, so two assertions racing with the same counter cannot both pass.
+ */
+export async function recordPasskeyUse(db: Db, use: PasskeyUse): Promise<boolean> {
+	const rows = await db
+		.update(passkeys)
+		.set({ signCount: use.signCount, backedUp: use.backedUp, lastUsedAt: use.usedAt })
+		.where(and(eq(passkeys.id, use.id), eq(passkeys.signCount, use.previousCount)))
+		.returning({ id: passkeys.id });
+	return rows.length === 1;
+}
+
+/**
+ * Deletes a passkey unless it is the user's last authenticator (passkey or
+ * TOTP), in one statement.
+ */
+export async function deletePasskeyUnlessLast(db: Db, userId: string, id: string): Promise<boolean> {
+	const rows = await db
+		.delete(passkeys)
+		.where(and(eq(passkeys.id, id), eq(passkeys.userId, userId), hasAnotherAuthenticator(userId)))
+		.returning({ id: passkeys.id });
+	return rows.length === 1;
+}

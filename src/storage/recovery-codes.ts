@@ -1,0 +1,43 @@
+import { and, count, eq, isNull, min, sql } from "drizzle-orm";
+import { randomId } from "../lib/encoding";
+import type { Db } from "./db";
+import { recoveryCodes } from "./schema";
+
+/** Replaces all of a user's codes in one transaction: the old ones stop working at once. */
+export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: string[], now: number): Promise<void> {
+	await db.batch([
+		db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)),
+		db
+			.insert(recoveryCodes)
+			.values(codeHashes.map((codeHash) => ({ id: randomId(), userId, codeHash, createdAt: now, usedAt: null }))),
+	]);
+}
+
+/** Marks a code used; the `used_at IS NULL` condition makes each code work once, even under a race. */
+export async function consumeRecoveryCode(db: Db, userId: string, codeHash: string, now: number): Promise<boolean> {
+	const rows = await db
+		.update(recoveryCodes)
+		.set({ usedAt: now })
+		.where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
+		.returning({ id: recoveryCodes.id });
+	return rows.length === 1;
+}
+
+export interface RecoveryCodeSummary {
+	total: number;
+	unused: number;
+	createdAt: number | null;
+}
+
+export async function summarizeRecoveryCodes(db: Db, userId: string): Promise<RecoveryCodeSummary> {
+	const row = await db
+		.select({
+			total: count(),
+			unused: sql<number>`SUM(CASE WHEN ${recoveryCodes.usedAt} IS NULL THEN 1 ELSE 0 END)`,
+			createdAt: min(recoveryCodes.createdAt),
+		})
+		.from(recoveryCodes)
+		.where(eq(recoveryCodes.userId, userId))
+		.get();
+	return { total: row?.total ?? 0, unused: Number(row?.unused ?? 0), createdAt: row?.createdAt ?? null };
+}

@@ -1,0 +1,87 @@
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+// Times are milliseconds since the epoch (UTC).
+
+export const users = sqliteTable("users", {
+	id: text("id").primaryKey(),
+	/** Trimmed and lower-cased: emails compare without regard to case. */
+	email: text("email").notNull().unique(),
+	passwordHash: text("password_hash").notNull(),
+	passwordSalt: text("password_salt").notNull(),
+	passwordIterations: integer("password_iterations").notNull(),
+	/** The WebAuthn user handle (base64url of 32 random bytes), never the email. */
+	webauthnUserId: text("webauthn_user_id").notNull().unique(),
+	createdAt: integer("created_at").notNull(),
+});
+
+export const sessions = sqliteTable(
+	"sessions",
+	{
+		/** SHA-256 of the token: the token itself is never stored. */
+		id: text("id").primaryKey(),
+		userId: text("user_id")
+			.notNull()
+			.references(() => users.id, { onDelete: "cascade" }),
+		level: text("level", { enum: ["partial", "full"] }).notNull(),
+		createdAt: integer("created_at").notNull(),
+		authenticatedAt: integer("authenticated_at").notNull(),
+		expiresAt: integer("expires_at").notNull(),
+	},
+	(table) => [index("sessions_user_id").on(table.userId)],
+);
+
+export const passkeys = sqliteTable(
+	"passkeys",
+	{
+		id: text("id").primaryKey(),
+		userId: text("user_id")
+			.notNull()
+			.references(() => users.id, { onDelete: "cascade" }),
+		/** From the authenticator data; UNIQUE across all accounts, also under a race. */
+		credentialId: text("credential_id").notNull().unique(),
+		publicKey: text("public_key").notNull(),
+		signCount: integer("sign_count").notNull(),
+		transports: text("transports").notNull().default("[]"),
+		backupEligible: integer("backup_eligible", { mode: "boolean" }).notNull(),
+		backedUp: integer("backed_up", { mode: "boolean" }).notNull(),
+		aaguid: text("aaguid").notNull(),
+		passwordless: integer("passwordless", { mode: "boolean" }).notNull(),
+		name: text("name").notNull(),
+		createdAt: integer("created_at").notNull(),
+		lastUsedAt: integer("last_used_at"),
+	},
+	(table) => [index("passkeys_user_id").on(table.userId)],
+);
+
+export const totpCredentials = sqliteTable("totp_credentials", {
+	userId: text("user_id")
+		.primaryKey()
+		.references(() => users.id, { onDelete: "cascade" }),
+	/** AES-GCM ciphertext of the base32 secret, with the user id as additional data. */
+	secretCiphertext: text("secret_ciphertext").notNull(),
+	/** The newest accepted time step: a code is accepted once, never an older one. */
+	lastStep: integer("last_step").notNull(),
+	createdAt: integer("created_at").notNull(),
+	lastUsedAt: integer("last_used_at"),
+});
+
+export const recoveryCodes = sqliteTable(
+	"recovery_codes",
+	{
+		id: text("id").primaryKey(),
+		userId: text("user_id")
+			.notNull()
+			.references(() => users.id, { onDelete: "cascade" }),
+		/** HMAC-SHA-256 of the normalized code under a Worker secret. */
+		codeHash: text("code_hash").notNull(),
+		createdAt: integer("created_at").notNull(),
+		usedAt: integer("used_at"),
+	},
+	(table) => [uniqueIndex("recovery_codes_user_hash").on(table.userId, table.codeHash)],
+);
+
+/** Passwordless sign-in challenges: no user yet, so they live here and are consumed with DELETE … RETURNING. */
+export const signInChallenges = sqliteTable("sign_in_challenges", {
+	challenge: text("challenge").primaryKey(),
+	expiresAt: integer("expires_at").notNull(),
+});

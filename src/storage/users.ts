@@ -1,0 +1,21 @@
+import { eq } from "drizzle-orm";
+import type { Db } from "./db";
+import { users } from "./schema";
+
+export type UserRow = typeof users.$inferSelect;
+
+export async function insertUser(db: Db, user: UserRow): Promise<void> {
+	await db.insert(users).values(user);
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
+	return db.select().from(users).where(eq(users.email, email)).get();
+}
+
+export async function findUserById(db: Db, id: string): Promise<UserRow | undefined> {
+	return db.select().from(users).where(eq(users.id, id)).get();
+}
+
+export async function findUserByWebauthnId(db: Db, webauthnUserId: string): Promise<UserRow | undefined> {
+	return db.select().from(users).where(eq(users.webauthnUserId, webauthnUserId)).get();
+}

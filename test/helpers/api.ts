@@ -1,0 +1,80 @@
+import { exports } from "cloudflare:workers";
+
+export const ORIGIN = "http://localhost:8787";
+const BASE = "http://localhost:8787";
+
+export interface CallOptions {
+	token?: string;
+	cookie?: string;
+	body?: unknown;
+	rawBody?: BodyInit;
+	headers?: Record<string, string>;
+	/** Browser requests send an Origin; default: the configured one for cookie calls. */
+	origin?: string | null;
+	app?: boolean;
+}
+
+export interface ApiResponse<T = Record<string, unknown>> {
+	status: number;
+	headers: Headers;
+	body: T;
+}
+
+/** Calls the Worker as a client would, through its default export. */
+export async function call<T = Record<string, unknown>>(
+	method: string,
+	path: string,
+	options: CallOptions = {},
+): Promise<ApiResponse<T>> {
+	const headers = new Headers(options.headers);
+	if (options.token) headers.set("authorization", `Bearer ${options.token}`);
+	if (options.app) headers.set("x-client", "app");
+	if (options.cookie) headers.set("cookie", options.cookie);
+	const origin = options.origin === undefined ? (options.cookie ? ORIGIN : null) : options.origin;
+	if (origin) headers.set("origin", origin);
+	let body: BodyInit | undefined = options.rawBody;
+	if (options.body !== undefined) {
+		body = JSON.stringify(options.body);
+		if (!headers.has("content-type")) headers.set("content-type", "application/json");
+	}
+	const response = await exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+	const text = await response.text();
+	let parsed: unknown = text;
+	try {
+		parsed = JSON.parse(text);
+	} catch {
+		// Non-JSON bodies are returned as text so a test can show them.
+	}
+	return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+let counter = 0;
+export function uniqueEmail(prefix = "user"): string {
+	counter += 1;
+	return `${prefix}-${Date.now().toString(36)}-${counter}-${crypto.randomUUID().slice(0, 8)}@example.com`;
+}
+
+export const PASSWORD = "correct horse battery staple";
+
+export interface TestUser {
+	id: string;
+	email: string;
+	token: string;
+}
+
+/** Signs up an app client with a fresh email and returns its bearer token. */
+export async function signUp(email = uniqueEmail()): Promise<TestUser> {
+	const response = await call<{ user: { id: string }; session_token: string }>("POST", "/api/auth/signup", {
+		app: true,
+		body: { email, password: PASSWORD },
+	});
+	if (response.status !== 201) throw new Error(`signup failed: ${response.status} ${JSON.stringify(response.body)}`);
+	return { id: response.body.user.id, email, token: response.body.session_token };
+}
+
+export async function logIn(
+	email: string,
+	password = PASSWORD,
+): Promise<ApiResponse<{ session_token: string; session: { level: string } }>> {
+	return call("POST", "/api/auth/login", { app: true, body: { email, password } });
+}
