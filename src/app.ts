@@ -7,6 +7,8 @@ import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { requestContext } from "./lib/middleware";
 import { auth } from "./routes/auth";
 import { health } from "./routes/health";
+import { recoveryCodes } from "./routes/recovery-codes";
+import { totp } from "./routes/totp";
 import { webauthn } from "./routes/webauthn";
 
 export const app = new OpenAPIHono<AppEnv>({ strict: false });
@@ -15,6 +17,8 @@ app.use("*", requestContext());
 
 app.route("/api/auth", auth);
 app.route("/api/webauthn", webauthn);
+app.route("/api/totp", totp);
+app.route("/api/recovery-codes", recoveryCodes);
 app.route("/api/health", health);
 
 function respond(c: Context<AppEnv>, error: ApiError) {

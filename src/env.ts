@@ -22,5 +22,9 @@ type WorkerEnv = Env;
 declare global {
 	namespace Cloudflare {
 		interface Env extends WorkerEnv {}
+		interface GlobalProps {
+			mainModule: typeof import("./index");
+			durableNamespaces: "UserState";
+		}
 	}
 }

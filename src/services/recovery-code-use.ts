@@ -1,0 +1,63 @@
+import { clock, iso } from "../lib/clock";
+import { ApiError } from "../lib/errors";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import { countAuthenticators } from "../storage/authenticators";
+import type { Db } from "../storage/db";
+import { consumeRecoveryCode, replaceRecoveryCodes, summarizeRecoveryCodes } from "../storage/recovery-codes";
+import { generateRecoveryCodes, hashRecoveryCode } from "./recovery-codes";
+import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import type { AuthenticatedSession } from "./sessions";
+
+/** Recovery codes exist only beside a passkey or TOTP: without 2FA there is nothing to recover. */
+async function requireTwoFactor(db: Db, userId: string): Promise<void> {
+	const counts = await countAuthenticators(db, userId);
+	if (counts.passkeys + counts.totp === 0) throw new ApiError("not_found");
+}
+
+export async function recoveryCodeSummary(db: Db, userId: string) {
+	await requireTwoFactor(db, userId);
+	const summary = await summarizeRecoveryCodes(db, userId);
+	return {
+		total: summary.total,
+		unused: summary.unused,
+		created_at: summary.createdAt === null ? null : iso(summary.createdAt),
+	};
+}
+
+export async function regenerateRecoveryCodes(
+	deps: { db: Db; metrics: Metrics; client: ClientKind; startedAt: number; recoveryKey: string },
+	userId: string,
+): Promise<string[]> {
+	await requireTwoFactor(deps.db, userId);
+	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKey);
+	await replaceRecoveryCodes(deps.db, userId, hashes, clock.now());
+	deps.metrics.record({
+		event: "recovery_codes.generated",
+		outcome: "success",
+		reason: "regenerated",
+		method: "recovery_code",
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
+	return codes;
+}
+
+/** Each code works once: the conditional UPDATE lets exactly one of many concurrent uses win. */
+export async function verifyRecoveryCode(
+	deps: SecondFactorDeps & { recoveryKey: string },
+	session: AuthenticatedSession,
+	code: string,
+): Promise<SecondFactorPassed<{ unused: number }>> {
+	return attemptSecondFactor(
+		deps,
+		session,
+		{ method: "recovery_code", success: "recovery_code.verify.success", failed: "recovery_code.verify.failed" },
+		async () => {
+			const hash = await hashRecoveryCode(deps.recoveryKey, code);
+			if (!(await consumeRecoveryCode(deps.db, session.userId, hash, clock.now()))) {
+				throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
+			}
+			return { unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused };
+		},
+	);
+}

@@ -1,0 +1,124 @@
+import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import { clock, iso, MINUTE } from "../lib/clock";
+import type { Config } from "../lib/config";
+import { decryptString, encryptString } from "../lib/crypto";
+import { ApiError } from "../lib/errors";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
+import type { Db } from "../storage/db";
+import { acceptTotpStep, findTotp } from "../storage/totp";
+import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import type { AuthenticatedSession } from "./sessions";
+
+export const TOTP_SETUP_TTL = 10 * MINUTE;
+
+export interface TotpDeps {
+	db: Db;
+	userState: UserStateNamespace;
+	config: Config;
+	metrics: Metrics;
+	client: ClientKind;
+	startedAt: number;
+	encryptionKey: string;
+}
+
+function setupKey(userId: string): string {
+	return `totp-setup:${userId}`;
+}
+
+// The secret is sealed with the user id as additional data, so a ciphertext
+// moved to another user's row (or pending slot) does not decrypt.
+const sealFor = (userId: string) => `totp:${userId}`;
+
+export interface TotpStatus {
+	enabled: boolean;
+	createdAt: number | null;
+	lastUsedAt: number | null;
+}
+
+export async function totpStatus(db: Db, userId: string): Promise<TotpStatus> {
+	const row = await findTotp(db, userId);
+	return { enabled: row !== undefined, createdAt: row?.createdAt ?? null, lastUsedAt: row?.lastUsedAt ?? null };
+}
+
+export interface TotpSetup {
+	secret: string;
+	otpauthUri: string;
+	qrSvg: string;
+}
+
+/** A new pending secret, kept 10 minutes in the user's Durable Object until a code activates it. */
+export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSession): Promise<TotpSetup> {
+	if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
+	const secret = newTotpSecret();
+	const sealed = await encryptString(deps.encryptionKey, secret, sealFor(session.userId));
+	await userStateFor(deps.userState, session.userId).putPending(
+		setupKey(session.userId),
+		sealed,
+		clock.now() + TOTP_SETUP_TTL,
+	);
+	const uri = otpauthUri(deps.config.rpName, session.email, secret);
+	return { secret, otpauthUri: uri, qrSvg: qrSvg(uri) };
+}
+
+/** Activation needs a valid code from the pending secret; that code counts as used. */
+export async function activateTotp(
+	deps: TotpDeps,
+	session: AuthenticatedSession,
+	code: string,
+): Promise<{ recoveryCodes: string[] | null }> {
+	const stub = userStateFor(deps.userState, session.userId);
+	const now = clock.now();
+	const sealed = await stub.peekPending(setupKey(session.userId), now);
+	if (!sealed)
+		throw new ApiError("challenge_expired", { message: "No authenticator-app set-up is pending: start again." });
+	const secret = await decryptString(deps.encryptionKey, sealed, sealFor(session.userId));
+	const step = await matchingStep(secret, code, now, Number.NEGATIVE_INFINITY);
+	if (step === null) throw new ApiError("invalid_code");
+	const activated = await stub.activateTotp({ userId: session.userId, secretCiphertext: sealed, step }, now);
+	await stub.deletePending(setupKey(session.userId));
+	if (activated.status === "already_enabled") throw new ApiError("already_enabled");
+	const record = (event: "totp.activate.success" | "recovery_codes.generated") =>
+		deps.metrics.record({
+			event,
+			outcome: "success",
+			method: "totp",
+			client: deps.client,
+			durationMs: performance.now() - deps.startedAt,
+		});
+	record("totp.activate.success");
+	if (activated.recoveryCodes) record("recovery_codes.generated");
+	return { recoveryCodes: activated.recoveryCodes };
+}
+
+/** The authenticator-app second factor: ±1 step of drift, each step accepted once. */
+export async function verifyTotpSecondFactor(
+	deps: SecondFactorDeps & { encryptionKey: string },
+	session: AuthenticatedSession,
+	code: string,
+): Promise<SecondFactorPassed<void>> {
+	return attemptSecondFactor(
+		deps,
+		session,
+		{ method: "totp", success: "totp.verify.success", failed: "totp.verify.failed" },
+		async () => {
+			const row = await findTotp(deps.db, session.userId);
+			if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
+			const secret = await decryptString(deps.encryptionKey, row.secretCiphertext, sealFor(session.userId));
+			const now = clock.now();
+			const step = await matchingStep(secret, code, now, row.lastStep);
+			if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
+			if (!(await acceptTotpStep(deps.db, session.userId, step, now))) {
+				throw new CeremonyFailure("invalid_code", "code_already_used");
+			}
+		},
+	);
+}
+
+export function viewTotpStatus(status: TotpStatus) {
+	return {
+		enabled: status.enabled,
+		...(status.createdAt !== null ? { created_at: iso(status.createdAt) } : {}),
+		...(status.lastUsedAt !== null ? { last_used_at: iso(status.lastUsedAt) } : {}),
+	};
+}
