@@ -7,19 +7,23 @@ import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { requestContext } from "./lib/middleware";
 import { auth } from "./routes/auth";
 import { health } from "./routes/health";
+import { passkeySignIn } from "./routes/passkey-sign-in";
 import { recoveryCodes } from "./routes/recovery-codes";
 import { totp } from "./routes/totp";
 import { webauthn } from "./routes/webauthn";
+import { wellKnown } from "./routes/well-known";
 
 export const app = new OpenAPIHono<AppEnv>({ strict: false });
 
 app.use("*", requestContext());
 
+app.route("/api/auth/passkey", passkeySignIn);
 app.route("/api/auth", auth);
 app.route("/api/webauthn", webauthn);
 app.route("/api/totp", totp);
 app.route("/api/recovery-codes", recoveryCodes);
 app.route("/api/health", health);
+app.route("/.well-known", wellKnown);
 
 function respond(c: Context<AppEnv>, error: ApiError) {
 	if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));

@@ -21,7 +21,8 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
 		c.set("db", createDb(c.env.DB));
 		c.set("metrics", createMetrics(c.env.METRICS));
 		await next();
-		c.header("Cache-Control", "no-store");
+		// Auth answers are never cached; the few public documents set their own.
+		if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
 		c.header("X-Content-Type-Options", "nosniff");
 	};
 }

@@ -1,0 +1,87 @@
+import {
+	type AuthenticationResponseJSON,
+	generateAuthenticationOptions,
+	type PublicKeyCredentialRequestOptionsJSON,
+} from "@simplewebauthn/server";
+import { clock } from "../lib/clock";
+import type { Config } from "../lib/config";
+import { ApiError } from "../lib/errors";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import type { Db } from "../storage/db";
+import { findPasskeyByCredentialId } from "../storage/passkeys";
+import { insertSignInChallenge, takeSignInChallenge } from "../storage/sign-in-challenges";
+import { findUserById } from "../storage/users";
+import { CHALLENGE_TTL } from "./passkey-registration";
+import { verifyAssertion } from "./passkey-verification";
+import { CeremonyFailure } from "./second-factor";
+import { type IssuedSession, issueSession } from "./sessions";
+import { inspectAssertion } from "./webauthn-inspect";
+
+export interface SignInDeps {
+	db: Db;
+	config: Config;
+	metrics: Metrics;
+	client: ClientKind;
+	startedAt: number;
+}
+
+/**
+ * A sign-in challenge has no user and no session yet, so it lives in D1 and
+ * is found again from the clientDataJSON that the authenticator signed.
+ */
+export async function createSignInOptions(deps: SignInDeps): Promise<PublicKeyCredentialRequestOptionsJSON> {
+	const options = await generateAuthenticationOptions({
+		rpID: deps.config.rpId,
+		timeout: CHALLENGE_TTL,
+		userVerification: "required",
+		allowCredentials: [],
+	});
+	const now = clock.now();
+	await insertSignInChallenge(deps.db, options.challenge, now + CHALLENGE_TTL, now);
+	return options;
+}
+
+/**
+ * Passwordless sign-in: the user is found from the credential id, and the
+ * userHandle must be present and be that user's WebAuthn user id. An unknown
+ * credential, a bad signature and a wrong userHandle all answer the same
+ * 400 verification_failed, so the route reveals no accounts.
+ */
+export async function signInWithPasskey(
+	deps: SignInDeps,
+	response: AuthenticationResponseJSON,
+): Promise<IssuedSession> {
+	const inspected = inspectAssertion(response);
+	const record = (outcome: "success" | "failure", reason?: string) =>
+		deps.metrics.record({
+			event: outcome === "success" ? "webauthn.login.success" : "webauthn.login.failed",
+			outcome,
+			...(reason ? { reason } : {}),
+			method: "webauthn",
+			client: deps.client,
+			durationMs: performance.now() - deps.startedAt,
+		});
+	try {
+		if (!(await takeSignInChallenge(deps.db, inspected.clientData.challenge, clock.now()))) {
+			throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		}
+		const passkey = await findPasskeyByCredentialId(deps.db, inspected.credentialId);
+		if (!passkey) throw new CeremonyFailure("verification_failed", "unknown_credential");
+		const user = await findUserById(deps.db, passkey.userId);
+		const userHandle = response.response.userHandle;
+		if (!user || !userHandle || userHandle !== user.webauthnUserId) {
+			throw new CeremonyFailure("verification_failed", "user_handle");
+		}
+		await verifyAssertion(deps.db, passkey, response, inspected, inspected.clientData.challenge, {
+			requireUserVerification: true,
+			config: deps.config,
+		});
+		const issued = await issueSession(deps.db, user, "full");
+		record("success");
+		return issued;
+	} catch (error) {
+		if (!(error instanceof CeremonyFailure)) throw error;
+		record("failure", error.reason);
+		throw new ApiError(error.code);
+	}
+}
