@@ -7,6 +7,7 @@ import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { requestContext } from "./lib/middleware";
 import { auth } from "./routes/auth";
 import { health } from "./routes/health";
+import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
 import { recoveryCodes } from "./routes/recovery-codes";
 import { totp } from "./routes/totp";
@@ -24,6 +25,7 @@ app.route("/api/totp", totp);
 app.route("/api/recovery-codes", recoveryCodes);
 app.route("/api/health", health);
 app.route("/.well-known", wellKnown);
+mountOpenApi(app);
 
 function respond(c: Context<AppEnv>, error: ApiError) {
 	if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
