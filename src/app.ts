@@ -3,7 +3,9 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { MissingSecretError } from "./lib/config";
 import type { AppEnv } from "./lib/context";
+import { cors } from "./lib/cors";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
+import { isUnavailable } from "./lib/faults";
 import { requestContext } from "./lib/middleware";
 import { auth } from "./routes/auth";
 import { health } from "./routes/health";
@@ -17,6 +19,7 @@ import { wellKnown } from "./routes/well-known";
 export const app = new OpenAPIHono<AppEnv>({ strict: false });
 
 app.use("*", requestContext());
+app.use("*", cors());
 
 app.route("/api/auth/passkey", passkeySignIn);
 app.route("/api/auth", auth);
@@ -50,6 +53,10 @@ app.onError((error, c) => {
 		return respond(c, new ApiError(HTTP_STATUS_CODES[error.status] as ErrorCode));
 	}
 	const requestId = c.get("requestId") ?? "unknown";
+	if (isUnavailable(error)) {
+		console.error(`[${requestId}] storage unavailable:`, error instanceof Error ? error.message : error);
+		return respond(c, new ApiError("unavailable", { retryAfterSeconds: 2 }));
+	}
 	if (error instanceof MissingSecretError) {
 		console.error(`[${requestId}] ${error.message}`);
 	} else {
