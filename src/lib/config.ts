@@ -18,7 +18,8 @@ export class MissingSecretError extends Error {
 export function readConfig(env: Env): Config {
 	const origins = (env.ORIGINS ?? "")
 		.split(",")
-		.map((origin) => origin.trim())
+		// An origin has no path: "https://app.example.com/" would otherwise never match.
+		.map((origin) => origin.trim().replace(/\/+$/, ""))
 		.filter((origin) => origin.length > 0);
 	return {
 		rpId: env.RP_ID,

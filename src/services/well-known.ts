@@ -15,13 +15,32 @@ export function relatedOrigins(env: Env): { origins: string[] } | null {
 }
 
 /**
+ * Android compares fingerprints as 32 colon-separated upper-case hex bytes,
+ * the form `keytool -list -v` prints; the bare hex that `apksigner` prints is
+ * accepted too. Anything else is left out (and logged) rather than published
+ * as a statement no device could ever match.
+ */
+function certificateFingerprint(value: string): string | null {
+	const hex = value.replaceAll(":", "").toUpperCase();
+	if (!/^[0-9A-F]{64}$/.test(hex)) {
+		console.error(
+			`ANDROID_SHA256_CERT_FINGERPRINTS: "${value}" is not a SHA-256 fingerprint; left out of assetlinks.json`,
+		);
+		return null;
+	}
+	return Array.from({ length: 32 }, (_, byte) => hex.slice(byte * 2, byte * 2 + 2)).join(":");
+}
+
+/**
  * Digital Asset Links: lets the Android app with this package and signing
  * certificate use the site's passkeys (Credential Manager checks
  * `get_login_creds`).
  */
 export function assetLinks(env: Env): Record<string, unknown>[] | null {
 	const packageName = env.ANDROID_PACKAGE_NAME?.trim();
-	const fingerprints = list(env.ANDROID_SHA256_CERT_FINGERPRINTS).map((fp) => fp.toUpperCase());
+	const fingerprints = list(env.ANDROID_SHA256_CERT_FINGERPRINTS)
+		.map(certificateFingerprint)
+		.filter((fingerprint) => fingerprint !== null);
 	if (!packageName || fingerprints.length === 0) return null;
 	return [
 		{

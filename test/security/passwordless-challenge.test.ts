@@ -1,0 +1,71 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { clock, MINUTE, SECOND } from "../../src/lib/clock";
+import { SoftAuthenticator } from "../helpers/authenticator";
+import { authenticationOptions, partialLogin } from "../helpers/flows";
+import {
+	expectRefused,
+	fullSessions,
+	postSignIn,
+	signInAssertion,
+	signInOptions,
+	userWithDiscoverablePasskey,
+} from "../helpers/passwordless";
+
+// A sign-in challenge has no session to be bound to, so it is bound to
+// itself: single-use (the first presentation consumes it, whatever the
+// outcome), five minutes, and only challenges this route issued.
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+describe("the challenge of a passwordless sign-in", () => {
+	it("refuses a replay of a successful assertion with challenge_expired", async () => {
+		const { user, authenticator } = await userWithDiscoverablePasskey();
+		const credential = await signInAssertion(authenticator);
+		expect((await postSignIn(credential)).status).toBe(200);
+		const sessions = await fullSessions(user.id);
+		expectRefused(await postSignIn(credential), 400, "challenge_expired");
+		expect(await fullSessions(user.id)).toBe(sessions);
+	});
+
+	it("is consumed by a failed attempt too: a corrected assertion for it is refused", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const options = await signInOptions();
+		const failed = await postSignIn(await authenticator.getAssertion(options, { badSignature: true }));
+		expectRefused(failed, 400, "verification_failed");
+		expectRefused(await postSignIn(await authenticator.getAssertion(options)), 400, "challenge_expired");
+	});
+
+	it("refuses a challenge presented after 5 minutes", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const start = Date.now();
+		const now = vi.spyOn(clock, "now").mockReturnValue(start);
+		const credential = await signInAssertion(authenticator);
+		now.mockReturnValue(start + 5 * MINUTE + SECOND);
+		expectRefused(await postSignIn(credential), 400, "challenge_expired");
+	});
+
+	it("accepts a challenge presented just before its 5 minutes are up", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const start = Date.now();
+		const now = vi.spyOn(clock, "now").mockReturnValue(start);
+		const credential = await signInAssertion(authenticator);
+		now.mockReturnValue(start + 5 * MINUTE - SECOND);
+		expect((await postSignIn(credential)).status).toBe(200);
+	});
+
+	it("refuses a challenge the server never issued", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const forged = await signInAssertion(authenticator, { challenge: "bm90LWEtY2hhbGxlbmdlLWZyb20tdGhlLXNlcnZlcg" });
+		expectRefused(await postSignIn(forged), 400, "challenge_expired");
+	});
+
+	it("refuses a challenge issued for the second-factor ceremony", async () => {
+		const { user, authenticator } = await userWithDiscoverablePasskey(new SoftAuthenticator());
+		const partial = await partialLogin(user);
+		const secondFactorOptions = await authenticationOptions(partial);
+		const credential = await authenticator.getAssertion(secondFactorOptions);
+		expectRefused(await postSignIn(credential), 400, "challenge_expired");
+	});
+});
