@@ -24,11 +24,11 @@ export interface AttemptLimit {
 
 export type AttemptStart =
 	| { locked: true; retryAfterSeconds: number }
-	| { locked: false; attemptId: string; challenge: string | null; sessionFailures: number };
+	| { locked: false; attemptId: string; challenge: string | null };
 
 export interface BeginAttempt extends AttemptLimit {
 	now: number;
-	/** The session making the attempt: a partial session dies after its own failures. */
+	/** The session making the attempt. */
 	sessionId?: string;
 	/** The pending challenge this attempt consumes, success or failure. */
 	challengeKey?: string;
@@ -52,7 +52,9 @@ export class UserState extends DurableObject<Env> {
 		this.sql.exec(`
 			CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS attempts (id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT, at INTEGER NOT NULL);
-			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);`);
+			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);
+			CREATE TABLE IF NOT EXISTS session_failures (attempt_id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT NOT NULL, at INTEGER NOT NULL);
+			CREATE INDEX IF NOT EXISTS session_failures_session ON session_failures (scope, session_id);`);
 	}
 
 	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
@@ -106,16 +108,32 @@ export class UserState extends DurableObject<Env> {
 			input.now,
 		);
 		const challenge = input.challengeKey ? this.takePending(input.challengeKey, input.now) : null;
-		const sessionFailures = input.sessionId
-			? (this.sql
-					.exec<{ n: number }>(
-						"SELECT COUNT(*) AS n FROM attempts WHERE scope = ? AND session_id = ?",
-						input.scope,
-						input.sessionId,
-					)
-					.one().n ?? 0)
-			: 0;
-		return { locked: false, attemptId, challenge, sessionFailures };
+		return { locked: false, attemptId, challenge };
+	}
+
+	/**
+	 * Settles an attempt as failed and returns how many settled failures its
+	 * session has. Attempts still in flight are not counted here (they are for
+	 * the limit): one of them may be the success that a concurrent replay of
+	 * the same assertion lost to, and must not end its session.
+	 */
+	failAttempt(input: { attemptId: string; scope: AttemptScope; sessionId: string; now: number }): number {
+		this.sql.exec(
+			"INSERT OR IGNORE INTO session_failures (attempt_id, scope, session_id, at) VALUES (?, ?, ?, ?)",
+			input.attemptId,
+			input.scope,
+			input.sessionId,
+			input.now,
+		);
+		return (
+			this.sql
+				.exec<{ n: number }>(
+					"SELECT COUNT(*) AS n FROM session_failures WHERE scope = ? AND session_id = ?",
+					input.scope,
+					input.sessionId,
+				)
+				.one().n ?? 0
+		);
 	}
 
 	/** A passed verification is not a failure; other failures stay counted. */
@@ -153,6 +171,7 @@ export class UserState extends DurableObject<Env> {
 
 	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {
 		this.sql.exec("DELETE FROM attempts WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
+		this.sql.exec("DELETE FROM session_failures WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
 		this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", limit.now);
 	}
 

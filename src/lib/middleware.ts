@@ -7,6 +7,7 @@ import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 import type { ClientKind } from "./metrics";
 import { createMetrics } from "./metrics";
+import { deliverToken } from "./session-response";
 
 export const SESSION_COOKIE = "pe_session";
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -90,8 +91,9 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		if (bearer === null) throw new ApiError("not_authenticated");
 		const client: ClientKind = bearer ? "app" : "browser";
 		const token = bearer ?? getCookie(c, SESSION_COOKIE);
-		const session = token ? await resolveSession(c.var.db, token) : null;
-		if (!session) throw new ApiError("not_authenticated");
+		const resolved = token ? await resolveSession(c.var.db, token) : null;
+		if (!token || !resolved) throw new ApiError("not_authenticated");
+		const { session } = resolved;
 		// A cookie rides along on cross-site requests; a bearer token cannot.
 		if (client === "browser" && UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)) {
 			throw new ApiError("csrf_failed");
@@ -100,7 +102,18 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
 		c.set("auth", { session, client });
 		await next();
+		// The cookie's own expiry would end a sliding session 30 days after
+		// sign-in however much it is used: when the server moved the expiry,
+		// send the same token with the new date, unless the route has just
+		// set or cleared the cookie itself (logout).
+		if (client === "browser" && resolved.extended && !setsSessionCookie(c.res)) {
+			deliverToken(c, client, { session, token }, {});
+		}
 	};
+}
+
+function setsSessionCookie(response: Response): boolean {
+	return response.headers.getSetCookie().some((line) => line.startsWith(`${SESSION_COOKIE}=`));
 }
 
 /**

@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
 import { clearSessionCookie, deliverToken } from "../lib/session-response";
-import { logIn, reauthenticate, signUp } from "../services/accounts";
+import { assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
 import { revokeSession, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import { Email, errors, json, jsonRequest, Password, SessionResult, SessionView, Success } from "./schemas";
@@ -12,6 +13,15 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 
 const Credentials = z.object({ email: Email, password: Password }).openapi("Credentials");
 const LoginCredentials = z.object({ email: Email, password: z.string().min(1).max(256) });
+
+/** A locked email answers 429 before its reauthentication body is read (API.md's order). */
+function passwordGate(): MiddlewareHandler<AppEnv> {
+	return async function passwordGate(c, next) {
+		await assertPasswordNotLocked(serviceDeps(c), c.var.auth.session.email);
+		await next();
+	};
+}
+
 const appHeader = {
 	headers: z.object({
 		"x-client": z.string().optional().openapi({ description: "`app`: the token comes in the body" }),
@@ -103,7 +113,7 @@ auth.openapi(
 		path: "/reauthenticate",
 		tags: ["Accounts"],
 		summary: "Confirm the password to refresh recent authentication",
-		middleware: [jsonBody(), requireSession({ level: "full" })] as const,
+		middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
 		request: jsonRequest(z.object({ password: z.string().min(1).max(256) })),
 		responses: { 200: json(SessionResult, "Authentication refreshed"), ...errors(400, 401, 403, 413, 415, 429) },
 	}),

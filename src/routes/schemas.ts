@@ -76,7 +76,9 @@ export const PasskeyName = z
 	.string()
 	.max(1024)
 	.transform((name) => name.trim())
-	.refine((name) => [...name].length >= 1 && [...name].length <= 64, "must be 1 to 64 characters after trimming");
+	.refine((name) => [...name].length >= 1 && [...name].length <= 64, "must be 1 to 64 characters after trimming")
+	// A lone surrogate is not a code point: D1 would store mojibake, not the name as given.
+	.refine((name) => !/\p{Cs}/u.test(name), "must be valid Unicode text");
 
 export const Passkey = z
 	.object({

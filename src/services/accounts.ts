@@ -72,6 +72,29 @@ function record(deps: AccountDeps, event: "auth.login.success" | "auth.login.fai
 	});
 }
 
+function passwordLocked(deps: AccountDeps, retryAfterSeconds: number): ApiError {
+	deps.metrics.record({
+		event: "rate_limit.blocked",
+		outcome: "blocked",
+		reason: "password",
+		method: "password",
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
+	return new ApiError("too_many_attempts", { retryAfterSeconds });
+}
+
+/**
+ * API.md answers 429 before it looks at the body. A login's email is in the
+ * body, but a reauthentication's comes from the session, so its route asks
+ * first. This only reads the counter; `checkPassword` counts the attempt.
+ */
+export async function assertPasswordNotLocked(deps: AccountDeps, email: string): Promise<void> {
+	const limiter = await loginLimiterFor(deps.userState, email);
+	const status = await limiter.attemptStatus({ ...PASSWORD_LIMIT, now: clock.now() });
+	if (status.locked) throw passwordLocked(deps, status.retryAfterSeconds);
+}
+
 /**
  * Checks a password under the email's limiter: the attempt is counted before
  * the hash is computed, so parallel guesses cannot outrun the limit.
@@ -79,17 +102,7 @@ function record(deps: AccountDeps, event: "auth.login.success" | "auth.login.fai
 async function checkPassword(deps: AccountDeps, email: string, password: string): Promise<UserRow> {
 	const limiter = await loginLimiterFor(deps.userState, email);
 	const start = await limiter.beginAttempt({ ...PASSWORD_LIMIT, now: clock.now() });
-	if (start.locked) {
-		deps.metrics.record({
-			event: "rate_limit.blocked",
-			outcome: "blocked",
-			reason: "password",
-			method: "password",
-			client: deps.client,
-			durationMs: performance.now() - deps.startedAt,
-		});
-		throw new ApiError("too_many_attempts", { retryAfterSeconds: start.retryAfterSeconds });
-	}
+	if (start.locked) throw passwordLocked(deps, start.retryAfterSeconds);
 	const user = await findUserByEmail(deps.db, email);
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {

@@ -16,7 +16,12 @@ import { listPasskeys } from "../storage/passkeys";
 import { findUserById } from "../storage/users";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import type { AuthenticatedSession } from "./sessions";
-import { inspectRegistration, MAX_CREDENTIAL_ID_BYTES, SUPPORTED_ALGORITHMS } from "./webauthn-inspect";
+import {
+	inspectRegistration,
+	isSupportedAlgorithm,
+	MAX_CREDENTIAL_ID_BYTES,
+	SUPPORTED_ALGORITHMS,
+} from "./webauthn-inspect";
 
 export const CHALLENGE_TTL = 5 * MINUTE;
 const KNOWN_TRANSPORTS = new Set(["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]);
@@ -116,6 +121,8 @@ export async function completeRegistration(
 		const selfAttested = inspected.format === "packed" && !inspected.hasCertificateChain;
 		const emptyNone = inspected.format === "none" && inspected.attestationStatementSize === 0;
 		if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
+		// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
+		if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
 		let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
 		try {
 			verification = await verifyRegistrationResponse({

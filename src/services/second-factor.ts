@@ -89,8 +89,17 @@ export async function attemptSecondFactor<T>(
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record(method.failed, "failure", error.reason);
-		if (session.level === "partial" && start.sessionFailures >= PARTIAL_SESSION_FAILURES) {
-			await revokeSession(deps.db, session);
+		if (session.level === "partial") {
+			// Only settled failures end a partial session: counting attempts still in
+			// flight would let a replay that lost the challenge revoke the session
+			// under the request that won it.
+			const failures = await stub.failAttempt({
+				attemptId: start.attemptId,
+				scope: SECOND_FACTOR_LIMIT.scope,
+				sessionId: session.id,
+				now: clock.now(),
+			});
+			if (failures >= PARTIAL_SESSION_FAILURES) await revokeSession(deps.db, session);
 		}
 		throw new ApiError(error.code);
 	}

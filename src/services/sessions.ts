@@ -77,7 +77,13 @@ export async function issueSession(
 	return { session: toAuthenticated(row, user.email), token };
 }
 
-export async function resolveSession(db: Db, token: string): Promise<AuthenticatedSession | null> {
+export interface ResolvedSession {
+	session: AuthenticatedSession;
+	/** The sliding expiry moved, so a browser's cookie needs the new date too. */
+	extended: boolean;
+}
+
+export async function resolveSession(db: Db, token: string): Promise<ResolvedSession | null> {
 	if (token.length === 0 || token.length > 128) return null;
 	const now = clock.now();
 	const found = await findLiveSession(db, await hashToken(token), now);
@@ -86,8 +92,9 @@ export async function resolveSession(db: Db, token: string): Promise<Authenticat
 	if (session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER) {
 		session.expiresAt = now + FULL_SESSION_TTL;
 		await extendSession(db, session.id, session.expiresAt);
+		return { session, extended: true };
 	}
-	return session;
+	return { session, extended: false };
 }
 
 export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {

@@ -78,3 +78,34 @@ export async function logIn(
 ): Promise<ApiResponse<{ session_token: string; session: { level: string } }>> {
 	return call("POST", "/api/auth/login", { app: true, body: { email, password } });
 }
+
+/** The full `Set-Cookie` line for the session cookie, if the response sets one. */
+export function sessionSetCookie(headers: Headers): string | undefined {
+	return headers.getSetCookie().find((line) => line.startsWith("pe_session="));
+}
+
+/** The session cookie a response sets, as a `Cookie` request header value; null when none or cleared. */
+export function sessionCookie(headers: Headers): string | null {
+	const line = sessionSetCookie(headers);
+	const pair = line?.split(";")[0];
+	return pair && pair !== "pe_session=" ? pair : null;
+}
+
+export interface BrowserUser {
+	id: string;
+	email: string;
+	cookie: string;
+}
+
+/** Signs up as a browser (no X-Client) from the configured origin and returns its session cookie. */
+export async function browserSignUp(email = uniqueEmail()): Promise<BrowserUser> {
+	const response = await call<{ user: { id: string } }>("POST", "/api/auth/signup", {
+		origin: ORIGIN,
+		body: { email, password: PASSWORD },
+	});
+	const cookie = sessionCookie(response.headers);
+	if (response.status !== 201 || !cookie) {
+		throw new Error(`browser signup failed: ${response.status} ${JSON.stringify(response.body)}`);
+	}
+	return { id: response.body.user.id, email, cookie };
+}

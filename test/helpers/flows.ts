@@ -1,8 +1,13 @@
+import { env } from "cloudflare:workers";
 import type {
 	PublicKeyCredentialCreationOptionsJSON,
 	PublicKeyCredentialRequestOptionsJSON,
+	RegistrationResponseJSON,
 } from "@simplewebauthn/server";
-import { type CallOptions, call, logIn, type TestUser } from "./api";
+import { isoBase64URL, isoCBOR, isoUint8Array } from "@simplewebauthn/server/helpers";
+import { vi } from "vitest";
+import { clock } from "../../src/lib/clock";
+import { type CallOptions, call, logIn, ORIGIN, PASSWORD, signUp, type TestUser, uniqueEmail } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";
 
 /** Fetches creation options and answers them with the software authenticator. */
@@ -57,4 +62,171 @@ export async function verifyPasskey(token: string, authenticator: SoftAuthentica
 		app: true,
 		body: { credential },
 	});
+}
+
+// --- passkey suite helpers ----------------------------------------------------------------------
+
+/** A user signed up as a browser: the session lives in the `pe_session` cookie. */
+export interface BrowserUser {
+	id: string;
+	email: string;
+	cookie: string;
+}
+
+/** The `pe_session` cookie a response set, as a Cookie header value, or null. */
+export function sessionCookie(headers: Headers): string | null {
+	for (const line of headers.getSetCookie()) {
+		const match = /^pe_session=([^;]+)/.exec(line);
+		if (match?.[1]) return `pe_session=${match[1]}`;
+	}
+	return null;
+}
+
+export async function browserSignUp(email = uniqueEmail("browser")): Promise<BrowserUser> {
+	const response = await call<{ user: { id: string } }>("POST", "/api/auth/signup/", {
+		origin: ORIGIN,
+		body: { email, password: PASSWORD },
+	});
+	const cookie = sessionCookie(response.headers);
+	if (response.status !== 201 || !cookie) throw new Error(`browser signup failed: ${response.status}`);
+	return { id: response.body.user.id, email, cookie };
+}
+
+/** Password login as a browser; returns the (partial or full) session cookie. */
+export async function browserLogin(email: string): Promise<string> {
+	const response = await call("POST", "/api/auth/login/", { origin: ORIGIN, body: { email, password: PASSWORD } });
+	const cookie = sessionCookie(response.headers);
+	if (response.status !== 200 || !cookie) throw new Error(`browser login failed: ${response.status}`);
+	return cookie;
+}
+
+export interface PasskeyJSON {
+	id: string;
+	name: string;
+	created_at: string;
+	last_used_at: string | null;
+	passwordless: boolean;
+	backed_up: boolean;
+	device_type: "multi_device" | "single_device";
+	transports: string[];
+	aaguid: string;
+	authenticator: string | null;
+	credential_id: string;
+}
+
+/** A fresh app user with one registered passkey. */
+export async function userWithPasskey(
+	authenticator = new SoftAuthenticator(),
+	options: { passwordless?: boolean; name?: string; overrides?: CreateOverrides } = {},
+) {
+	const user = await signUp();
+	const { response } = await registerPasskey(user, authenticator, options);
+	if (response.status !== 201)
+		throw new Error(`registration failed: ${response.status} ${JSON.stringify(response.body)}`);
+	return { user, authenticator, passkey: response.body.passkey as PasskeyJSON };
+}
+
+/** Registers one more passkey for a user who already has one; fails the test otherwise. */
+export async function addPasskey(user: TestUser, authenticator = new SoftAuthenticator(), name?: string) {
+	const { response } = await registerPasskey(user, authenticator, name === undefined ? {} : { name });
+	if (response.status !== 201)
+		throw new Error(`registration failed: ${response.status} ${JSON.stringify(response.body)}`);
+	return response.body.passkey as PasskeyJSON;
+}
+
+/** Registration options for a user, without answering them. */
+export async function registrationOptions(auth: CallOptions, passwordless?: boolean) {
+	const query = passwordless === undefined ? "" : `?passwordless=${passwordless}`;
+	const response = await call<{ creation_options: PublicKeyCredentialCreationOptionsJSON }>(
+		"GET",
+		`/api/webauthn/register/options/${query}`,
+		auth,
+	);
+	if (response.status !== 200) throw new Error(`register options failed: ${response.status}`);
+	return response.body.creation_options;
+}
+
+export function completeRegistration(auth: CallOptions, credential: unknown, name?: string) {
+	return call<{ passkey: PasskeyJSON; recovery_codes?: string[] }>("POST", "/api/webauthn/register/complete/", {
+		...auth,
+		body: name === undefined ? { credential } : { credential, name },
+	});
+}
+
+/** Posts an assertion (or any JSON) to the second-factor verify route as an app. */
+export function postVerify(token: string, credential: unknown) {
+	return call<{ session_token?: string; session: { level: string; authenticated_at: string } }>(
+		"POST",
+		"/api/webauthn/verify/",
+		{ token, app: true, body: { credential } },
+	);
+}
+
+export interface PasskeyDbRow {
+	id: string;
+	user_id: string;
+	credential_id: string;
+	public_key: string;
+	sign_count: number;
+	backup_eligible: number;
+	backed_up: number;
+	name: string;
+	created_at: number;
+	last_used_at: number | null;
+}
+
+/** The stored row, read from D1 directly. */
+export async function passkeyRow(credentialId: string): Promise<PasskeyDbRow | null> {
+	return env.DB.prepare("SELECT * FROM passkeys WHERE credential_id = ?").bind(credentialId).first<PasskeyDbRow>();
+}
+
+export async function countRows(sql: string, ...params: unknown[]): Promise<number> {
+	const row = await env.DB.prepare(sql)
+		.bind(...params)
+		.first<{ n: number }>();
+	return row?.n ?? 0;
+}
+
+export function passkeyCount(userId: string): Promise<number> {
+	return countRows("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = ?", userId);
+}
+
+export function sessionCount(userId: string, level: "partial" | "full"): Promise<number> {
+	return countRows("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND level = ?", userId, level);
+}
+
+/** Fixes the clock at `at` for the Worker and the Durable Object; restore with vi.restoreAllMocks(). */
+export function setClock(at: number): void {
+	vi.spyOn(clock, "now").mockReturnValue(at);
+}
+
+// isoCBOR does not re-export tiny-cbor's value type, so derive it from the encoder.
+type CBORValue = Parameters<typeof isoCBOR.encode>[0];
+
+/**
+ * Rewrites the COSE `alg` of the credential public key inside a "none"
+ * attestation. Nothing signs authenticator data at registration when the
+ * attestation is "none", so this is what a client offering an algorithm we
+ * never listed would send.
+ */
+export function withCoseAlgorithm(credential: RegistrationResponseJSON, alg: number): RegistrationResponseJSON {
+	const attestation = isoCBOR.decodeFirst<Map<string, CBORValue>>(
+		isoBase64URL.toBuffer(credential.response.attestationObject),
+	);
+	const authData = attestation.get("authData") as Uint8Array;
+	const idLength = ((authData[53] ?? 0) << 8) | (authData[54] ?? 0);
+	const keyStart = 55 + idLength;
+	const cose = isoCBOR.decodeFirst<Map<number, CBORValue>>(authData.slice(keyStart));
+	cose.set(3, alg);
+	const newAuthData = isoUint8Array.concat([authData.slice(0, keyStart), isoCBOR.encode(cose)]);
+	attestation.set("authData", newAuthData);
+	return {
+		...credential,
+		response: {
+			...credential.response,
+			attestationObject: isoBase64URL.fromBuffer(isoCBOR.encode(attestation)),
+			authenticatorData: isoBase64URL.fromBuffer(newAuthData),
+			publicKeyAlgorithm: alg,
+		},
+	};
 }
