@@ -55,7 +55,7 @@ function constantTimeEqual(a: string, b: string): boolean {
 }
 
 export function otpauthUri(issuer: string, label: string, secret: string): string {
-	return generateURI({
+	const uri = generateURI({
 		issuer,
 		label,
 		secret,
@@ -63,6 +63,9 @@ export function otpauthUri(issuer: string, label: string, secret: string): strin
 		digits: TOTP_DIGITS,
 		period: TOTP_PERIOD_SECONDS,
 	});
+	// otplib leaves out parameters equal to the Key URI defaults; we state them,
+	// so that an app with other defaults cannot show codes we would refuse.
+	return `${uri}&algorithm=${TOTP_ALGORITHM.toUpperCase()}&digits=${TOTP_DIGITS}&period=${TOTP_PERIOD_SECONDS}`;
 }
 
 export function qrSvg(text: string): string {

@@ -70,8 +70,11 @@ export async function activateTotp(
 	const stub = userStateFor(deps.userState, session.userId);
 	const now = clock.now();
 	const sealed = await stub.peekPending(setupKey(session.userId), now);
-	if (!sealed)
+	if (!sealed) {
+		// A second activation (a double submit) finds the set-up consumed: say it is done, not that it expired.
+		if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
 		throw new ApiError("challenge_expired", { message: "No authenticator-app set-up is pending: start again." });
+	}
 	const secret = await decryptString(deps.encryptionKey, sealed, sealFor(session.userId));
 	const step = await matchingStep(secret, code, now, Number.NEGATIVE_INFINITY);
 	if (step === null) throw new ApiError("invalid_code");
@@ -91,6 +94,24 @@ export async function activateTotp(
 	return { recoveryCodes: activated.recoveryCodes };
 }
 
+/**
+ * A row that does not open under this user's id (copied from another user,
+ * tampered with, or sealed under another key) is refused like a wrong code,
+ * fail closed and counted, rather than answered with a 500. It is logged,
+ * without the ciphertext, because it means the database or the key is wrong.
+ */
+async function openStoredSecret(key: string, sealed: string, userId: string): Promise<string> {
+	try {
+		return await decryptString(key, sealed, sealFor(userId));
+	} catch (error) {
+		console.error(
+			`totp: the stored secret of user ${userId} does not decrypt:`,
+			error instanceof Error ? error.name : "unknown",
+		);
+		throw new CeremonyFailure("invalid_code", "secret_unreadable");
+	}
+}
+
 /** The authenticator-app second factor: ±1 step of drift, each step accepted once. */
 export async function verifyTotpSecondFactor(
 	deps: SecondFactorDeps & { encryptionKey: string },
@@ -104,7 +125,7 @@ export async function verifyTotpSecondFactor(
 		async () => {
 			const row = await findTotp(deps.db, session.userId);
 			if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
-			const secret = await decryptString(deps.encryptionKey, row.secretCiphertext, sealFor(session.userId));
+			const secret = await openStoredSecret(deps.encryptionKey, row.secretCiphertext, session.userId);
 			const now = clock.now();
 			const step = await matchingStep(secret, code, now, row.lastStep);
 			if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
