@@ -3,7 +3,12 @@ import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
 import { deliverToken } from "../lib/session-response";
-import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
+import {
+	listUserPasskeys,
+	removeAuthenticator,
+	renameUserPasskey,
+	webauthnUserIdOf,
+} from "../services/passkey-management";
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
 import { viewSession } from "../services/sessions";
@@ -138,13 +143,26 @@ webauthn.openapi(
 		summary: "The user's passkeys, newest first",
 		middleware: [full] as const,
 		responses: {
-			200: json(z.object({ success: z.literal(true), passkeys: z.array(Passkey) }), "Passkeys"),
+			200: json(
+				z.object({
+					success: z.literal(true),
+					passkeys: z.array(Passkey),
+					webauthn_user_id: z
+						.string()
+						.openapi({ description: "The WebAuthn user handle (base64url), for the WebAuthn Signal API" }),
+				}),
+				"Passkeys",
+			),
 			...errors(401, 403),
 		},
 	}),
 	async (c) => {
-		const passkeys = await listUserPasskeys(c.var.db, c.var.auth.session.userId);
-		return c.json({ success: true as const, passkeys }, 200);
+		const userId = c.var.auth.session.userId;
+		const [passkeys, webauthnUserId] = await Promise.all([
+			listUserPasskeys(c.var.db, userId),
+			webauthnUserIdOf(c.var.db, userId),
+		]);
+		return c.json({ success: true as const, passkeys, webauthn_user_id: webauthnUserId }, 200);
 	},
 );
 

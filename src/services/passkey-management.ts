@@ -3,10 +3,21 @@ import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { listPasskeys, renamePasskey } from "../storage/passkeys";
+import { findUserById } from "../storage/users";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 
 export async function listUserPasskeys(db: Db, userId: string): Promise<PasskeyView[]> {
 	return (await listPasskeys(db, userId)).map(viewPasskey);
+}
+
+/**
+ * The user's WebAuthn user handle (base64url), which a page needs for the
+ * WebAuthn Signal API; an addition to API.md's list response, not a change.
+ */
+export async function webauthnUserIdOf(db: Db, userId: string): Promise<string> {
+	const user = await findUserById(db, userId);
+	if (!user) throw new ApiError("not_authenticated");
+	return user.webauthnUserId;
 }
 
 /** Another user's passkey id answers 404, never 403: ids are not revealed. */

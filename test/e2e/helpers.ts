@@ -1,0 +1,280 @@
+// Browser helpers for the end-to-end tests: Debian's Chromium through
+// playwright-core (no downloaded browser), CDP virtual authenticators, and the
+// flows a person goes through on the pages.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { generate } from "otplib";
+import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from "playwright-core";
+import { expect, inject } from "vitest";
+import { ROOT, wrangler } from "./worker";
+
+export const PASSWORD = "correct horse battery staple";
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+	"--headless",
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-quic",
+	"--no-first-run",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--disable-sync",
+];
+
+/** A fresh Chromium; playwright gives it a fresh temporary user-data dir. */
+export function launchBrowser(): Promise<Browser> {
+	if (!existsSync(CHROMIUM)) {
+		throw new Error(`No Chromium at ${CHROMIUM}: run \`apt-get install -y chromium\` (or set CHROMIUM_PATH)`);
+	}
+	return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 120_000 });
+}
+
+export interface SignalCall {
+	name: "signalAllAcceptedCredentials" | "signalCurrentUserDetails" | "signalUnknownCredential";
+	options: { rpId: string; userId?: string; allAcceptedCredentialIds?: string[]; name?: string; credentialId?: string };
+}
+
+/**
+ * Runs in the page before its own scripts: records each WebAuthn Signal API
+ * call (in sessionStorage, which survives the redirect after sign-in), then
+ * passes it on to the browser.
+ */
+function recordSignals(): void {
+	const api = (globalThis as unknown as { PublicKeyCredential?: Record<string, unknown> }).PublicKeyCredential;
+	if (!api) return;
+	for (const name of ["signalAllAcceptedCredentials", "signalCurrentUserDetails", "signalUnknownCredential"]) {
+		const original = api[name];
+		if (typeof original !== "function") continue;
+		api[name] = (options: unknown) => {
+			const calls: unknown[] = JSON.parse(sessionStorage.getItem("e2e-signals") ?? "[]");
+			calls.push({ name, options });
+			sessionStorage.setItem("e2e-signals", JSON.stringify(calls));
+			return original.call(api, options);
+		};
+	}
+}
+
+export interface AuthenticatorOptions {
+	/** "internal": a platform authenticator (Touch ID, Windows Hello); "usb": a security key. */
+	transport?: "internal" | "usb";
+	/** Backed up by a passkey provider: the page shows "Synced". */
+	synced?: boolean;
+}
+
+export class Authenticator {
+	constructor(
+		private readonly cdp: CDPSession,
+		readonly id: string,
+	) {}
+
+	/** Off: the authenticator waits for a touch that never comes (the person ignores it). */
+	async presence(enabled: boolean): Promise<void> {
+		await this.cdp.send("WebAuthn.setAutomaticPresenceSimulation", { authenticatorId: this.id, enabled });
+	}
+
+	async credentialIds(): Promise<string[]> {
+		const { credentials } = await this.cdp.send("WebAuthn.getCredentials", { authenticatorId: this.id });
+		return credentials.map((credential) => Buffer.from(credential.credentialId, "base64").toString("base64url"));
+	}
+
+	async addCredential(credential: { credentialId: string; privateKey: string; userHandle: string }): Promise<void> {
+		await this.cdp.send("WebAuthn.addCredential", {
+			authenticatorId: this.id,
+			credential: { ...credential, isResidentCredential: true, rpId: "localhost", signCount: 0 },
+		});
+	}
+}
+
+export interface Tab {
+	context: BrowserContext;
+	page: Page;
+	addAuthenticator(options?: AuthenticatorOptions): Promise<Authenticator>;
+	signals(): Promise<SignalCall[]>;
+	/** Fails on page errors and Content-Security-Policy violations seen so far. */
+	expectNoProblems(): void;
+	close(): Promise<void>;
+}
+
+export async function openTab(
+	browser: Browser,
+	options: { viewport?: { width: number; height: number }; mobile?: boolean } = {},
+): Promise<Tab> {
+	const context = await browser.newContext({
+		baseURL: inject("baseUrl"),
+		viewport: options.viewport ?? { width: 1280, height: 860 },
+		isMobile: options.mobile ?? false,
+		hasTouch: options.mobile ?? false,
+		acceptDownloads: true,
+		locale: "en-US",
+		timezoneId: "UTC",
+	});
+	context.setDefaultTimeout(45_000);
+	context.setDefaultNavigationTimeout(60_000);
+	await context.addInitScript(recordSignals);
+	const page = await context.newPage();
+	const problems: string[] = [];
+	page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
+	page.on("console", (message) => {
+		if (/Content Security Policy|Trusted ?Type/i.test(message.text())) problems.push(`console: ${message.text()}`);
+	});
+	const cdp = await context.newCDPSession(page);
+	await cdp.send("WebAuthn.enable", { enableUI: false });
+	return {
+		context,
+		page,
+		async addAuthenticator(authenticator = {}) {
+			const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+				options: {
+					protocol: "ctap2",
+					transport: authenticator.transport ?? "internal",
+					hasResidentKey: true,
+					hasUserVerification: true,
+					isUserVerified: true,
+					automaticPresenceSimulation: true,
+					defaultBackupEligibility: authenticator.synced ?? false,
+					defaultBackupState: authenticator.synced ?? false,
+				},
+			});
+			return new Authenticator(cdp, authenticatorId);
+		},
+		async signals() {
+			return page.evaluate(() => JSON.parse(sessionStorage.getItem("e2e-signals") ?? "[]") as SignalCall[]);
+		},
+		expectNoProblems() {
+			expect(problems).toEqual([]);
+		},
+		close: () => context.close(),
+	};
+}
+
+// ---------------------------------------------------------------- flows
+
+export async function settingsReady(page: Page): Promise<void> {
+	await page.waitForURL("**/settings/security");
+	await page.locator("main.content:not([aria-busy])").waitFor();
+}
+
+export async function signUp(page: Page, email: string): Promise<void> {
+	await page.goto("/sign-up");
+	await page.getByLabel("Email").fill(email);
+	await page.getByLabel("Password").fill(PASSWORD);
+	await page.getByRole("button", { name: "Create account" }).click();
+	await settingsReady(page);
+}
+
+export async function signOut(page: Page): Promise<void> {
+	// Waiting starts before the click: the sign-in page may move on by itself (passkey autofill).
+	await Promise.all([page.waitForURL("**/sign-in"), page.getByRole("button", { name: "Sign out" }).click()]);
+}
+
+export async function submitPassword(page: Page, email: string, password = PASSWORD): Promise<void> {
+	await page.getByLabel("Email").fill(email);
+	await page.getByLabel("Password").fill(password);
+	await page.getByRole("button", { name: "Sign in", exact: true }).click();
+}
+
+export function secondFactorHeading(page: Page) {
+	return page.getByRole("heading", { name: "Two-factor authentication" });
+}
+
+/** Adds a passkey from Settings; returns the recovery codes when they came with it. */
+export async function addPasskey(page: Page, name?: string): Promise<string[] | null> {
+	const before = await passkeyItems(page).count();
+	await page.getByRole("button", { name: "Add passkey" }).click();
+	const dialog = page.getByRole("dialog", { name: "Add a passkey" });
+	if (name !== undefined) await dialog.getByLabel("Name").fill(name);
+	await dialog.getByRole("button", { name: "Continue" }).click();
+	await dialog.waitFor({ state: "hidden" });
+	await page
+		.getByRole("status")
+		.filter({ hasText: name === undefined ? "added." : `Passkey “${name}” added.` })
+		.waitFor();
+	await expect.poll(() => passkeyItems(page).count()).toBe(before + 1);
+	const codes = page.locator("#recovery-codes");
+	return (await codes.isVisible()) ? shownRecoveryCodes(page) : null;
+}
+
+export async function shownRecoveryCodes(page: Page): Promise<string[]> {
+	await page.locator("#recovery-code-list code").first().waitFor();
+	return page.locator("#recovery-code-list code").allTextContents();
+}
+
+export async function dismissRecoveryCodes(page: Page): Promise<void> {
+	await page.getByRole("button", { name: "I saved them" }).click();
+	await page.locator("#recovery-codes").waitFor({ state: "hidden" });
+}
+
+export function passkeyItems(page: Page) {
+	return page.locator("#passkey-list > li");
+}
+
+export async function passkeyNames(page: Page): Promise<string[]> {
+	return page.locator("#passkey-list .item-title").allTextContents();
+}
+
+/** The passkeys of the signed-in user, straight from the API (the page's cookie). */
+export async function listedPasskeys(
+	page: Page,
+): Promise<{ passkeys: { id: string; name: string; credential_id: string }[]; webauthn_user_id: string }> {
+	const response = await page.request.get("/api/webauthn/");
+	expect(response.status()).toBe(200);
+	return response.json();
+}
+
+/**
+ * Makes the user's sessions look as if they last authenticated 10 minutes
+ * ago, in the database `wrangler dev` uses: the Worker's clock cannot be moved
+ * from outside, so the stored time moves instead.
+ */
+export async function ageSessions(email: string): Promise<void> {
+	const quoted = email.replaceAll("'", "''");
+	await wrangler([
+		"d1",
+		"execute",
+		"DB",
+		"--local",
+		"--persist-to",
+		inject("persistDir"),
+		"--command",
+		`UPDATE sessions SET authenticated_at = authenticated_at - 600000 WHERE user_id = (SELECT id FROM users WHERE email = '${quoted}')`,
+	]);
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+	// Let transitions and the smooth scroll to new content finish first.
+	await page.waitForTimeout(400);
+	await page.screenshot({
+		path: join(ROOT, "docs/screenshots", `${name}.png`),
+		fullPage: true,
+		animations: "disabled",
+	});
+}
+
+export const TOTP_PERIOD_MS = 30_000;
+
+/** What an authenticator app shows for this secret at `at` (SHA-1, 6 digits, 30 s). */
+export function totpCode(secret: string, at = Date.now()): Promise<string> {
+	return generate({ secret, algorithm: "sha1", digits: 6, period: 30, epoch: Math.floor(at / 1000) });
+}
+
+/** A code the app shows at no time step near now. */
+export async function wrongTotpCode(secret: string): Promise<string> {
+	const near = await Promise.all([-1, 0, 1].map((offset) => totpCode(secret, Date.now() + offset * TOTP_PERIOD_MS)));
+	return ["000000", "111111", "222222"].find((code) => !near.includes(code)) ?? "333333";
+}
+
+export function totpStep(at = Date.now()): number {
+	return Math.floor(at / TOTP_PERIOD_MS);
+}
+
+/** Waits until the authenticator app shows a code of a later time step than `step`. */
+export async function waitForStepAfter(step: number): Promise<void> {
+	const wait = (step + 1) * TOTP_PERIOD_MS - Date.now() + 250;
+	if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+}
+
+export async function readDownload(path: string | null): Promise<string> {
+	if (!path) throw new Error("the download was not saved");
+	return readFile(path, "utf8");
+}

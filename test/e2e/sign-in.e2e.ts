@@ -1,0 +1,211 @@
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+	addPasskey,
+	dismissRecoveryCodes,
+	launchBrowser,
+	listedPasskeys,
+	openTab,
+	PASSWORD,
+	passkeyItems,
+	screenshot,
+	secondFactorHeading,
+	settingsReady,
+	signOut,
+	signUp,
+	submitPassword,
+} from "./helpers";
+
+let browser: Browser;
+beforeAll(async () => {
+	browser = await launchBrowser();
+});
+afterAll(async () => {
+	await browser?.close();
+});
+
+describe("signing up and signing in", () => {
+	it("signs up, adds a passkey, signs out, and signs in with the password and then the passkey", async () => {
+		const tab = await openTab(browser);
+		const { page } = tab;
+		const laptop = await tab.addAuthenticator({ synced: true });
+		const email = "ada@example.com";
+
+		await signUp(page, email);
+		await expect.poll(() => page.getByRole("status").textContent()).toContain("Your account is ready");
+		expect(await page.locator("#two-factor-status").textContent()).toBe("Off");
+
+		const codes = await addPasskey(page, "MacBook Pro");
+		expect(codes).toHaveLength(10);
+		await dismissRecoveryCodes(page);
+		const item = passkeyItems(page).first();
+		expect(await item.locator(".item-title").textContent()).toBe("MacBook Pro");
+		expect(await item.locator(".badge").textContent()).toBe("Synced");
+		expect(await item.textContent()).toContain("Added just now");
+		expect(await item.textContent()).toContain("Never used");
+		expect(await page.locator("#two-factor-status").textContent()).toBe("On");
+
+		// The person ignores the passkey the email field offers, and types a password.
+		await laptop.presence(false);
+		await signOut(page);
+		expect(await page.getByLabel("Email").getAttribute("autocomplete")).toBe("username webauthn");
+		await screenshot(page, "sign-in");
+
+		// A wrong password: the button shows that it waits, then the envelope's message.
+		await page.route("**/api/auth/login/", async (route) => {
+			await new Promise((resolve) => setTimeout(resolve, 1000));
+			await route.continue();
+		});
+		await submitPassword(page, email, "not my password");
+		const busy = page.locator("#sign-in-form button[type=submit]");
+		await expect.poll(() => busy.getAttribute("aria-busy")).toBe("true");
+		expect(await busy.isDisabled()).toBe(true);
+		expect(await busy.textContent()).toContain("Signing in…");
+		await page.getByRole("alert").filter({ hasText: "The email or password is incorrect." }).waitFor();
+		await page.unroute("**/api/auth/login/");
+
+		// Keyboard only: Tab from the email to the password, Enter submits.
+		await page.getByLabel("Email").fill(email);
+		await page.keyboard.press("Tab");
+		await page.keyboard.type(PASSWORD);
+		await page.keyboard.press("Enter");
+		await secondFactorHeading(page).waitFor();
+		await page.getByRole("heading", { name: "Use your passkey" }).waitFor();
+		// Passkey first; the other method this user has is a recovery code (no authenticator app).
+		expect(await page.getByRole("button", { name: "Use a recovery code" }).isVisible()).toBe(true);
+		expect(await page.getByRole("button", { name: "Use your authenticator app" }).isVisible()).toBe(false);
+		await screenshot(page, "second-factor");
+
+		await laptop.presence(true);
+		await page.getByRole("button", { name: "Use passkey" }).click();
+		await settingsReady(page);
+		await expect.poll(() => passkeyItems(page).first().textContent()).toContain("Last used just now");
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
+	it("signs in with a passkey alone, from the button and from the email field's autofill, and signals the passkey list", async () => {
+		const tab = await openTab(browser);
+		const { page } = tab;
+		const key = await tab.addAuthenticator();
+		const email = "grace@example.com";
+		await signUp(page, email);
+		// No name: the server names it after the authenticator's model (unknown for a virtual one).
+		await addPasskey(page);
+		await dismissRecoveryCodes(page);
+		expect(await passkeyItems(page).first().locator(".item-title").textContent()).toBe("Passkey");
+		const listed = await listedPasskeys(page);
+
+		await key.presence(false);
+		await signOut(page);
+		await key.presence(true);
+		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+		await settingsReady(page);
+
+		const signals = await tab.signals();
+		const accepted = signals.filter((call) => call.name === "signalAllAcceptedCredentials").at(-1);
+		expect(accepted?.options).toEqual({
+			rpId: "localhost",
+			userId: listed.webauthn_user_id,
+			allAcceptedCredentialIds: [listed.passkeys[0]?.credential_id],
+		});
+		const details = signals.filter((call) => call.name === "signalCurrentUserDetails").at(-1);
+		expect(details?.options).toMatchObject({ rpId: "localhost", userId: listed.webauthn_user_id, name: email });
+
+		// Autofill (conditional mediation): the sign-in page asks for a passkey as
+		// it loads; the virtual authenticator answers at once, like a person
+		// picking the passkey from the email field's list. Nothing is clicked.
+		await signOut(page);
+		await settingsReady(page);
+		expect(await page.locator("#account-email").textContent()).toBe(email);
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
+	it("tells the passkey manager to forget a passkey the server does not know", async () => {
+		const tab = await openTab(browser);
+		const { page } = tab;
+		const key = await tab.addAuthenticator();
+		await key.presence(false);
+		const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+		const credentialId = randomBytes(16);
+		await key.addCredential({
+			credentialId: credentialId.toString("base64"),
+			privateKey: privateKey.export({ format: "der", type: "pkcs8" }).toString("base64"),
+			userHandle: randomBytes(32).toString("base64"),
+		});
+		expect(await key.credentialIds()).toEqual([credentialId.toString("base64url")]);
+
+		await page.goto("/sign-in");
+		await key.presence(true);
+		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+		await page.getByRole("alert").filter({ hasText: "The authenticator's response could not be verified." }).waitFor();
+		expect(page.url()).toMatch(/\/sign-in$/);
+		const unknown = (await tab.signals()).filter((call) => call.name === "signalUnknownCredential");
+		expect(unknown.map((call) => call.options)).toContainEqual({
+			rpId: "localhost",
+			credentialId: credentialId.toString("base64url"),
+		});
+		await expect.poll(() => key.credentialIds()).toEqual([]);
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
+	it("serves the pages with a strict Content-Security-Policy and no inline script, and keeps JSON errors for the API", async () => {
+		const tab = await openTab(browser);
+		const { page } = tab;
+		for (const path of ["/sign-in", "/sign-up", "/settings/security"]) {
+			const response = await page.request.get(path);
+			expect(response.status()).toBe(200);
+			const headers = response.headers();
+			expect(headers["content-security-policy"]).toContain("script-src 'self'");
+			expect(headers["content-security-policy"]).toContain("default-src 'none'");
+			expect(headers["content-security-policy"]).toContain("frame-ancestors 'none'");
+			expect(headers["content-security-policy"]).not.toContain("unsafe-inline");
+			expect(headers["x-content-type-options"]).toBe("nosniff");
+			expect(headers["referrer-policy"]).toBe("no-referrer");
+			const html = await response.text();
+			expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/);
+			expect(html).not.toMatch(/\son[a-z]+=/i);
+			expect(html).not.toMatch(/https?:\/\//);
+		}
+
+		const missingPage = await page.request.get("/no-such-page");
+		expect(missingPage.status()).toBe(404);
+		expect(missingPage.headers()["content-type"]).toContain("text/html");
+		const missingApi = await page.request.get("/api/no-such-route");
+		expect(missingApi.status()).toBe(404);
+		expect(await missingApi.json()).toEqual({ success: false, code: "not_found", message: "Not found." });
+
+		await page.goto("/");
+		await page.waitForURL("**/sign-in");
+		const scripts = await page.evaluate(() => Array.from(document.scripts, (script) => script.src));
+		expect(scripts).toEqual([`${new URL(page.url()).origin}/assets/app.js`]);
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
+	it("fits a phone-sized screen", async () => {
+		const tab = await openTab(browser, { viewport: { width: 390, height: 844 }, mobile: true });
+		const { page } = tab;
+		const key = await tab.addAuthenticator({ synced: true });
+		await key.presence(false);
+		const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+
+		await page.goto("/sign-in");
+		await page.getByLabel("Email").waitFor();
+		expect(await overflow()).toBeLessThanOrEqual(0);
+
+		await key.presence(true);
+		await signUp(page, "katherine.phone@example.com");
+		await addPasskey(page, "iPhone with a rather long passkey name to see it wrap");
+		await dismissRecoveryCodes(page);
+		expect(await overflow()).toBeLessThanOrEqual(0);
+		const addButton = await page.getByRole("button", { name: "Add passkey" }).boundingBox();
+		expect(addButton?.height ?? 0).toBeGreaterThanOrEqual(40);
+		await screenshot(page, "security-phone");
+		tab.expectNoProblems();
+		await tab.close();
+	});
+});

@@ -1,0 +1,18 @@
+import { defineConfig } from "vitest/config";
+
+// End-to-end tests in a real browser: Node (not workerd) drives Debian's
+// Chromium with playwright-core against a `wrangler dev` that the global setup
+// starts on a free port with a fresh local database.
+export default defineConfig({
+	test: {
+		include: ["test/e2e/**/*.e2e.ts"],
+		environment: "node",
+		globalSetup: ["./test/e2e/global-setup.ts"],
+		// One Worker, one browser per file: files run one after another.
+		fileParallelism: false,
+		// The machine is shared with other test suites: allow slow starts.
+		testTimeout: 180_000,
+		hookTimeout: 300_000,
+		teardownTimeout: 60_000,
+	},
+});
