@@ -1,9 +1,10 @@
 import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { generateRecoveryCodes } from "../services/recovery-codes";
 import { countAuthenticators, hasAnotherAuthenticator } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../storage/passkeys";
-import { replaceRecoveryCodes } from "../storage/recovery-codes";
+import { recoveryCodeReplacement } from "../storage/recovery-codes";
 import { passkeys, totpCredentials } from "../storage/schema";
 
 // These run inside the user's Durable Object under blockConcurrencyWhile:
@@ -21,13 +22,31 @@ export type TotpActivated = { status: "created"; recoveryCodes: string[] | null 
 
 export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
 
-/** The first authenticator a user adds brings ten recovery codes, shown once. */
-async function codesIfFirst(db: Db, recoveryKey: string, userId: string, now: number): Promise<string[] | null> {
+/**
+ * Inserts a new authenticator and, when it is the user's first, ten
+ * recovery codes, in one D1 batch (a transaction): a registration is either
+ * whole or absent, whatever fails midway. Counting first is safe because the
+ * Durable Object runs one authenticator change of this user at a time.
+ * Returns the codes (null when not the first), or "conflict" when a UNIQUE
+ * constraint refused the insert.
+ */
+async function insertWithFirstCodes(
+	db: Db,
+	recoveryKey: string,
+	userId: string,
+	now: number,
+	insert: BatchItem<"sqlite">,
+): Promise<string[] | null | "conflict"> {
 	const counts = await countAuthenticators(db, userId);
-	if (counts.passkeys + counts.totp !== 1) return null;
-	const { codes, hashes } = await generateRecoveryCodes(recoveryKey);
-	await replaceRecoveryCodes(db, userId, hashes, now);
-	return codes;
+	const generated = counts.passkeys + counts.totp === 0 ? await generateRecoveryCodes(recoveryKey) : null;
+	try {
+		if (generated) await db.batch([insert, ...recoveryCodeReplacement(db, userId, generated.hashes, now)]);
+		else await db.batch([insert]);
+	} catch (error) {
+		if (isUniqueViolation(error)) return "conflict";
+		throw error;
+	}
+	return generated?.codes ?? null;
 }
 
 export async function addPasskeyWithRecoveryCodes(
@@ -36,14 +55,10 @@ export async function addPasskeyWithRecoveryCodes(
 	passkey: NewPasskey,
 	now: number,
 ): Promise<PasskeyAdded> {
-	try {
-		await db.insert(passkeys).values(passkey);
-	} catch (error) {
-		// The UNIQUE index on credential_id decides a race between two accounts.
-		if (isUniqueViolation(error)) return { status: "credential_exists" };
-		throw error;
-	}
-	return { status: "created", recoveryCodes: await codesIfFirst(db, recoveryKey, passkey.userId, now) };
+	const codes = await insertWithFirstCodes(db, recoveryKey, passkey.userId, now, db.insert(passkeys).values(passkey));
+	// The UNIQUE index on credential_id decides a race between two accounts.
+	if (codes === "conflict") return { status: "credential_exists" };
+	return { status: "created", recoveryCodes: codes };
 }
 
 export async function activateTotpWithRecoveryCodes(
@@ -52,13 +67,13 @@ export async function activateTotpWithRecoveryCodes(
 	totp: NewTotp,
 	now: number,
 ): Promise<TotpActivated> {
-	const inserted = await db
+	const insert = db
 		.insert(totpCredentials)
-		.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now })
-		.onConflictDoNothing()
-		.returning({ userId: totpCredentials.userId });
-	if (inserted.length === 0) return { status: "already_enabled" };
-	return { status: "created", recoveryCodes: await codesIfFirst(db, recoveryKey, totp.userId, now) };
+		.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now });
+	const codes = await insertWithFirstCodes(db, recoveryKey, totp.userId, now, insert);
+	// One TOTP per user: the primary key refuses a second.
+	if (codes === "conflict") return { status: "already_enabled" };
+	return { status: "created", recoveryCodes: codes };
 }
 
 export async function removePasskey(db: Db, userId: string, passkeyId: string): Promise<RemovalResult> {

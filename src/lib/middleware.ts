@@ -7,9 +7,8 @@ import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 import type { ClientKind } from "./metrics";
 import { createMetrics } from "./metrics";
-import { deliverToken } from "./session-response";
+import { deliverToken, SESSION_COOKIE } from "./session-response";
 
-export const SESSION_COOKIE = "pe_session";
 export const MAX_BODY_BYTES = 64 * 1024;
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
@@ -32,11 +31,15 @@ const JSON_MEDIA_TYPE = /^application\/json\s*(;.*)?$/i;
 
 /**
  * For routes that take a body: JSON only (415), at most 64 KiB (413). Runs
- * before the session checks, as API.md orders them.
+ * before the session checks, as API.md orders them. Routes whose body is
+ * empty (logout, set-up, regenerate, DELETE) pass `optional`: no body is
+ * fine, but a body that is sent is held to the same rules.
  */
-export function jsonBody(): MiddlewareHandler<AppEnv> {
+export function jsonBody(options: { optional?: boolean } = {}): MiddlewareHandler<AppEnv> {
 	return async function jsonBody(c, next) {
 		const contentType = c.req.header("content-type");
+		const sendsBody = c.req.raw.body !== null && c.req.header("content-length") !== "0";
+		if (options.optional && !sendsBody && !contentType) return next();
 		if (!contentType || !JSON_MEDIA_TYPE.test(contentType.trim())) throw new ApiError("unsupported_media_type");
 		const declared = Number(c.req.header("content-length") ?? "0");
 		if (declared > MAX_BODY_BYTES) throw new ApiError("payload_too_large");

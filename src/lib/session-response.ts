@@ -3,7 +3,8 @@ import { deleteCookie, setCookie } from "hono/cookie";
 import type { AuthenticatedSession } from "../services/sessions";
 import type { AppEnv } from "./context";
 import type { ClientKind } from "./metrics";
-import { SESSION_COOKIE } from "./middleware";
+
+export const SESSION_COOKIE = "pe_session";
 
 /**
  * Hands a new token to the client: apps get it in the body as

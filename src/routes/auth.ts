@@ -82,7 +82,7 @@ auth.openapi(
 		path: "/logout",
 		tags: ["Accounts"],
 		summary: "Sign out: the token is revoked on the server",
-		middleware: [requireSession({ level: "2fa" })] as const,
+		middleware: [jsonBody({ optional: true }), requireSession({ level: "2fa" })] as const,
 		responses: { 200: json(Success, "Signed out"), ...errors(401, 403) },
 	}),
 	async (c) => {

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/context";
-import { SESSION_COOKIE } from "../lib/middleware";
+import { SESSION_COOKIE } from "../lib/session-response";
 
 /**
  * Serves the OpenAPI 3.1 document generated from the same zod definitions

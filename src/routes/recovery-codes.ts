@@ -53,7 +53,7 @@ recoveryCodes.openapi(
 		path: "/regenerate",
 		tags: ["Recovery codes"],
 		summary: "Replace all recovery codes (the old ones stop working)",
-		middleware: [requireSession({ level: "full", recent: true })] as const,
+		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
 		responses: {
 			200: json(z.object({ success: z.literal(true), recovery_codes: z.array(z.string()) }), "New codes, shown once"),
 			...errors(401, 403, 404),

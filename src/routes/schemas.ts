@@ -20,7 +20,14 @@ const base64url = (max: number) =>
 		.regex(/^[A-Za-z0-9_-]+$/, "must be base64url without padding");
 
 export const Email = z.string().trim().min(3).max(254).email();
-export const Password = z.string().min(8).max(256);
+/** 8 to 256 characters, counted as Unicode code points (an emoji is one). */
+export const Password = z
+	.string()
+	.max(1024)
+	.refine((password) => {
+		const length = [...password].length;
+		return length >= 8 && length <= 256;
+	}, "must be 8 to 256 characters");
 
 export const SessionView = z
 	.object({

@@ -54,7 +54,7 @@ totp.openapi(
 		tags: ["Authenticator app"],
 		summary: "Start setting up an authenticator app",
 		description: "A new secret (160 bits), its otpauth:// URI and a QR code of it as SVG; kept pending 10 minutes.",
-		middleware: [requireSession({ level: "full", recent: true })] as const,
+		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
 		responses: {
 			200: json(
 				z.object({ success: z.literal(true), secret: z.string(), otpauth_uri: z.string(), qr_svg: z.string() }),
@@ -118,7 +118,7 @@ totp.openapi(
 		path: "/",
 		tags: ["Authenticator app"],
 		summary: "Remove the authenticator app (never the last second factor)",
-		middleware: [requireSession({ level: "full", recent: true })] as const,
+		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
 		responses: { 200: json(Success, "Removed"), ...errors(400, 401, 403, 404) },
 	}),
 	async (c) => {

@@ -196,7 +196,7 @@ webauthn.openapi(
 		path: "/{id}",
 		tags: ["Passkeys"],
 		summary: "Delete a passkey (never the last second factor)",
-		middleware: [fullRecent] as const,
+		middleware: [jsonBody({ optional: true }), fullRecent] as const,
 		request: { params: PasskeyId },
 		responses: { 200: json(Success, "Deleted"), ...errors(400, 401, 403, 404) },
 	}),

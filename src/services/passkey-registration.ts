@@ -15,6 +15,7 @@ import type { Db } from "../storage/db";
 import { listPasskeys } from "../storage/passkeys";
 import { findUserById } from "../storage/users";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
+import { recordCodesGenerated } from "./recovery-codes";
 import type { AuthenticatedSession } from "./sessions";
 import {
 	inspectRegistration,
@@ -123,6 +124,11 @@ export async function completeRegistration(
 		if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
 		// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
 		if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
+		// A passwordless passkey must be discoverable: when the browser reports
+		// that the authenticator made a server-side credential, it cannot sign in alone.
+		if (pending.passwordless && response.clientExtensionResults.credProps?.rk === false) {
+			throw new RegistrationRefused("verification_failed", "not_discoverable");
+		}
 		let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
 		try {
 			verification = await verifyRegistrationResponse({
@@ -161,7 +167,7 @@ export async function completeRegistration(
 		const added = await stub.addPasskey(row, now);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");
-		if (added.recoveryCodes) recordRegistration(deps, "recovery_codes.generated", "success", "first_authenticator");
+		if (added.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
 		return { passkey: viewPasskey(row), recoveryCodes: added.recoveryCodes };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
@@ -172,7 +178,7 @@ export async function completeRegistration(
 
 function recordRegistration(
 	deps: RegistrationDeps,
-	event: "webauthn.registration.success" | "webauthn.registration.failed" | "recovery_codes.generated",
+	event: "webauthn.registration.success" | "webauthn.registration.failed",
 	outcome: "success" | "failure",
 	reason?: string,
 ): void {

@@ -4,7 +4,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import { consumeRecoveryCode, replaceRecoveryCodes, summarizeRecoveryCodes } from "../storage/recovery-codes";
-import { generateRecoveryCodes, hashRecoveryCode } from "./recovery-codes";
+import { generateRecoveryCodes, hashRecoveryCode, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
 
@@ -31,14 +31,7 @@ export async function regenerateRecoveryCodes(
 	await requireTwoFactor(deps.db, userId);
 	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKey);
 	await replaceRecoveryCodes(deps.db, userId, hashes, clock.now());
-	deps.metrics.record({
-		event: "recovery_codes.generated",
-		outcome: "success",
-		reason: "regenerated",
-		method: "recovery_code",
-		client: deps.client,
-		durationMs: performance.now() - deps.startedAt,
-	});
+	recordCodesGenerated(deps, "regenerated");
 	return codes;
 }
 

@@ -1,5 +1,6 @@
 import { hmacSha256Hex } from "../lib/crypto";
 import { randomBytes } from "../lib/encoding";
+import type { ClientKind, Metrics } from "../lib/metrics";
 
 export const RECOVERY_CODE_COUNT = 10;
 // 12 symbols of Crockford's base32: 60 bits per code. It has no i, l, o or u,
@@ -38,4 +39,19 @@ export async function generateRecoveryCodes(key: string): Promise<GeneratedCodes
 	while (codes.size < RECOVERY_CODE_COUNT) codes.add(randomCode());
 	const list = [...codes];
 	return { codes: list, hashes: await Promise.all(list.map((code) => hashRecoveryCode(key, code))) };
+}
+
+/** One label for every new set of codes, whichever route made it. */
+export function recordCodesGenerated(
+	deps: { metrics: Metrics; client: ClientKind; startedAt: number },
+	reason: "first_authenticator" | "regenerated",
+): void {
+	deps.metrics.record({
+		event: "recovery_codes.generated",
+		outcome: "success",
+		reason,
+		method: "recovery_code",
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
 }

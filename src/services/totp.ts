@@ -7,6 +7,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
 import { acceptTotpStep, findTotp } from "../storage/totp";
+import { recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
 
@@ -81,16 +82,14 @@ export async function activateTotp(
 	const activated = await stub.activateTotp({ userId: session.userId, secretCiphertext: sealed, step }, now);
 	await stub.deletePending(setupKey(session.userId));
 	if (activated.status === "already_enabled") throw new ApiError("already_enabled");
-	const record = (event: "totp.activate.success" | "recovery_codes.generated") =>
-		deps.metrics.record({
-			event,
-			outcome: "success",
-			method: "totp",
-			client: deps.client,
-			durationMs: performance.now() - deps.startedAt,
-		});
-	record("totp.activate.success");
-	if (activated.recoveryCodes) record("recovery_codes.generated");
+	deps.metrics.record({
+		event: "totp.activate.success",
+		outcome: "success",
+		method: "totp",
+		client: deps.client,
+		durationMs: performance.now() - deps.startedAt,
+	});
+	if (activated.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
 	return { recoveryCodes: activated.recoveryCodes };
 }
 

@@ -3,14 +3,19 @@ import { randomId } from "../lib/encoding";
 import type { Db } from "./db";
 import { recoveryCodes } from "./schema";
 
-/** Replaces all of a user's codes in one transaction: the old ones stop working at once. */
-export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: string[], now: number): Promise<void> {
-	await db.batch([
+/** The statements that replace all of a user's codes, to run inside one batch (a transaction). */
+export function recoveryCodeReplacement(db: Db, userId: string, codeHashes: string[], now: number) {
+	return [
 		db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)),
 		db
 			.insert(recoveryCodes)
 			.values(codeHashes.map((codeHash) => ({ id: randomId(), userId, codeHash, createdAt: now, usedAt: null }))),
-	]);
+	] as const;
+}
+
+/** Replaces all of a user's codes in one transaction: the old ones stop working at once. */
+export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: string[], now: number): Promise<void> {
+	await db.batch(recoveryCodeReplacement(db, userId, codeHashes, now));
 }
 
 /** Marks a code used; the `used_at IS NULL` condition makes each code work once, even under a race. */

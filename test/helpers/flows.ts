@@ -7,7 +7,7 @@ import type {
 import { isoBase64URL, isoCBOR, isoUint8Array } from "@simplewebauthn/server/helpers";
 import { vi } from "vitest";
 import { clock } from "../../src/lib/clock";
-import { type CallOptions, call, logIn, ORIGIN, PASSWORD, signUp, type TestUser, uniqueEmail } from "./api";
+import { type CallOptions, call, logIn, ORIGIN, PASSWORD, sessionCookie, signUp, type TestUser } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";
 
 /** Fetches creation options and answers them with the software authenticator. */
@@ -66,31 +66,8 @@ export async function verifyPasskey(token: string, authenticator: SoftAuthentica
 
 // --- passkey suite helpers ----------------------------------------------------------------------
 
-/** A user signed up as a browser: the session lives in the `pe_session` cookie. */
-export interface BrowserUser {
-	id: string;
-	email: string;
-	cookie: string;
-}
-
-/** The `pe_session` cookie a response set, as a Cookie header value, or null. */
-export function sessionCookie(headers: Headers): string | null {
-	for (const line of headers.getSetCookie()) {
-		const match = /^pe_session=([^;]+)/.exec(line);
-		if (match?.[1]) return `pe_session=${match[1]}`;
-	}
-	return null;
-}
-
-export async function browserSignUp(email = uniqueEmail("browser")): Promise<BrowserUser> {
-	const response = await call<{ user: { id: string } }>("POST", "/api/auth/signup/", {
-		origin: ORIGIN,
-		body: { email, password: PASSWORD },
-	});
-	const cookie = sessionCookie(response.headers);
-	if (response.status !== 201 || !cookie) throw new Error(`browser signup failed: ${response.status}`);
-	return { id: response.body.user.id, email, cookie };
-}
+// Browser sign-up and the session cookie live in api.ts; re-exported for the passkey suites.
+export { type BrowserUser, browserSignUp, sessionCookie } from "./api";
 
 /** Password login as a browser; returns the (partial or full) session cookie. */
 export async function browserLogin(email: string): Promise<string> {

@@ -44,7 +44,7 @@ describe("passkey metrics", () => {
 		await registerPasskey(user);
 		expect(points.map((p) => p.blobs)).toEqual([
 			["webauthn.registration.success", "success", "", "webauthn", "app"],
-			["recovery_codes.generated", "success", "first_authenticator", "webauthn", "app"],
+			["recovery_codes.generated", "success", "first_authenticator", "recovery_code", "app"],
 		]);
 		for (const point of points) expectShape(point);
 	});

@@ -69,7 +69,7 @@ describe("metrics of the TOTP and recovery-code routes", () => {
 		const ours = metrics.filter((point) => !point.blobs[0]?.startsWith("auth."));
 		expect(ours.map((point) => point.blobs)).toEqual([
 			["totp.activate.success", "success", "", "totp", "app"],
-			["recovery_codes.generated", "success", "", "totp", "app"],
+			["recovery_codes.generated", "success", "first_authenticator", "recovery_code", "app"],
 			["totp.verify.failed", "failure", "wrong_or_used_code", "totp", "app"],
 			["totp.verify.success", "success", "", "totp", "app"],
 			["recovery_code.verify.failed", "failure", "wrong_or_used_code", "recovery_code", "app"],
