@@ -1,0 +1,352 @@
+/** Turns the cells into per-operation figures and ratios, and writes them as JSON and markdown. */
+import type { Floor, RouteCpu } from "./cpu-phase.ts";
+import type { HashCost } from "./hashes.ts";
+import { ROUND_TRIPS } from "./round-trips.ts";
+import type { CellResult } from "./runner.ts";
+import type { StartupProfile } from "./startup.ts";
+import { median, round, summarize } from "./stats.ts";
+import type { StorageReport } from "./storage.ts";
+import { OPERATION_LABELS, OPERATIONS, type Operation } from "./system.ts";
+
+export interface Aggregate {
+	system: "ours" | "peer";
+	operation: Operation;
+	concurrency: number;
+	rounds: number;
+	/** Median of the rounds' throughputs (ceremonies per second), with the spread. */
+	throughput: number;
+	throughputMin: number;
+	throughputMax: number;
+	/** Latency percentiles of all successful ceremonies of all rounds (ms). */
+	p50: number;
+	p99: number;
+	ok: number;
+	errors: number;
+	errorKinds: Record<string, number>;
+	poolLimited: boolean;
+	/** p50 per HTTP step (ms). */
+	steps: Record<string, number>;
+}
+
+export interface Ratio {
+	operation: Operation;
+	concurrency: number;
+	/** ours / peer: above 1 means we serve more ceremonies per second. */
+	throughput: number;
+	/** ours / peer: below 1 means our p99 is lower (better). */
+	p99: number;
+	p50: number;
+}
+
+export interface GoalCheck {
+	operation: Operation;
+	concurrency: number;
+	throughputRatio: number;
+	p99Ratio: number;
+	met: boolean;
+	errorsInvolved: boolean;
+}
+
+export function aggregate(cells: CellResult[]): Aggregate[] {
+	const groups = new Map<string, CellResult[]>();
+	for (const cell of cells) {
+		const key = `${cell.system}|${cell.operation}|${cell.concurrency}`;
+		groups.set(key, [...(groups.get(key) ?? []), cell]);
+	}
+	return [...groups.values()].map((group) => {
+		const first = group[0] as CellResult;
+		const latency = summarize(group.flatMap((c) => c.latencies));
+		const throughputs = group.map((c) => c.throughput);
+		const errorKinds: Record<string, number> = {};
+		const stepSamples: Record<string, number[]> = {};
+		for (const cell of group) {
+			for (const [kind, n] of Object.entries(cell.errorKinds)) errorKinds[kind] = (errorKinds[kind] ?? 0) + n;
+			for (const [step, values] of Object.entries(cell.steps))
+				stepSamples[step] = [...(stepSamples[step] ?? []), ...values];
+		}
+		return {
+			system: first.system,
+			operation: first.operation,
+			concurrency: first.concurrency,
+			rounds: group.length,
+			throughput: median(throughputs),
+			throughputMin: Math.min(...throughputs),
+			throughputMax: Math.max(...throughputs),
+			p50: latency.p50,
+			p99: latency.p99,
+			ok: group.reduce((sum, c) => sum + c.ok, 0),
+			errors: group.reduce((sum, c) => sum + c.errors, 0),
+			errorKinds,
+			poolLimited: group.some((c) => c.poolLimited),
+			steps: Object.fromEntries(Object.entries(stepSamples).map(([step, values]) => [step, summarize(values).p50])),
+		};
+	});
+}
+
+export function ratios(aggregates: Aggregate[]): Ratio[] {
+	const out: Ratio[] = [];
+	for (const ours of aggregates.filter((a) => a.system === "ours")) {
+		const peer = aggregates.find(
+			(a) => a.system === "peer" && a.operation === ours.operation && a.concurrency === ours.concurrency,
+		);
+		if (!peer) continue;
+		out.push({
+			operation: ours.operation,
+			concurrency: ours.concurrency,
+			throughput: ours.throughput / peer.throughput,
+			p99: ours.p99 / peer.p99,
+			p50: ours.p50 / peer.p50,
+		});
+	}
+	return out;
+}
+
+/** Issue 7's goal: at concurrency 8, registration and passkey sign-in ≥ 1.2× the peer's throughput, p99 no worse. */
+export function goalChecks(aggregates: Aggregate[], list: Ratio[]): GoalCheck[] {
+	const goalOps: Operation[] = ["passkey_registration", "passwordless_sign_in"];
+	return goalOps.flatMap((operation) => {
+		const ratio = list.find((r) => r.operation === operation && r.concurrency === 8);
+		if (!ratio) return [];
+		const errorsInvolved = aggregates.some((a) => a.operation === operation && a.concurrency === 8 && a.errors > 0);
+		return [
+			{
+				operation,
+				concurrency: 8,
+				throughputRatio: ratio.throughput,
+				p99Ratio: ratio.p99,
+				met: ratio.throughput >= 1.2 && ratio.p99 <= 1 && !errorsInvolved,
+				errorsInvolved,
+			},
+		];
+	});
+}
+
+export interface Environment {
+	date: string;
+	command: string;
+	label: string;
+	machine: { cpu: string; cores: number; memoryGiB: number; os: string };
+	versions: Record<string, string>;
+	config: Record<string, unknown>;
+}
+
+export interface Results {
+	environment: Environment;
+	notes: string[];
+	aggregates: Aggregate[];
+	ratios: Ratio[];
+	goal: GoalCheck[];
+	cells: Omit<CellResult, "latencies" | "steps">[];
+	bundle: Record<string, unknown> | null;
+	startup: {
+		profile: StartupProfile | null;
+		timeToFirstResponseMs: Record<string, number>;
+	};
+	cpu: { ours: RouteCpu[]; peer: RouteCpu[]; seededUsers: number } | null;
+	floors: Floor[];
+	hashes: HashCost[];
+	storage: StorageReport | null;
+}
+
+const f = (value: number, digits = 1) => (Number.isFinite(value) ? round(value, digits).toFixed(digits) : "–");
+const ms = (value: number) => (Number.isFinite(value) ? `${f(value, value < 10 ? 2 : 1)}` : "–");
+
+function errorCell(a: Aggregate | undefined): string {
+	if (!a) return "n/a";
+	if (a.errors === 0) return a.poolLimited ? "0 (pool-limited)" : "0";
+	return `**⚠ ${a.errors}**`;
+}
+
+export function toMarkdown(results: Results): string {
+	const { environment: env, aggregates } = results;
+	const lines: string[] = [];
+	const find = (system: string, op: Operation, c: number) =>
+		aggregates.find((a) => a.system === system && a.operation === op && a.concurrency === c);
+	lines.push(`# Benchmark results: ${env.label}`, "");
+	lines.push(`- Date: ${env.date}`);
+	lines.push(`- Command: \`${env.command}\``);
+	lines.push(
+		`- Machine: ${env.machine.cpu}, ${env.machine.cores} cores, ${env.machine.memoryGiB} GiB memory, ${env.machine.os}`,
+	);
+	lines.push(
+		`- Versions: ${Object.entries(env.versions)
+			.map(([k, v]) => `${k} ${v}`)
+			.join(", ")}`,
+	);
+	lines.push(
+		`- Settings: ${Object.entries(env.config)
+			.map(([k, v]) => `${k}=${Array.isArray(v) ? v.join("/") : String(v)}`)
+			.join(", ")}`,
+	);
+	lines.push("", "Notes:", "", ...results.notes.map((n) => `- ${n}`), "");
+
+	lines.push("## Throughput and latency per ceremony", "");
+	lines.push(
+		"Throughput: complete ceremonies per second (median of the rounds). p50/p99: ceremony latency in ms, all rounds pooled. Ratios are ours/peer: throughput above 1 and p99 below 1 favour ours. A cell with errors is marked ⚠ and its figures are not to be trusted.",
+		"",
+	);
+	lines.push(
+		"| operation | c | ours ops/s | ours p50 | ours p99 | ours errors | peer ops/s | peer p50 | peer p99 | peer errors | ops/s ratio | p99 ratio |",
+	);
+	lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+	const concurrencies = [...new Set(aggregates.map((a) => a.concurrency))].sort((a, b) => a - b);
+	for (const op of OPERATIONS) {
+		for (const c of concurrencies) {
+			const ours = find("ours", op, c);
+			const peer = find("peer", op, c);
+			if (!ours && !peer) continue;
+			const ratio = results.ratios.find((r) => r.operation === op && r.concurrency === c);
+			lines.push(
+				`| ${OPERATION_LABELS[op]} | ${c} | ${ours ? f(ours.throughput) : "–"} | ${ours ? ms(ours.p50) : "–"} | ${ours ? ms(ours.p99) : "–"} | ${errorCell(ours)} | ${peer ? f(peer.throughput) : "n/a"} | ${peer ? ms(peer.p50) : "n/a"} | ${peer ? ms(peer.p99) : "n/a"} | ${errorCell(peer)} | ${ratio ? `${f(ratio.throughput, 2)}×` : "n/a"} | ${ratio ? `${f(ratio.p99, 2)}×` : "n/a"} |`,
+			);
+		}
+	}
+	lines.push("");
+
+	lines.push("## Goal of issue 7 (concurrency 8)", "");
+	for (const g of results.goal) {
+		lines.push(
+			`- ${OPERATION_LABELS[g.operation]}: throughput ${f(g.throughputRatio, 2)}× the peer's (goal ≥ 1.2×), p99 ${f(g.p99Ratio, 2)}× the peer's (goal ≤ 1×): **${g.met ? "met" : "not met"}**${g.errorsInvolved ? " (cells with errors)" : ""}`,
+		);
+	}
+	lines.push("");
+
+	lines.push("## Where the time goes: p50 per HTTP step at concurrency 8 (client-side, ms)", "");
+	lines.push("| system | operation | steps |", "|---|---|---|");
+	for (const a of aggregates.filter((x) => x.concurrency === 8)) {
+		const steps = Object.entries(a.steps)
+			.map(([step, value]) => `${step} ${ms(value)}`)
+			.join("; ");
+		lines.push(`| ${a.system} | ${OPERATION_LABELS[a.operation]} | ${steps} |`);
+	}
+	lines.push("");
+
+	const errored = aggregates.filter((a) => a.errors > 0);
+	if (errored.length) {
+		lines.push("## Errors", "");
+		for (const a of errored) {
+			lines.push(`- ${a.system} ${OPERATION_LABELS[a.operation]} c=${a.concurrency}: ${a.errors}`);
+			for (const [kind, n] of Object.entries(a.errorKinds)) lines.push(`  - ${n}× ${kind}`);
+		}
+		lines.push("");
+	}
+
+	lines.push("## Size and start-up", "");
+	if (results.bundle) {
+		const b = results.bundle as { gzipKib: number; wranglerGzipKib: number | null; rawKib: number; budgetKib: number };
+		lines.push(
+			`- Worker bundle (\`wrangler deploy --dry-run --outdir\`): ${f(b.rawKib)} KiB, **${f(b.gzipKib)} KiB gzip** (wrangler reports ${b.wranglerGzipKib ?? "–"} KiB); budget ${b.budgetKib} KiB gzip: **${(b as { withinBudget?: boolean }).withinBudget ? "within" : "OVER"}**; free-plan limit 3 MiB.`,
+		);
+	}
+	const p = results.startup.profile;
+	if (p) {
+		lines.push(
+			`- Start-up (\`wrangler check startup\`, local workerd, sampled CPU profile of the global scope): active ${ms(p.activeMs)} ms = V8 parse/compile ${ms(p.programMs)} + JavaScript ${ms(p.javascriptMs)} + GC ${ms(p.gcMs)} (${p.samples} samples); Cloudflare's limit is 1 s.`,
+		);
+	}
+	for (const [name, value] of Object.entries(results.startup.timeToFirstResponseMs)) {
+		lines.push(`- Time to first response, ${name}: ${f(value / 1000, 2)} s from spawning the process.`);
+	}
+	lines.push("");
+
+	if (results.floors.length) {
+		lines.push("## The floor: a request before any authentication work", "");
+		lines.push(
+			"Server-process CPU per request at concurrency 1 (mean of the batch), client wall p50, and requests per second with 8 clients for 2 s. Every ceremony pays this once per HTTP request.",
+			"",
+		);
+		lines.push("| system | what | path | CPU per request | wall p50 | req/s at c=8 |", "|---|---|---|---:|---:|---:|");
+		for (const fl of results.floors) {
+			lines.push(
+				`| ${fl.system} | ${fl.what} | \`${fl.path}\` | ${ms(fl.cpuMsPerRequest)} | ${ms(fl.wallP50Ms)} | ${f(fl.throughputC8, 0)} |`,
+			);
+		}
+		lines.push("");
+	}
+
+	if (results.cpu) {
+		lines.push(`## CPU per route at concurrency 1 (${results.cpu.seededUsers} seeded users each)`, "");
+		lines.push(
+			"Server-process CPU per request: all threads of workerd (ours; it also runs the local D1 and Durable Objects and wrangler's proxy Worker) or of node (peer; including scrypt's threads). Isolate clock: our handler's `performance.now()` delta, which in workerd advances only at I/O, so it is wall time across awaits (CPU + local D1/DO waits), not CPU. Both are upper bounds of the Worker's own CPU time; the free plan allows 10 ms per request.",
+			"",
+		);
+		const floorOf = (path: string) =>
+			results.floors.find((fl) => fl.system === "ours" && fl.path === path)?.cpuMsPerRequest;
+		const floorMs = floorOf("/api/__bench/noop") ?? 0;
+		const price = (path: string, count: number) => Math.max(0, ((floorOf(path) ?? floorMs) - floorMs) / count);
+		const d1Read = price("/api/__bench/d1-6", 6);
+		const d1Write = price("/api/__bench/d1-write-6", 6);
+		const doRead = price("/api/__bench/do-3", 3);
+		const doWrite = price("/api/__bench/do-write-3", 3);
+		lines.push(
+			`Estimated Worker CPU: process CPU mean, minus wrangler dev's floor (${ms(floorMs)} ms per request), minus the route's storage round trips priced by the calibration (D1: ${ms(d1Read)} ms per read, ${ms(d1Write)} ms per write; Durable Object: ${ms(doRead)} ms per read call, ${ms(doWrite)} ms per write call; round trips per route in bench/lib/round-trips.ts). In production that storage work runs outside the Worker's isolate; drizzle's query building and result mapping stay in the estimate, as they are the Worker's own CPU. The verdict compares the estimate with the free plan's 10 ms; the password routes are over whatever the estimate, because PBKDF2 alone is.`,
+			"",
+		);
+		lines.push(
+			"| ours: route | requests | process CPU mean | process CPU p50 | isolate clock p50 | D1 + DO round trips (r/w) | estimated Worker CPU | free plan (10 ms CPU) |",
+		);
+		lines.push("|---|---:|---:|---:|---:|---:|---:|---|");
+		const hashing = /^POST \/api\/auth\/(signup|login|reauthenticate)\/$/;
+		for (const r of [...results.cpu.ours].sort((a, b) => a.route.localeCompare(b.route))) {
+			const trips = ROUND_TRIPS[r.route];
+			const estimate = trips
+				? Math.max(
+						0,
+						r.cpuMeanMs -
+							floorMs -
+							trips.d1Reads * d1Read -
+							trips.d1Writes * d1Write -
+							trips.doReads * doRead -
+							trips.doWrites * doWrite,
+					)
+				: Number.NaN;
+			const verdict = hashing.test(r.route)
+				? "**over: paid plan** (PBKDF2, 100,000 iterations)"
+				: !trips
+					? "–"
+					: estimate > 10
+						? "**over (estimate)**"
+						: estimate > 7
+							? "fits, near the limit (estimate)"
+							: "fits (estimate)";
+			lines.push(
+				`| \`${r.route}\` | ${r.requests} | ${ms(r.cpuMeanMs)} | ${ms(r.cpuP50Ms)} | ${r.isolateP50Ms === null ? "–" : ms(r.isolateP50Ms)} | ${trips ? `${trips.d1Reads}r ${trips.d1Writes}w + ${trips.doReads}r ${trips.doWrites}w` : "?"} | ${ms(estimate)} | ${verdict} |`,
+			);
+		}
+		lines.push("");
+		lines.push(
+			"| peer: route | requests | process CPU mean | process CPU p50 | client wall p50 |",
+			"|---|---:|---:|---:|---:|",
+		);
+		for (const r of [...results.cpu.peer].sort((a, b) => a.route.localeCompare(b.route))) {
+			lines.push(`| \`${r.route}\` | ${r.requests} | ${ms(r.cpuMeanMs)} | ${ms(r.cpuP50Ms)} | ${ms(r.wallP50Ms)} |`);
+		}
+		lines.push("");
+	}
+	if (results.hashes.length) {
+		lines.push("Password hashes alone on this CPU (Node/OpenSSL, one at a time):", "");
+		for (const h of results.hashes) lines.push(`- ${h.name}: p50 ${ms(h.p50Ms)} ms`);
+		lines.push("");
+	}
+
+	const s = results.storage;
+	if (s) {
+		lines.push(`## Storage per user (local D1 after seeding ${s.users} users through the API)`, "");
+		lines.push(
+			"| table (with its indexes) | rows | rows per user | bytes (pages) | bytes per row | payload bytes per row |",
+		);
+		lines.push("|---|---:|---:|---:|---:|---:|");
+		for (const t of s.tables) {
+			lines.push(
+				`| ${t.table} | ${t.rows} | ${f(t.rows / Math.max(1, s.users), 2)} | ${t.bytes} | ${t.rows ? f(t.bytes / t.rows, 0) : "–"} | ${t.rows ? f(t.payloadBytes / t.rows, 0) : "–"} |`,
+			);
+		}
+		lines.push(
+			"",
+			`- Database file: ${s.fileBytes} bytes (page size ${s.pageSize}); ${f(s.fileBytes / Math.max(1, s.users), 0)} bytes per seeded user overall.`,
+			`- Durable Objects with storage: ${s.durableObjects.count} (${f(s.durableObjects.meanBytes / 1024, 1)} KiB each on average, local SQLite files).`,
+			"",
+		);
+	}
+	return `${lines.join("\n")}\n`;
+}

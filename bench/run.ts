@@ -1,0 +1,425 @@
+/**
+ * `npm run bench`: our Worker (wrangler dev: workerd, local D1 and Durable
+ * Objects) against Better Auth with its passkey and two-factor plugins on
+ * Node, in one run on this machine. Both are started fresh on 127.0.0.1 and
+ * stopped at the end; every loop is bounded in time and count.
+ *
+ *   1. size and start-up: the deploy bundle's gzip size, the start-up profile;
+ *   2. accounts for every operation are prepared before any timing;
+ *   3. warm-up, then rounds of cells: per concurrency and operation, ours and
+ *      the peer one after the other (the order alternates between rounds);
+ *   4. CPU per route at concurrency 1, which also seeds the database that
+ *      gives rows and bytes per user;
+ *   5. bench/results/latest.json and latest.md.
+ *
+ * Options: --duration <s per cell> --rounds <n> --concurrency 1,8,32
+ *   --pool <accounts per operation> --warmup <s> --seed-users <n>
+ *   --ops <comma list, or none> --label <text> --out <file name, default latest>
+ *   --skip-cpu --skip-size --keep
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { cpus, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { type Floor, measureFloor, type RouteCpu, RouteMeter, seedOurs, seedPeer } from "./lib/cpu-phase.ts";
+import { measureHashes } from "./lib/hashes.ts";
+import { Ours } from "./lib/ours.ts";
+import { Peer } from "./lib/peer.ts";
+import { freePort } from "./lib/processes.ts";
+import { aggregate, goalChecks, type Results, ratios, toMarkdown } from "./lib/report.ts";
+import { type CellResult, runCell } from "./lib/runner.ts";
+import {
+	d1File,
+	durableObjectFiles,
+	ensureAssets,
+	ensureDevVars,
+	ensurePeerInstalled,
+	newTempDir,
+	PEER_DIR,
+	ROOT,
+	type RunningServer,
+	startOurs,
+	startPeer,
+} from "./lib/servers.ts";
+import { profileStartup, type StartupProfile } from "./lib/startup.ts";
+import { round } from "./lib/stats.ts";
+import { measureStorage, type StorageReport } from "./lib/storage.ts";
+import { OPERATION_LABELS, OPERATIONS, type Operation, type SystemUnderTest } from "./lib/system.ts";
+
+const { values: args } = parseArgs({
+	options: {
+		duration: { type: "string", default: "5" },
+		rounds: { type: "string", default: "3" },
+		concurrency: { type: "string", default: "1,8,32" },
+		pool: { type: "string", default: "64" },
+		warmup: { type: "string", default: "1" },
+		"seed-users": { type: "string", default: "100" },
+		ops: { type: "string", default: OPERATIONS.join(",") },
+		label: { type: "string", default: "full run" },
+		out: { type: "string", default: "latest" },
+		// "auto": a port the OS reports free just before each server starts.
+		port: { type: "string", default: "auto" },
+		"peer-port": { type: "string", default: "auto" },
+		"cpu-port": { type: "string", default: "auto" },
+		"max-ops": { type: "string", default: "20000" },
+		"skip-cpu": { type: "boolean", default: false },
+		"skip-size": { type: "boolean", default: false },
+		keep: { type: "boolean", default: false },
+	},
+});
+
+const durationMs = Number(args.duration) * 1000;
+const rounds = Number(args.rounds);
+const concurrencies = String(args.concurrency).split(",").map(Number);
+const poolSize = Math.max(Number(args.pool), ...concurrencies);
+const warmupMs = Number(args.warmup) * 1000;
+const seedUsers = Number(args["seed-users"]);
+const maxOps = Number(args["max-ops"]);
+const operations = String(args.ops)
+	.split(",")
+	.map((op) => op.trim())
+	.filter((op): op is Operation => (OPERATIONS as readonly string[]).includes(op));
+for (const [name, value] of Object.entries({ durationMs, rounds, poolSize, seedUsers, maxOps })) {
+	if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name}: expected a positive number`);
+}
+if (concurrencies.some((c) => !Number.isInteger(c) || c < 1 || c > 256)) throw new Error("--concurrency: 1..256");
+
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 12)) {
+	throw new Error(`Node ${process.versions.node}: the benchmark needs Node >= 22.12 (run it with \`npm run bench\`)`);
+}
+
+/** Accounts per operation: registration and TOTP use each account only so often, so they get more. */
+function accountsFor(operation: Operation): number {
+	return operation === "passkey_registration" || operation === "totp_verify" ? poolSize * 4 : poolSize;
+}
+
+function isListening(port: number): Promise<boolean> {
+	return new Promise((resolve) => {
+		const socket = connect({ host: "127.0.0.1", port });
+		socket.once("connect", () => {
+			socket.destroy();
+			resolve(true);
+		});
+		socket.once("error", () => resolve(false));
+	});
+}
+
+/** The port to start a server on, checked free right before it is used (other servers may come and go). */
+async function portFor(option: unknown): Promise<number> {
+	const port = option === "auto" ? await freePort() : Number(option);
+	if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`not a port: ${String(option)}`);
+	if (await isListening(port)) {
+		throw new Error(`port ${port} on 127.0.0.1 is in use: stop what listens there or pass another port`);
+	}
+	return port;
+}
+
+function packageVersion(path: string): string {
+	try {
+		return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
+	} catch {
+		return "?";
+	}
+}
+
+function quoted(arg: string): string {
+	return /[\s"'$]/.test(arg) ? `'${arg.replace(/'/g, "'\\''")}'` : arg;
+}
+
+function machine() {
+	const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+	const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? "unknown";
+	return {
+		cpu: model,
+		cores: cpus().length,
+		memoryGiB: round(totalmem() / 1024 ** 3, 1),
+		os: `Linux ${release()}`,
+	};
+}
+
+function bundleSize(): Record<string, unknown> | null {
+	const run = spawnSync(process.execPath, [join(ROOT, "scripts", "bundle-size.mjs"), "--json"], {
+		cwd: ROOT,
+		encoding: "utf8",
+		timeout: 240_000,
+	});
+	const line = run.stdout.trim().split("\n").at(-1) ?? "";
+	try {
+		return JSON.parse(line) as Record<string, unknown>;
+	} catch {
+		console.error("bundle size: could not measure\n", run.stdout, run.stderr);
+		return null;
+	}
+}
+
+function printCell(cell: CellResult): void {
+	const flag = cell.errors > 0 ? `  ⚠ ${cell.errors} ERRORS` : cell.poolLimited ? "  (pool-limited)" : "";
+	console.log(
+		`  ${cell.system.padEnd(4)} ${cell.operation.padEnd(22)} c=${String(cell.concurrency).padEnd(3)} ` +
+			`${round(cell.throughput, 1).toFixed(1).padStart(7)} ops/s  p50 ${round(cell.latency.p50, 1).toFixed(1).padStart(7)} ms  ` +
+			`p99 ${round(cell.latency.p99, 1).toFixed(1).padStart(7)} ms  n=${cell.ok}${flag}`,
+	);
+	for (const [kind, n] of Object.entries(cell.errorKinds)) console.log(`       ${n}× ${kind}`);
+}
+
+async function main(): Promise<void> {
+	const started = Date.now();
+	const scratch = newTempDir("passkey-edge-bench-");
+	const resultsDir = join(ROOT, "bench", "results");
+	mkdirSync(resultsDir, { recursive: true });
+	const servers: RunningServer[] = [];
+	const timeToFirstResponseMs: Record<string, number> = {};
+	let bundle: Record<string, unknown> | null = null;
+	let startup: StartupProfile | null = null;
+	let cpu: Results["cpu"] = null;
+	let storage: StorageReport | null = null;
+	const floors: Floor[] = [];
+	const cells: CellResult[] = [];
+	// A phase that fails is reported and the run goes on, so the figures already taken are written.
+	const problems: string[] = [];
+	const phase = async (name: string, work: () => Promise<void>) => {
+		try {
+			await work();
+		} catch (error) {
+			const message = error instanceof Error ? error.message : String(error);
+			problems.push(`${name} failed: ${message.split("\n")[0]}`);
+			console.error(`⚠ ${name} failed:`, error);
+		}
+	};
+
+	console.log(
+		`passkey-edge benchmark (${args.label}): ${operations.length} operations × concurrency ${concurrencies.join("/")} × ${rounds} rounds × ${durationMs / 1000} s`,
+	);
+	try {
+		await ensureDevVars();
+		await ensureAssets();
+		await ensurePeerInstalled();
+
+		if (!args["skip-size"]) {
+			await phase("size", async () => {
+				console.log("size: wrangler deploy --dry-run ...");
+				bundle = bundleSize();
+				if (bundle) console.log(`size: ${bundle.gzipKib} KiB gzip (budget ${bundle.budgetKib} KiB)`);
+			});
+			await phase("start-up profile", async () => {
+				console.log("start-up: wrangler check startup ...");
+				const profile = await profileStartup(scratch);
+				startup = profile;
+				console.log(`start-up: ${round(profile.activeMs, 1)} ms active in the start-up profile`);
+			});
+		}
+
+		const oursServer = await startOurs({
+			port: await portFor(args.port),
+			persistTo: join(scratch, "ours-state"),
+			inspectorPort: await freePort(),
+		});
+		servers.push(oursServer);
+		timeToFirstResponseMs["ours (wrangler dev, fresh state)"] = oursServer.timeToFirstResponseMs;
+		const peerServer = await startPeer({ port: await portFor(args["peer-port"]), dataDir: scratch });
+		servers.push(peerServer);
+		timeToFirstResponseMs["peer (node server.ts, fresh database)"] = peerServer.timeToFirstResponseMs;
+		console.log(
+			`servers: ours ${oursServer.base} (ready in ${round(oursServer.timeToFirstResponseMs / 1000, 2)} s), peer ${peerServer.base} (ready in ${round(peerServer.timeToFirstResponseMs / 1000, 2)} s)`,
+		);
+
+		const ours = new Ours(oursServer.base, oursServer.origin);
+		const peer = new Peer(peerServer.base, peerServer.origin);
+		console.log(`ours: ${ours.label}\npeer: ${peer.label}`);
+		const systems: SystemUnderTest<unknown>[] = [ours as SystemUnderTest<unknown>, peer as SystemUnderTest<unknown>];
+
+		await phase("ceremonies", async () => {
+			console.log("preparing accounts (untimed) ...");
+			for (const operation of operations) {
+				for (const system of systems) {
+					if (!system.supports(operation)) continue;
+					const t = performance.now();
+					await system.prepare(operation, accountsFor(operation));
+					console.log(
+						`  ${system.name} ${operation}: ${accountsFor(operation)} accounts in ${round((performance.now() - t) / 1000, 1)} s`,
+					);
+				}
+			}
+
+			console.log("warm-up (discarded) ...");
+			for (const operation of operations) {
+				for (const system of systems) {
+					if (!system.supports(operation)) continue;
+					await system.beforeCell(operation);
+					const cell = await runCell(system, operation, {
+						concurrency: 4,
+						durationMs: warmupMs,
+						maxOps: 200,
+						round: 0,
+					});
+					await system.afterCell(operation);
+					if (cell.errors > 0) printCell(cell);
+				}
+			}
+
+			for (let r = 1; r <= rounds; r++) {
+				console.log(`round ${r}/${rounds}`);
+				const order = r % 2 === 1 ? systems : [...systems].reverse();
+				for (const concurrency of concurrencies) {
+					for (const operation of operations) {
+						for (const system of order) {
+							if (!system.supports(operation)) continue;
+							await system.beforeCell(operation);
+							const cell = await runCell(system, operation, { concurrency, durationMs, maxOps, round: r });
+							await system.afterCell(operation);
+							cells.push(cell);
+							printCell(cell);
+						}
+					}
+				}
+			}
+		});
+
+		await oursServer.stop();
+		servers.splice(servers.indexOf(oursServer), 1);
+
+		if (!args["skip-cpu"]) {
+			await phase("CPU per route", async () => {
+				console.log(`CPU per route: ${seedUsers} users each, one request at a time ...`);
+				const cpuState = join(scratch, "ours-cpu-state");
+				const timed = await startOurs({
+					port: await portFor(args["cpu-port"]),
+					persistTo: cpuState,
+					inspectorPort: await freePort(),
+					entry: join("bench", "worker", "timed-entry.ts"),
+				});
+				servers.push(timed);
+				timeToFirstResponseMs["ours again (wrangler dev, timing wrapper, fresh state)"] = timed.timeToFirstResponseMs;
+				let oursRoutes: RouteCpu[] = [];
+				try {
+					const pids = timed.cpuPids();
+					const calibration: [string, string][] = [
+						["wrangler dev alone (a no-op Worker response)", "/api/__bench/noop"],
+						["our app, no storage (health route)", "/api/health/"],
+						["no-op + 1 D1 query", "/api/__bench/d1-1"],
+						["no-op + 6 D1 queries one after another", "/api/__bench/d1-6"],
+						["no-op + 6 D1 writes one after another", "/api/__bench/d1-write-6"],
+						["no-op + 6 D1 queries in one batch", "/api/__bench/d1-batch-6"],
+						["no-op + 3 Durable Object reads one after another", "/api/__bench/do-3"],
+						["no-op + 3 Durable Object writes one after another", "/api/__bench/do-write-3"],
+					];
+					for (const [what, path] of calibration) {
+						floors.push(await measureFloor("ours", what, timed.base, path, pids, 100, 1500));
+					}
+					const meter = new RouteMeter(() => timed.cpuPids());
+					meter.start();
+					try {
+						await seedOurs(new Ours(timed.base, timed.origin), seedUsers);
+					} finally {
+						oursRoutes = meter.stop();
+					}
+				} finally {
+					await timed.stop();
+					servers.splice(servers.indexOf(timed), 1);
+				}
+				storage = measureStorage(d1File(cpuState), durableObjectFiles(cpuState), scratch);
+				const peerCalibration: [string, string][] = [
+					["Hono on Node alone (health route)", "/health"],
+					["Better Auth's router, no storage (/api/auth/ok)", "/api/auth/ok"],
+				];
+				for (const [what, path] of peerCalibration) {
+					floors.push(await measureFloor("peer", what, peerServer.base, path, peerServer.cpuPids(), 100, 1500));
+				}
+				const peerMeter = new RouteMeter(() => peerServer.cpuPids());
+				peerMeter.start();
+				let peerRoutes: RouteCpu[] = [];
+				try {
+					await seedPeer(peer, seedUsers);
+				} finally {
+					peerRoutes = peerMeter.stop();
+				}
+				cpu = { ours: oursRoutes, peer: peerRoutes, seededUsers: seedUsers };
+			});
+		}
+	} finally {
+		for (const server of servers) await server.stop();
+		if (!args.keep) rmSync(scratch, { recursive: true, force: true });
+		else console.log(`kept: ${scratch}`);
+	}
+
+	const hashes = await measureHashes();
+	const aggregates = aggregate(cells);
+	const ratioList = ratios(aggregates);
+	const results: Results = {
+		environment: {
+			date: new Date(started).toISOString(),
+			command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).map(quoted).join(" ")}` : ""}`,
+			label: String(args.label),
+			machine: machine(),
+			versions: {
+				node: process.versions.node,
+				wrangler: packageVersion(join(ROOT, "node_modules", "wrangler", "package.json")),
+				workerd: packageVersion(join(ROOT, "node_modules", "workerd", "package.json")),
+				"@simplewebauthn/server (ours)": packageVersion(
+					join(ROOT, "node_modules", "@simplewebauthn", "server", "package.json"),
+				),
+				"better-auth": packageVersion(join(PEER_DIR, "node_modules", "better-auth", "package.json")),
+				"@better-auth/passkey": packageVersion(
+					join(PEER_DIR, "node_modules", "@better-auth", "passkey", "package.json"),
+				),
+				"@simplewebauthn/server (peer)": packageVersion(
+					join(PEER_DIR, "node_modules", "@simplewebauthn", "server", "package.json"),
+				),
+			},
+			config: {
+				durationSeconds: durationMs / 1000,
+				rounds,
+				concurrency: concurrencies,
+				accountsPerOperation: poolSize,
+				warmupSeconds: warmupMs / 1000,
+				seedUsers,
+			},
+		},
+		notes: [
+			...problems.map((problem) => `⚠ ${problem}`),
+			"The peer's rate limiter is OFF (`rateLimit: { enabled: false }`): the whole load comes from one address. Ours keeps every limit on; a correct run produces no failed attempt, so none is ever reached.",
+			"Both systems run on this one machine with the load generator (Node, which signs every WebAuthn response with WebCrypto): all three share its cores.",
+			"Ours: `wrangler dev` (workerd) with local D1 and Durable Objects, which are SQLite files on this disk; in production D1 and the Durable Object are network round trips away, so absolute latencies here are not production latencies. The peer: one Node process with SQLite in-process (node:sqlite, WAL).",
+			"Clients: ours is driven as an app (`X-Client: app`, bearer tokens); the peer as its browser client (cookies; Better Auth keeps its WebAuthn challenge in a signed cookie).",
+			"Passkey second factor exists only in ours: Better Auth's passkey plugin signs in, it is not a second factor, so that row has no peer figures.",
+			"TOTP: each account uses each 30-second step once on both systems (Better Auth would accept a code again within its window; ours refuses a reused step). Accounts whose step is spent wait for the next; a cell that runs out is marked pool-limited.",
+			"Registration: each account starts with one passkey and adds at most 4 per cell; they are deleted after the cell (untimed), so lists stay short.",
+			"Password hashing differs by design: ours is PBKDF2-SHA-256 with 100,000 iterations in WebCrypto; Better Auth's is scrypt (N=16384, r=16) on libuv's thread pool. Sign-in throughput with a password is bound by it on both.",
+		],
+		aggregates,
+		ratios: ratioList,
+		goal: goalChecks(aggregates, ratioList),
+		cells: cells.map(({ latencies: _latencies, steps: _steps, ...rest }) => rest),
+		bundle,
+		startup: { profile: startup, timeToFirstResponseMs },
+		cpu,
+		floors,
+		hashes,
+		storage,
+	};
+	const outName = String(args.out).replace(/[^\w.-]/g, "_");
+	writeFileSync(join(resultsDir, `${outName}.json`), `${JSON.stringify(results, null, "\t")}\n`);
+	writeFileSync(join(resultsDir, `${outName}.md`), toMarkdown(results));
+
+	console.log("\nsummary (ours/peer):");
+	for (const ratio of ratioList) {
+		console.log(
+			`  ${OPERATION_LABELS[ratio.operation].padEnd(52)} c=${String(ratio.concurrency).padEnd(3)} throughput ${ratio.throughput.toFixed(2)}×  p99 ${ratio.p99.toFixed(2)}×`,
+		);
+	}
+	for (const goal of results.goal) {
+		console.log(
+			`  goal ${goal.operation} c=8: throughput ${goal.throughputRatio.toFixed(2)}× (≥1.2), p99 ${goal.p99Ratio.toFixed(2)}× (≤1): ${goal.met ? "MET" : "NOT MET"}`,
+		);
+	}
+	const errorCells = cells.filter((c) => c.errors > 0);
+	if (errorCells.length) console.log(`  ⚠ ${errorCells.length} cells had errors: see bench/results/${outName}.md`);
+	for (const problem of problems) console.log(`  ⚠ ${problem}`);
+	if (problems.length > 0) process.exitCode = 1;
+	console.log(`\nwrote bench/results/${outName}.json and .md in ${round((Date.now() - started) / 1000, 0)} s`);
+}
+
+await main();
