@@ -5,9 +5,10 @@ import { MissingSecretError } from "./lib/config";
 import type { AppEnv } from "./lib/context";
 import { cors } from "./lib/cors";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
-import { isUnavailable } from "./lib/faults";
+import { describeError, isUnavailable } from "./lib/faults";
 import { requestContext } from "./lib/middleware";
 import { auth } from "./routes/auth";
+import { docs } from "./routes/docs";
 import { health } from "./routes/health";
 import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
@@ -21,13 +22,16 @@ export const app = new OpenAPIHono<AppEnv>({ strict: false });
 app.use("*", requestContext());
 app.use("*", cors());
 
-app.route("/api/auth/passkey", passkeySignIn);
-app.route("/api/auth", auth);
-app.route("/api/webauthn", webauthn);
-app.route("/api/totp", totp);
-app.route("/api/recovery-codes", recoveryCodes);
-app.route("/api/health", health);
-app.route("/.well-known", wellKnown);
+// One chain, so that its type carries every route: AppType, for hc<AppType>.
+const routes = app
+	.route("/api/auth/passkey", passkeySignIn)
+	.route("/api/auth", auth)
+	.route("/api/webauthn", webauthn)
+	.route("/api/totp", totp)
+	.route("/api/recovery-codes", recoveryCodes)
+	.route("/api/health", health)
+	.route("/.well-known", wellKnown);
+app.route("/api/docs", docs);
 mountOpenApi(app);
 
 function respond(c: Context<AppEnv>, error: ApiError) {
@@ -53,16 +57,19 @@ app.onError((error, c) => {
 		return respond(c, new ApiError(HTTP_STATUS_CODES[error.status] as ErrorCode));
 	}
 	const requestId = c.get("requestId") ?? "unknown";
+	// describeError leaves out the values of a failed statement (password and code hashes).
 	if (isUnavailable(error)) {
-		console.error(`[${requestId}] storage unavailable:`, error instanceof Error ? error.message : error);
+		console.error(`[${requestId}] storage unavailable: ${describeError(error)}`);
 		return respond(c, new ApiError("unavailable", { retryAfterSeconds: 2 }));
 	}
 	if (error instanceof MissingSecretError) {
 		console.error(`[${requestId}] ${error.message}`);
 	} else {
-		console.error(`[${requestId}] unhandled error:`, error);
+		const frames = error instanceof Error ? (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line)) : [];
+		console.error(`[${requestId}] unhandled error: ${describeError(error)}\n${frames.join("\n")}`);
 	}
 	return respond(c, new ApiError("internal_error"));
 });
 
-export type AppType = typeof app;
+/** The typed routes of the API, for Hono's RPC client: `hc<AppType>(baseUrl)` (docs/typed-client.md). */
+export type AppType = typeof routes;

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { requireSecret } from "../lib/config";
+import { errorForRpc } from "../lib/faults";
 import { createDb } from "../storage/db";
 import {
 	activateTotpWithRecoveryCodes,
@@ -142,23 +143,41 @@ export class UserState extends DurableObject<Env> {
 	}
 
 	addPasskey(passkey: NewPasskey, now: number): Promise<PasskeyAdded> {
-		return this.ctx.blockConcurrencyWhile(() =>
-			addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, now),
-		);
+		return this.change(() => addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, now));
 	}
 
 	activateTotp(totp: NewTotp, now: number): Promise<TotpActivated> {
-		return this.ctx.blockConcurrencyWhile(() =>
-			activateTotpWithRecoveryCodes(this.db(), this.recoveryKey(), totp, now),
-		);
+		return this.change(() => activateTotpWithRecoveryCodes(this.db(), this.recoveryKey(), totp, now));
 	}
 
 	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {
-		return this.ctx.blockConcurrencyWhile(() => removePasskey(this.db(), userId, passkeyId));
+		return this.change(() => removePasskey(this.db(), userId, passkeyId));
 	}
 
 	removeTotp(userId: string): Promise<RemovalResult> {
-		return this.ctx.blockConcurrencyWhile(() => removeTotp(this.db(), userId));
+		return this.change(() => removeTotp(this.db(), userId));
+	}
+
+	/**
+	 * One authenticator change at a time. A failure is thrown after
+	 * blockConcurrencyWhile, not inside it, where it would reset the object
+	 * and fail the user's other requests in flight: a D1 outage leaves this
+	 * object's own state untouched. Errors cross RPC as their message only:
+	 * errorForRpc keeps an outage recognizable there (a 503 for the client,
+	 * not a 500) and leaves the statement's values out.
+	 */
+	private async change<T>(run: () => Promise<T>): Promise<T> {
+		const outcome = await this.ctx.blockConcurrencyWhile(
+			async (): Promise<{ done: true; value: T } | { done: false; error: Error }> => {
+				try {
+					return { done: true, value: await run() };
+				} catch (error) {
+					return { done: false, error: errorForRpc(error) };
+				}
+			},
+		);
+		if (!outcome.done) throw outcome.error;
+		return outcome.value;
 	}
 
 	private db() {

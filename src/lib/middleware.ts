@@ -27,7 +27,11 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
 	};
 }
 
-const JSON_MEDIA_TYPE = /^application\/json\s*(;.*)?$/i;
+// The same rule as @hono/zod-openapi's media-type gate on routes with a body
+// schema (parameters as `; name=value`): a looser one here would let
+// "application/json ; x=1" past this check and be refused with 415 only
+// after the session checks, out of API.md's order.
+const JSON_MEDIA_TYPE = /^application\/json(;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
 
 /**
  * For routes that take a body: JSON only (415), at most 64 KiB (413). Runs

@@ -6,13 +6,28 @@ import { clearSessionCookie, deliverToken } from "../lib/session-response";
 import { assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
 import { revokeSession, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
-import { Email, errors, json, jsonRequest, Password, SessionResult, SessionView, Success } from "./schemas";
+import {
+	Email,
+	errors,
+	json,
+	jsonRequest,
+	NO_SESSION,
+	Password,
+	SESSION,
+	SessionResult,
+	SessionToken,
+	SessionView,
+	Success,
+	X_CLIENT,
+} from "./schemas";
 import { validationHook } from "./validation";
 
-export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
-
-const Credentials = z.object({ email: Email, password: Password }).openapi("Credentials");
-const LoginCredentials = z.object({ email: Email, password: z.string().min(1).max(256) });
+const Credentials = z
+	.object({ email: Email, password: Password })
+	.openapi("Credentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
+const LoginCredentials = z
+	.object({ email: Email, password: z.string().min(1).max(256) })
+	.openapi("LoginCredentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
 
 /** A locked email answers 429 before its reauthentication body is read (API.md's order). */
 function passwordGate(): MiddlewareHandler<AppEnv> {
@@ -22,104 +37,135 @@ function passwordGate(): MiddlewareHandler<AppEnv> {
 	};
 }
 
-const appHeader = {
-	headers: z.object({
-		"x-client": z.string().optional().openapi({ description: "`app`: the token comes in the body" }),
-	}),
-};
-
-auth.openapi(
-	createRoute({
-		method: "post",
-		path: "/signup",
-		tags: ["Accounts"],
-		summary: "Create an account (full session)",
-		middleware: [jsonBody(), sessionCreationOrigin()] as const,
-		request: jsonRequest(Credentials),
-		responses: {
-			201: json(
-				z.object({
-					success: z.literal(true),
-					user: z.object({ id: z.string(), email: z.string() }),
-					session: SessionView,
-					session_token: z.string().optional(),
-				}),
-				"Signed up and signed in",
-			),
-			...errors(400, 403, 409, 413, 415),
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/signup",
+			tags: ["Accounts"],
+			summary: "Create an account (full session)",
+			description: "Emails are trimmed and compared without regard to case.",
+			security: NO_SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			request: jsonRequest(Credentials),
+			responses: {
+				201: json(
+					z.object({
+						success: z.literal(true),
+						user: z.object({ id: z.string(), email: z.string() }),
+						session: SessionView,
+						session_token: SessionToken,
+					}),
+					"Signed up and signed in",
+				),
+				...errors("invalid_request", "csrf_failed", "email_taken", "payload_too_large", "unsupported_media_type"),
+			},
+		}),
+		async (c) => {
+			const deps = serviceDeps(c);
+			const { user, issued } = await signUp(deps, c.req.valid("json"));
+			const session = await viewSession(deps.db, issued.session);
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, user, session }), 201);
 		},
-	}),
-	async (c) => {
-		const deps = serviceDeps(c);
-		const { user, issued } = await signUp(deps, c.req.valid("json"));
-		const session = await viewSession(deps.db, issued.session);
-		return c.json(deliverToken(c, deps.client, issued, { success: true as const, user, session }), 201);
-	},
-);
-
-auth.openapi(
-	createRoute({
-		method: "post",
-		path: "/login",
-		tags: ["Accounts"],
-		summary: "Sign in with a password",
-		description: "Partial session when the user has two-factor authentication, else full.",
-		middleware: [jsonBody(), sessionCreationOrigin()] as const,
-		request: { ...jsonRequest(LoginCredentials), ...appHeader },
-		responses: { 200: json(SessionResult, "Signed in"), ...errors(400, 403, 413, 415, 429) },
-	}),
-	async (c) => {
-		const deps = serviceDeps(c);
-		const issued = await logIn(deps, c.req.valid("json"));
-		const session = await viewSession(deps.db, issued.session);
-		return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
-	},
-);
-
-auth.openapi(
-	createRoute({
-		method: "post",
-		path: "/logout",
-		tags: ["Accounts"],
-		summary: "Sign out: the token is revoked on the server",
-		middleware: [jsonBody({ optional: true }), requireSession({ level: "2fa" })] as const,
-		responses: { 200: json(Success, "Signed out"), ...errors(401, 403) },
-	}),
-	async (c) => {
-		await revokeSession(c.var.db, c.var.auth.session);
-		clearSessionCookie(c);
-		return c.json({ success: true as const }, 200);
-	},
-);
-
-auth.openapi(
-	createRoute({
-		method: "get",
-		path: "/session",
-		tags: ["Accounts"],
-		summary: "The current session",
-		middleware: [requireSession({ level: "2fa" })] as const,
-		responses: { 200: json(SessionResult, "The session"), ...errors(401) },
-	}),
-	async (c) => {
-		const session = await viewSession(c.var.db, c.var.auth.session);
-		return c.json({ success: true as const, session }, 200);
-	},
-);
-
-auth.openapi(
-	createRoute({
-		method: "post",
-		path: "/reauthenticate",
-		tags: ["Accounts"],
-		summary: "Confirm the password to refresh recent authentication",
-		middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
-		request: jsonRequest(z.object({ password: z.string().min(1).max(256) })),
-		responses: { 200: json(SessionResult, "Authentication refreshed"), ...errors(400, 401, 403, 413, 415, 429) },
-	}),
-	async (c) => {
-		const deps = serviceDeps(c);
-		const refreshed = await reauthenticate(deps, c.var.auth.session, c.req.valid("json").password);
-		return c.json({ success: true as const, session: await viewSession(deps.db, refreshed) }, 200);
-	},
-);
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/login",
+			tags: ["Accounts"],
+			summary: "Sign in with a password",
+			description:
+				"Partial session when the user has two-factor authentication, else full. A wrong email and a wrong password get the same 400 `invalid_credentials`; 10 failures for one email within 15 minutes answer 429.",
+			security: NO_SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			request: jsonRequest(LoginCredentials),
+			responses: {
+				200: json(SessionResult, "Signed in"),
+				...errors(
+					"invalid_request",
+					"invalid_credentials",
+					"csrf_failed",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = serviceDeps(c);
+			const issued = await logIn(deps, c.req.valid("json"));
+			const session = await viewSession(deps.db, issued.session);
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/logout",
+			tags: ["Accounts"],
+			summary: "Sign out: the token is revoked on the server",
+			security: SESSION,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "2fa" })] as const,
+			responses: {
+				200: json(Success, "Signed out"),
+				...errors("not_authenticated", "csrf_failed", "payload_too_large", "unsupported_media_type"),
+			},
+		}),
+		async (c) => {
+			await revokeSession(c.var.db, c.var.auth.session);
+			clearSessionCookie(c);
+			return c.json({ success: true as const }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/session",
+			tags: ["Accounts"],
+			summary: "The current session",
+			security: SESSION,
+			middleware: [requireSession({ level: "2fa" })] as const,
+			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated") },
+		}),
+		async (c) => {
+			const session = await viewSession(c.var.db, c.var.auth.session);
+			return c.json({ success: true as const, session }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/reauthenticate",
+			tags: ["Accounts"],
+			summary: "Confirm the password to refresh recent authentication",
+			description: "Routes marked *recent* need an authentication within the last 5 minutes.",
+			security: SESSION,
+			middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
+			request: jsonRequest(
+				z
+					.object({ password: z.string().min(1).max(256) })
+					.openapi({ example: { password: "correct horse battery staple" } }),
+			),
+			responses: {
+				200: json(SessionResult, "Authentication refreshed"),
+				...errors(
+					"invalid_request",
+					"invalid_credentials",
+					"not_authenticated",
+					"csrf_failed",
+					"mfa_required",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = serviceDeps(c);
+			const refreshed = await reauthenticate(deps, c.var.auth.session, c.req.valid("json").password);
+			return c.json({ success: true as const, session: await viewSession(deps.db, refreshed) }, 200);
+		},
+	);

@@ -1,16 +1,16 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/context";
-import { json, Success } from "./schemas";
+import { errorsWithoutStorage, json, NO_SESSION, Success } from "./schemas";
 
-export const health = new OpenAPIHono<AppEnv>({ strict: false });
-
-health.openapi(
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const health = new OpenAPIHono<AppEnv>({ strict: false }).openapi(
 	createRoute({
 		method: "get",
 		path: "/",
 		tags: ["Other"],
 		summary: "Liveness",
-		responses: { 200: json(Success, "Alive") },
+		security: NO_SESSION,
+		responses: { 200: json(Success, "Alive"), ...errorsWithoutStorage() },
 	}),
 	(c) => c.json({ success: true as const }, 200),
 );

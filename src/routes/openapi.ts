@@ -1,14 +1,37 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/context";
+import { MAX_BODY_BYTES } from "../lib/middleware";
 import { SESSION_COOKIE } from "../lib/session-response";
+import { errorsWithoutStorage, json, NO_SESSION, SESSION } from "./schemas";
+
+export const OPENAPI_PATH = "/api/openapi.json";
+
+const DESCRIPTION = `Passkeys (WebAuthn), authenticator-app codes (TOTP) and recovery codes, at the edge.
+
+JSON in, JSON out (bodies over ${MAX_BODY_BYTES / 1024} KiB answer 413, bodies that are not JSON 415). Every
+path also works with a trailing slash. Every error is the \`Error\` envelope. Checks run in this order,
+and the first that fails answers: route exists (404) → body is JSON and small enough (415/413) → session
+present (401) → \`Origin\` of a cookie request (403 \`csrf_failed\`) → session level (403 \`mfa_required\`) →
+recent authentication (401 \`reauthentication_required\`) → rate limit (429, with \`Retry-After\`) → body
+fields (400 \`invalid_request\`) → the route's own rules. 503 \`unavailable\` (with \`Retry-After\`) means
+storage is briefly unavailable: try again.
+
+Browsers hold the session in an HttpOnly cookie and must send an allowed \`Origin\` on POST, PATCH and
+DELETE. Apps send \`X-Client: app\` when they sign in, get \`session_token\` in the body, and send it as
+\`Authorization: Bearer …\`.`;
+
+const TAGS = [
+	{ name: "Accounts", description: "Sign-up, password and passwordless sign-in, sessions" },
+	{ name: "Passkeys", description: "WebAuthn registration, second factor, list, rename, delete" },
+	{ name: "Authenticator app", description: "TOTP (SHA-1, 6 digits, 30 s)" },
+	{ name: "Recovery codes", description: "Ten one-time codes that come with the first authenticator" },
+	{ name: "Other", description: "Health, this document, well-known documents" },
+];
 
 /**
  * Serves the OpenAPI 3.1 document generated from the same zod definitions
  * that validate the requests: there is no hand-kept copy to drift.
  */
-// Either scheme authenticates a request; routes without a session ignore both.
-const EITHER_SESSION: Record<string, string[]>[] = [{ cookie: [] }, { bearer: [] }];
-
 export function mountOpenApi(app: OpenAPIHono<AppEnv>): void {
 	app.openAPIRegistry.registerComponent("securitySchemes", "cookie", {
 		type: "apiKey",
@@ -21,14 +44,24 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>): void {
 		scheme: "bearer",
 		description: "App clients (X-Client: app): the session_token from sign-in.",
 	});
-	app.doc31("/api/openapi.json", (c) => ({
-		openapi: "3.1.0",
-		info: {
-			title: "passkey-edge",
-			version: "0.1.0",
-			description: "Passkeys (WebAuthn), authenticator-app codes and recovery codes, at the edge.",
+	// doc31 serves the document without describing itself: register its path.
+	app.openAPIRegistry.registerPath({
+		method: "get",
+		path: OPENAPI_PATH,
+		tags: ["Other"],
+		summary: "This OpenAPI 3.1 document",
+		security: NO_SESSION,
+		responses: {
+			200: json(z.record(z.string(), z.unknown()), "The document"),
+			...errorsWithoutStorage(),
 		},
+	});
+	app.doc31(OPENAPI_PATH, (c) => ({
+		openapi: "3.1.0",
+		info: { title: "passkey-edge", version: "0.1.0", description: DESCRIPTION },
 		servers: [{ url: new URL(c.req.url).origin }],
-		security: EITHER_SESSION,
+		tags: TAGS,
+		// Routes say what they need; this is the default for any that does not.
+		security: SESSION,
 	}));
 }

@@ -5,45 +5,60 @@ import { deliverToken } from "../lib/session-response";
 import { createSignInOptions, signInWithPasskey } from "../services/passkey-sign-in";
 import { viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
-import { AuthenticationResponse, errors, json, jsonRequest, SessionResult } from "./schemas";
+import { AuthenticationResponse, errors, json, jsonRequest, NO_SESSION, SessionResult, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
 
-export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
-
-passkeySignIn.openapi(
-	createRoute({
-		method: "get",
-		path: "/options",
-		tags: ["Accounts"],
-		summary: "Options for passwordless sign-in with a passkey",
-		description: "No session needed. Empty allowCredentials (discoverable credentials), user verification required.",
-		responses: {
-			200: json(
-				z.object({ success: z.literal(true), request_options: z.record(z.string(), z.unknown()) }),
-				"PublicKeyCredentialRequestOptionsJSON",
-			),
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/options",
+			tags: ["Accounts"],
+			summary: "Options for passwordless sign-in with a passkey",
+			description: "No session needed. Empty allowCredentials (discoverable credentials), user verification required.",
+			security: NO_SESSION,
+			responses: {
+				200: json(
+					z.object({ success: z.literal(true), request_options: z.record(z.string(), z.unknown()) }),
+					"PublicKeyCredentialRequestOptionsJSON",
+				),
+				...errors(),
+			},
+		}),
+		async (c) => {
+			const options = await createSignInOptions(serviceDeps(c));
+			return c.json({ success: true as const, request_options: options }, 200);
 		},
-	}),
-	async (c) => {
-		const options = await createSignInOptions(serviceDeps(c));
-		return c.json({ success: true as const, request_options: options }, 200);
-	},
-);
-
-passkeySignIn.openapi(
-	createRoute({
-		method: "post",
-		path: "/login",
-		tags: ["Accounts"],
-		summary: "Sign in with a discoverable passkey (full session)",
-		middleware: [jsonBody(), sessionCreationOrigin()] as const,
-		request: jsonRequest(z.object({ credential: AuthenticationResponse })),
-		responses: { 200: json(SessionResult, "Signed in"), ...errors(400, 403, 413, 415) },
-	}),
-	async (c) => {
-		const deps = serviceDeps(c);
-		const issued = await signInWithPasskey(deps, c.req.valid("json").credential);
-		const session = await viewSession(deps.db, issued.session);
-		return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
-	},
-);
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/login",
+			tags: ["Accounts"],
+			summary: "Sign in with a discoverable passkey (full session)",
+			description:
+				"The user is found from the credential id; `userHandle` must be present and be that user's WebAuthn user id. An unknown credential, a bad signature and a wrong `userHandle` get the same 400 `verification_failed`.",
+			security: NO_SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			request: jsonRequest(z.object({ credential: AuthenticationResponse })),
+			responses: {
+				200: json(SessionResult, "Signed in"),
+				...errors(
+					"invalid_request",
+					"verification_failed",
+					"challenge_expired",
+					"csrf_failed",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = serviceDeps(c);
+			const issued = await signInWithPasskey(deps, c.req.valid("json").credential);
+			const session = await viewSession(deps.db, issued.session);
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+		},
+	);

@@ -8,10 +8,8 @@ import { recoveryCodeSummary, regenerateRecoveryCodes, verifyRecoveryCode } from
 import { normalizeRecoveryCode } from "../services/recovery-codes";
 import { viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
-import { errors, json, jsonRequest, SessionView } from "./schemas";
+import { errors, json, jsonRequest, SESSION, SessionToken, SessionView, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
-
-export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
 
 /** Case, spaces and dashes are ignored; what is left must look like a code. */
 const RecoveryCode = z
@@ -21,80 +19,108 @@ const RecoveryCode = z
 	.refine((code) => /^[0-9a-z]{12}$/.test(code), "must be a recovery code")
 	.openapi({ example: "7k2m-9qx4-hz3d" });
 
-recoveryCodes.openapi(
-	createRoute({
-		method: "get",
-		path: "/",
-		tags: ["Recovery codes"],
-		summary: "How many recovery codes are left",
-		middleware: [requireSession({ level: "full" })] as const,
-		responses: {
-			200: json(
-				z.object({
-					success: z.literal(true),
-					total: z.number().int(),
-					unused: z.number().int(),
-					created_at: z.string().nullable(),
-				}),
-				"Counts",
-			),
-			...errors(401, 403, 404),
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/",
+			tags: ["Recovery codes"],
+			summary: "How many recovery codes are left",
+			description: "404 when the user has no two-factor authentication.",
+			security: SESSION,
+			middleware: [requireSession({ level: "full" })] as const,
+			responses: {
+				200: json(
+					z.object({
+						success: z.literal(true),
+						total: z.number().int(),
+						unused: z.number().int(),
+						created_at: z.string().nullable(),
+					}),
+					"Counts",
+				),
+				...errors("not_authenticated", "mfa_required", "not_found"),
+			},
+		}),
+		async (c) => {
+			const summary = await recoveryCodeSummary(c.var.db, c.var.auth.session.userId);
+			return c.json({ success: true as const, ...summary }, 200);
 		},
-	}),
-	async (c) => {
-		const summary = await recoveryCodeSummary(c.var.db, c.var.auth.session.userId);
-		return c.json({ success: true as const, ...summary }, 200);
-	},
-);
-
-recoveryCodes.openapi(
-	createRoute({
-		method: "post",
-		path: "/regenerate",
-		tags: ["Recovery codes"],
-		summary: "Replace all recovery codes (the old ones stop working)",
-		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
-		responses: {
-			200: json(z.object({ success: z.literal(true), recovery_codes: z.array(z.string()) }), "New codes, shown once"),
-			...errors(401, 403, 404),
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/regenerate",
+			tags: ["Recovery codes"],
+			summary: "Replace all recovery codes (the old ones stop working)",
+			security: SESSION,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
+			responses: {
+				200: json(
+					z
+						.object({ success: z.literal(true), recovery_codes: z.array(z.string()) })
+						.openapi({ example: { success: true, recovery_codes: ["7k2m-9qx4-hz3d", "p4rt-ws8n-c2ve"] } }),
+					"New codes, shown once",
+				),
+				...errors(
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"not_found",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
+			const codes = await regenerateRecoveryCodes(deps, c.var.auth.session.userId);
+			return c.json({ success: true as const, recovery_codes: codes }, 200);
 		},
-	}),
-	async (c) => {
-		const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
-		const codes = await regenerateRecoveryCodes(deps, c.var.auth.session.userId);
-		return c.json({ success: true as const, recovery_codes: codes }, 200);
-	},
-);
-
-recoveryCodes.openapi(
-	createRoute({
-		method: "post",
-		path: "/verify",
-		tags: ["Recovery codes"],
-		summary: "Pass the second factor with a recovery code (each works once)",
-		middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("recovery_code")] as const,
-		request: jsonRequest(z.object({ code: RecoveryCode })),
-		responses: {
-			200: json(
-				z.object({
-					success: z.literal(true),
-					session: SessionView,
-					session_token: z.string().optional(),
-					unused: z.number().int(),
-				}),
-				"Verified",
-			),
-			...errors(400, 401, 403, 413, 415, 429),
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/verify",
+			tags: ["Recovery codes"],
+			summary: "Pass the second factor with a recovery code (each works once)",
+			description: "Case, spaces and dashes are ignored.",
+			security: SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("recovery_code")] as const,
+			request: jsonRequest(z.object({ code: RecoveryCode })),
+			responses: {
+				200: json(
+					z.object({
+						success: z.literal(true),
+						session: SessionView,
+						session_token: SessionToken,
+						unused: z.number().int(),
+					}),
+					"Verified",
+				),
+				...errors(
+					"invalid_request",
+					"invalid_code",
+					"verification_failed",
+					"not_authenticated",
+					"csrf_failed",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
+			const passed = await verifyRecoveryCode(deps, c.var.auth.session, c.req.valid("json").code);
+			const session = await viewSession(deps.db, passed.session);
+			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
+			return c.json(
+				deliverToken(c, deps.client, issued, { success: true as const, session, unused: passed.result.unused }),
+				200,
+			);
 		},
-	}),
-	async (c) => {
-		const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
-		const passed = await verifyRecoveryCode(deps, c.var.auth.session, c.req.valid("json").code);
-		const session = await viewSession(deps.db, passed.session);
-		const issued = passed.token ? { session: passed.session, token: passed.token } : null;
-		return c.json(
-			deliverToken(c, deps.client, issued, { success: true as const, session, unused: passed.result.unused }),
-			200,
-		);
-	},
-);
+	);

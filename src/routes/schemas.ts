@@ -1,16 +1,28 @@
 import { z } from "@hono/zod-openapi";
+import { ERRORS, type ErrorCode } from "../lib/errors";
 
 // Shared request and response shapes. The same definitions validate the
 // requests and generate the OpenAPI document.
 
+const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
+
 export const ErrorEnvelope = z
 	.object({
 		success: z.literal(false),
-		code: z.string().openapi({ example: "invalid_request" }),
-		message: z.string().openapi({ example: "The request is not valid." }),
-		fields: z.record(z.string(), z.string()).optional(),
+		code: z.enum(ERROR_CODES).openapi({ description: "Stable, for programs", example: "invalid_request" }),
+		message: z.string().openapi({ description: "One sentence for a person", example: "The request is not valid." }),
+		fields: z
+			.record(z.string(), z.string())
+			.optional()
+			.openapi({
+				description: "Only with invalid_request: the problem of each field, by its dotted path",
+				example: { email: "has the wrong format" },
+			}),
 	})
-	.openapi("Error");
+	.openapi("Error", {
+		description: "Every error, on every route. Never an HTML page, never a stack trace.",
+		example: { success: false, code: "invalid_request", message: "The request is not valid." },
+	});
 
 const base64url = (max: number) =>
 	z
@@ -19,7 +31,7 @@ const base64url = (max: number) =>
 		.max(max)
 		.regex(/^[A-Za-z0-9_-]+$/, "must be base64url without padding");
 
-export const Email = z.string().trim().min(3).max(254).email();
+export const Email = z.string().trim().min(3).max(254).email().openapi({ example: "ada@example.com" });
 /** 8 to 256 characters, counted as Unicode code points (an emoji is one). */
 export const Password = z
 	.string()
@@ -27,7 +39,8 @@ export const Password = z
 	.refine((password) => {
 		const length = [...password].length;
 		return length >= 8 && length <= 256;
-	}, "must be 8 to 256 characters");
+	}, "must be 8 to 256 characters")
+	.openapi({ description: "8 to 256 characters (Unicode code points)", example: "correct horse battery staple" });
 
 export const SessionView = z
 	.object({
@@ -37,10 +50,25 @@ export const SessionView = z
 		authenticated_at: z.string(),
 		expires_at: z.string(),
 	})
-	.openapi("Session");
+	.openapi("Session", {
+		description: "`methods`: the second factors the user can use now. A partial session expires after 10 minutes.",
+		example: {
+			level: "full",
+			user: { id: "Ns8cbA6tFbO_vEXA7D8Kzw", email: "ada@example.com" },
+			methods: ["webauthn", "recovery_codes"],
+			authenticated_at: "2026-11-25T08:00:00.000Z",
+			expires_at: "2026-12-25T08:00:00.000Z",
+		},
+	});
+
+/** Only for app clients (`X-Client: app`); browsers get an HttpOnly cookie instead. */
+export const SessionToken = z
+	.string()
+	.optional()
+	.openapi({ description: "App clients only (X-Client: app): send it as `Authorization: Bearer …`" });
 
 export const SessionResult = z
-	.object({ success: z.literal(true), session: SessionView, session_token: z.string().optional() })
+	.object({ success: z.literal(true), session: SessionView, session_token: SessionToken })
 	.openapi("SessionResult");
 
 const Transport = z.string().max(32);
@@ -101,18 +129,93 @@ export const Passkey = z
 		authenticator: z.string().nullable(),
 		credential_id: z.string(),
 	})
-	.openapi("Passkey");
+	.openapi("Passkey", {
+		example: {
+			id: "k3Jx9QeVt2mZ0aLw7yB1cA",
+			name: "iPhone 15",
+			created_at: "2026-11-25T08:00:00.000Z",
+			last_used_at: null,
+			passwordless: true,
+			backed_up: true,
+			device_type: "multi_device",
+			transports: ["internal", "hybrid"],
+			aaguid: "fbfc3007-154e-4ecc-8c0b-6e020557d7bd",
+			authenticator: "iCloud Keychain",
+			credential_id: "Xy3k9Q",
+		},
+	});
 
-export const Success = z.object({ success: z.literal(true) }).openapi("Success");
+export const Success = z.object({ success: z.literal(true) }).openapi("Success", { example: { success: true } });
 
-/** Error responses every authenticated route can give. */
-export function errors(...statuses: number[]) {
-	return Object.fromEntries(
-		statuses.map((status) => [
-			status,
-			{ description: "Error envelope", content: { "application/json": { schema: ErrorEnvelope } } },
-		]),
-	);
+// How a route is authenticated, in the document: either the browser's
+// cookie or an app's bearer token, or no session at all.
+export const SESSION: Record<string, string[]>[] = [{ cookie: [] }, { bearer: [] }];
+export const NO_SESSION: Record<string, string[]>[] = [];
+
+/** The header that makes a session-creating (or upgrading) route hand the token over in the body. */
+export const X_CLIENT = {
+	name: "X-Client",
+	in: "header" as const,
+	required: false,
+	schema: { type: "string" as const, enum: ["app"] },
+	description: "`app`: the new session token comes in the body as `session_token`, and no cookie is set",
+};
+
+const RETRY_AFTER = {
+	"Retry-After": { description: "Seconds to wait before trying again", schema: { type: "integer" as const } },
+};
+
+/** An error response of the document: the envelope, with an example of each code it stands for. */
+interface ErrorResponse {
+	description: string;
+	headers?: typeof RETRY_AFTER;
+	content: {
+		"application/json": {
+			schema: typeof ErrorEnvelope;
+			examples: Record<string, { value: { success: false; code: ErrorCode; message: string } }>;
+		};
+	};
+}
+
+/** Keyed by the literal statuses of the codes, so the typed client (hc) knows each error answer. */
+type ErrorResponses<C extends ErrorCode> = { [S in (typeof ERRORS)[C][0]]: ErrorResponse };
+
+function errorResponses<C extends ErrorCode>(codes: C[]): ErrorResponses<C> {
+	const byStatus = new Map<number, ErrorCode[]>();
+	for (const code of codes) {
+		const status = ERRORS[code][0];
+		byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+	}
+	const responses = [...byStatus].map(([status, statusCodes]): [number, ErrorResponse] => [
+		status,
+		{
+			description: `Error envelope: ${statusCodes.map((code) => `\`${code}\``).join(", ")}`,
+			...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+			content: {
+				"application/json": {
+					schema: ErrorEnvelope,
+					examples: Object.fromEntries(
+						statusCodes.map((code) => [code, { value: { success: false, code, message: ERRORS[code][1] } }]),
+					),
+				},
+			},
+		},
+	]);
+	return Object.fromEntries(responses) as ErrorResponses<C>;
+}
+
+/**
+ * The error responses of a route, from the codes it can answer (grouped by
+ * status); every route that touches storage can also answer 500
+ * `internal_error` and 503 `unavailable`.
+ */
+export function errors<C extends ErrorCode>(...codes: C[]) {
+	return errorResponses<C | "internal_error" | "unavailable">([...codes, "internal_error", "unavailable"]);
+}
+
+/** For routes that touch no storage: only 500 besides their own codes. */
+export function errorsWithoutStorage<C extends ErrorCode>(...codes: C[]) {
+	return errorResponses<C | "internal_error">([...codes, "internal_error"]);
 }
 
 export function json<T extends z.ZodType>(schema: T, description: string) {

@@ -8,10 +8,8 @@ import { removeAuthenticator } from "../services/passkey-management";
 import { viewSession } from "../services/sessions";
 import { activateTotp, startTotpSetup, totpStatus, verifyTotpSecondFactor, viewTotpStatus } from "../services/totp";
 import { serviceDeps } from "./deps";
-import { errors, json, jsonRequest, SessionResult, Success } from "./schemas";
+import { errors, json, jsonRequest, SESSION, SessionResult, Success, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
-
-export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
 
 /** Six digits; spaces that apps show in the middle ("123 456") are ignored. */
 const TotpCode = z
@@ -21,108 +19,169 @@ const TotpCode = z
 	.refine((code) => /^\d{6}$/.test(code), "must be 6 digits")
 	.openapi({ example: "123456" });
 
-totp.openapi(
-	createRoute({
-		method: "get",
-		path: "/",
-		tags: ["Authenticator app"],
-		summary: "Whether an authenticator app is set up",
-		middleware: [requireSession({ level: "full" })] as const,
-		responses: {
-			200: json(
-				z.object({
-					success: z.literal(true),
-					enabled: z.boolean(),
-					created_at: z.string().optional(),
-					last_used_at: z.string().optional(),
-				}),
-				"Status",
-			),
-			...errors(401, 403),
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/",
+			tags: ["Authenticator app"],
+			summary: "Whether an authenticator app is set up",
+			security: SESSION,
+			middleware: [requireSession({ level: "full" })] as const,
+			responses: {
+				200: json(
+					z.object({
+						success: z.literal(true),
+						enabled: z.boolean(),
+						created_at: z.string().optional(),
+						last_used_at: z.string().optional(),
+					}),
+					"Status",
+				),
+				...errors("not_authenticated", "mfa_required"),
+			},
+		}),
+		async (c) => {
+			const status = await totpStatus(c.var.db, c.var.auth.session.userId);
+			return c.json({ success: true as const, ...viewTotpStatus(status) }, 200);
 		},
-	}),
-	async (c) => {
-		const status = await totpStatus(c.var.db, c.var.auth.session.userId);
-		return c.json({ success: true as const, ...viewTotpStatus(status) }, 200);
-	},
-);
-
-totp.openapi(
-	createRoute({
-		method: "post",
-		path: "/setup",
-		tags: ["Authenticator app"],
-		summary: "Start setting up an authenticator app",
-		description: "A new secret (160 bits), its otpauth:// URI and a QR code of it as SVG; kept pending 10 minutes.",
-		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
-		responses: {
-			200: json(
-				z.object({ success: z.literal(true), secret: z.string(), otpauth_uri: z.string(), qr_svg: z.string() }),
-				"Pending set-up",
-			),
-			...errors(401, 403, 409),
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/setup",
+			tags: ["Authenticator app"],
+			summary: "Start setting up an authenticator app",
+			description:
+				"A new secret (160 bits; SHA-1, 6 digits, 30 s), its otpauth:// URI and a QR code of it as SVG; kept pending 10 minutes.",
+			security: SESSION,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
+			responses: {
+				200: json(
+					z
+						.object({ success: z.literal(true), secret: z.string(), otpauth_uri: z.string(), qr_svg: z.string() })
+						.openapi({
+							example: {
+								success: true,
+								secret: "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+								otpauth_uri:
+									"otpauth://totp/passkey-edge:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=passkey-edge&algorithm=SHA1&digits=6&period=30",
+								qr_svg: "<svg …>",
+							},
+						}),
+					"Pending set-up",
+				),
+				...errors(
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"already_enabled",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const setup = await startTotpSetup(deps, c.var.auth.session);
+			return c.json(
+				{ success: true as const, secret: setup.secret, otpauth_uri: setup.otpauthUri, qr_svg: setup.qrSvg },
+				200,
+			);
 		},
-	}),
-	async (c) => {
-		const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
-		const setup = await startTotpSetup(deps, c.var.auth.session);
-		return c.json(
-			{ success: true as const, secret: setup.secret, otpauth_uri: setup.otpauthUri, qr_svg: setup.qrSvg },
-			200,
-		);
-	},
-);
-
-totp.openapi(
-	createRoute({
-		method: "post",
-		path: "/activate",
-		tags: ["Authenticator app"],
-		summary: "Activate the pending authenticator app with a code from it",
-		middleware: [jsonBody(), requireSession({ level: "full", recent: true })] as const,
-		request: jsonRequest(z.object({ code: TotpCode })),
-		responses: {
-			201: json(z.object({ success: z.literal(true), recovery_codes: z.array(z.string()).optional() }), "Activated"),
-			...errors(400, 401, 403, 409, 413, 415),
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/activate",
+			tags: ["Authenticator app"],
+			summary: "Activate the pending authenticator app with a code from it",
+			description: "The first authenticator of a user brings ten recovery codes, returned once.",
+			security: SESSION,
+			middleware: [jsonBody(), requireSession({ level: "full", recent: true })] as const,
+			request: jsonRequest(z.object({ code: TotpCode })),
+			responses: {
+				201: json(z.object({ success: z.literal(true), recovery_codes: z.array(z.string()).optional() }), "Activated"),
+				...errors(
+					"invalid_request",
+					"invalid_code",
+					"challenge_expired",
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"already_enabled",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const { recoveryCodes } = await activateTotp(deps, c.var.auth.session, c.req.valid("json").code);
+			return c.json({ success: true as const, ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }, 201);
 		},
-	}),
-	async (c) => {
-		const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
-		const { recoveryCodes } = await activateTotp(deps, c.var.auth.session, c.req.valid("json").code);
-		return c.json({ success: true as const, ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }, 201);
-	},
-);
-
-totp.openapi(
-	createRoute({
-		method: "post",
-		path: "/verify",
-		tags: ["Authenticator app"],
-		summary: "Pass the second factor with an authenticator-app code",
-		middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("totp")] as const,
-		request: jsonRequest(z.object({ code: TotpCode })),
-		responses: { 200: json(SessionResult, "Verified"), ...errors(400, 401, 403, 413, 415, 429) },
-	}),
-	async (c) => {
-		const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
-		const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, c.req.valid("json").code);
-		const session = await viewSession(deps.db, passed.session);
-		const issued = passed.token ? { session: passed.session, token: passed.token } : null;
-		return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
-	},
-);
-
-totp.openapi(
-	createRoute({
-		method: "delete",
-		path: "/",
-		tags: ["Authenticator app"],
-		summary: "Remove the authenticator app (never the last second factor)",
-		middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
-		responses: { 200: json(Success, "Removed"), ...errors(400, 401, 403, 404) },
-	}),
-	async (c) => {
-		await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, { kind: "totp" });
-		return c.json({ success: true as const }, 200);
-	},
-);
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/verify",
+			tags: ["Authenticator app"],
+			summary: "Pass the second factor with an authenticator-app code",
+			description: "A code is accepted once. On a partial session the token is replaced.",
+			security: SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("totp")] as const,
+			request: jsonRequest(z.object({ code: TotpCode })),
+			responses: {
+				200: json(SessionResult, "Verified"),
+				...errors(
+					"invalid_request",
+					"invalid_code",
+					"verification_failed",
+					"not_authenticated",
+					"csrf_failed",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, c.req.valid("json").code);
+			const session = await viewSession(deps.db, passed.session);
+			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "delete",
+			path: "/",
+			tags: ["Authenticator app"],
+			summary: "Remove the authenticator app (never the last second factor)",
+			description: "400 `last_authenticator` when it is the user's last passkey or TOTP; 404 without TOTP.",
+			security: SESSION,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
+			responses: {
+				200: json(Success, "Removed"),
+				...errors(
+					"last_authenticator",
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"not_found",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, { kind: "totp" });
+			return c.json({ success: true as const }, 200);
+		},
+	);

@@ -21,12 +21,12 @@ import {
 	Passkey,
 	PasskeyName,
 	RegistrationResponse,
+	SESSION,
 	SessionResult,
 	Success,
+	X_CLIENT,
 } from "./schemas";
 import { validationHook } from "./validation";
-
-export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false });
 
 const full = requireSession({ level: "full" });
 const fullRecent = requireSession({ level: "full", recent: true });
@@ -40,171 +40,242 @@ const PasskeyId = z.object({
 });
 const Options = z.record(z.string(), z.unknown()).openapi("WebAuthnOptionsJSON");
 
-webauthn.openapi(
-	createRoute({
-		method: "get",
-		path: "/register/options",
-		tags: ["Passkeys"],
-		summary: "Options to register a passkey",
-		middleware: [fullRecent] as const,
-		request: { query: z.object({ passwordless: z.enum(["true", "false"]).optional() }) },
-		responses: {
-			200: json(
-				z.object({ success: z.literal(true), creation_options: Options }),
-				"PublicKeyCredentialCreationOptionsJSON",
-			),
-			...errors(400, 401, 403),
-		},
-	}),
-	async (c) => {
-		const passwordless = c.req.valid("query").passwordless === "true";
-		const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, passwordless);
-		return c.json({ success: true as const, creation_options: options }, 200);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "post",
-		path: "/register/complete",
-		tags: ["Passkeys"],
-		summary: "Verify and store a new passkey",
-		description: "The first authenticator of a user brings ten recovery codes, returned once.",
-		middleware: [jsonBody(), fullRecent] as const,
-		request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),
-		responses: {
-			201: json(
-				z.object({ success: z.literal(true), passkey: Passkey, recovery_codes: z.array(z.string()).optional() }),
-				"Registered",
-			),
-			...errors(400, 401, 403, 409, 413, 415),
-		},
-	}),
-	async (c) => {
-		const { credential, name } = c.req.valid("json");
-		const done = await completeRegistration(serviceDeps(c), c.var.auth.session, credential, name);
-		return c.json(
-			{
-				success: true as const,
-				passkey: done.passkey,
-				...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
-			},
-			201,
-		);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "get",
-		path: "/authenticate/options",
-		tags: ["Passkeys"],
-		summary: "Options for the passkey second factor",
-		middleware: [twoFactor] as const,
-		responses: {
-			200: json(
-				z.object({ success: z.literal(true), request_options: Options }),
-				"PublicKeyCredentialRequestOptionsJSON",
-			),
-			...errors(400, 401),
-		},
-	}),
-	async (c) => {
-		const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session);
-		return c.json({ success: true as const, request_options: options }, 200);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "post",
-		path: "/verify",
-		tags: ["Passkeys"],
-		summary: "Pass the second factor with a passkey",
-		description: "On a partial session the token is replaced; on a full one it refreshes recent authentication.",
-		middleware: [jsonBody(), twoFactor, secondFactorGate("webauthn")] as const,
-		request: jsonRequest(z.object({ credential: AuthenticationResponse })),
-		responses: { 200: json(SessionResult, "Verified"), ...errors(400, 401, 403, 413, 415, 429) },
-	}),
-	async (c) => {
-		const deps = serviceDeps(c);
-		const passed = await verifyPasskeySecondFactor(deps, c.var.auth.session, c.req.valid("json").credential);
-		const session = await viewSession(deps.db, passed.session);
-		const issued = passed.token ? { session: passed.session, token: passed.token } : null;
-		return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "get",
-		path: "/",
-		tags: ["Passkeys"],
-		summary: "The user's passkeys, newest first",
-		middleware: [full] as const,
-		responses: {
-			200: json(
-				z.object({
-					success: z.literal(true),
-					passkeys: z.array(Passkey),
-					webauthn_user_id: z
-						.string()
-						.openapi({ description: "The WebAuthn user handle (base64url), for the WebAuthn Signal API" }),
+// One chain, so that the type of the sub-app carries every route (hc<AppType>).
+export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/register/options",
+			tags: ["Passkeys"],
+			summary: "Options to register a passkey",
+			description:
+				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor.",
+			security: SESSION,
+			middleware: [fullRecent] as const,
+			request: {
+				query: z.object({
+					passwordless: z
+						.enum(["true", "false"])
+						.optional()
+						.openapi({ description: "A passkey for passwordless sign-in (default false)", example: "true" }),
 				}),
-				"Passkeys",
-			),
-			...errors(401, 403),
+			},
+			responses: {
+				200: json(
+					z.object({ success: z.literal(true), creation_options: Options }),
+					"PublicKeyCredentialCreationOptionsJSON",
+				),
+				...errors("invalid_request", "not_authenticated", "reauthentication_required", "mfa_required"),
+			},
+		}),
+		async (c) => {
+			const passwordless = c.req.valid("query").passwordless === "true";
+			const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, passwordless);
+			return c.json({ success: true as const, creation_options: options }, 200);
 		},
-	}),
-	async (c) => {
-		const userId = c.var.auth.session.userId;
-		const [passkeys, webauthnUserId] = await Promise.all([
-			listUserPasskeys(c.var.db, userId),
-			webauthnUserIdOf(c.var.db, userId),
-		]);
-		return c.json({ success: true as const, passkeys, webauthn_user_id: webauthnUserId }, 200);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "patch",
-		path: "/{id}",
-		tags: ["Passkeys"],
-		summary: "Rename a passkey",
-		middleware: [jsonBody(), full] as const,
-		request: { params: PasskeyId, ...jsonRequest(z.object({ name: PasskeyName })) },
-		responses: {
-			200: json(z.object({ success: z.literal(true), passkey: Passkey }), "Renamed"),
-			...errors(400, 401, 403, 404, 413, 415),
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/register/complete",
+			tags: ["Passkeys"],
+			summary: "Verify and store a new passkey",
+			description:
+				"The first authenticator of a user brings ten recovery codes, returned once. Without a `name`, the passkey is named after its authenticator model, else `Passkey`.",
+			security: SESSION,
+			middleware: [jsonBody(), fullRecent] as const,
+			request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),
+			responses: {
+				201: json(
+					z.object({
+						success: z.literal(true),
+						passkey: Passkey,
+						recovery_codes: z
+							.array(z.string())
+							.optional()
+							.openapi({ example: ["7k2m-9qx4-hz3d"] }),
+					}),
+					"Registered",
+				),
+				...errors(
+					"invalid_request",
+					"verification_failed",
+					"challenge_expired",
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"credential_exists",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const { credential, name } = c.req.valid("json");
+			const done = await completeRegistration(serviceDeps(c), c.var.auth.session, credential, name);
+			return c.json(
+				{
+					success: true as const,
+					passkey: done.passkey,
+					...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
+				},
+				201,
+			);
 		},
-	}),
-	async (c) => {
-		const passkey = await renameUserPasskey(
-			c.var.db,
-			c.var.auth.session.userId,
-			c.req.valid("param").id,
-			c.req.valid("json").name,
-		);
-		return c.json({ success: true as const, passkey }, 200);
-	},
-);
-
-webauthn.openapi(
-	createRoute({
-		method: "delete",
-		path: "/{id}",
-		tags: ["Passkeys"],
-		summary: "Delete a passkey (never the last second factor)",
-		middleware: [jsonBody({ optional: true }), fullRecent] as const,
-		request: { params: PasskeyId },
-		responses: { 200: json(Success, "Deleted"), ...errors(400, 401, 403, 404) },
-	}),
-	async (c) => {
-		await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, {
-			kind: "webauthn",
-			id: c.req.valid("param").id,
-		});
-		return c.json({ success: true as const }, 200);
-	},
-);
+	)
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/authenticate/options",
+			tags: ["Passkeys"],
+			summary: "Options for the passkey second factor",
+			description: "`allowCredentials` holds the user's passkeys; 400 when the user has none.",
+			security: SESSION,
+			middleware: [twoFactor] as const,
+			responses: {
+				200: json(
+					z.object({ success: z.literal(true), request_options: Options }),
+					"PublicKeyCredentialRequestOptionsJSON",
+				),
+				...errors("invalid_request", "not_authenticated"),
+			},
+		}),
+		async (c) => {
+			const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session);
+			return c.json({ success: true as const, request_options: options }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/verify",
+			tags: ["Passkeys"],
+			summary: "Pass the second factor with a passkey",
+			description: "On a partial session the token is replaced; on a full one it refreshes recent authentication.",
+			security: SESSION,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), twoFactor, secondFactorGate("webauthn")] as const,
+			request: jsonRequest(z.object({ credential: AuthenticationResponse })),
+			responses: {
+				200: json(SessionResult, "Verified"),
+				...errors(
+					"invalid_request",
+					"verification_failed",
+					"challenge_expired",
+					"not_authenticated",
+					"csrf_failed",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
+			},
+		}),
+		async (c) => {
+			const deps = serviceDeps(c);
+			const passed = await verifyPasskeySecondFactor(deps, c.var.auth.session, c.req.valid("json").credential);
+			const session = await viewSession(deps.db, passed.session);
+			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "get",
+			path: "/",
+			tags: ["Passkeys"],
+			summary: "The user's passkeys, newest first",
+			security: SESSION,
+			middleware: [full] as const,
+			responses: {
+				200: json(
+					z.object({
+						success: z.literal(true),
+						passkeys: z.array(Passkey),
+						webauthn_user_id: z
+							.string()
+							.openapi({ description: "The WebAuthn user handle (base64url), for the WebAuthn Signal API" }),
+					}),
+					"Passkeys",
+				),
+				...errors("not_authenticated", "mfa_required"),
+			},
+		}),
+		async (c) => {
+			const userId = c.var.auth.session.userId;
+			const [passkeys, webauthnUserId] = await Promise.all([
+				listUserPasskeys(c.var.db, userId),
+				webauthnUserIdOf(c.var.db, userId),
+			]);
+			return c.json({ success: true as const, passkeys, webauthn_user_id: webauthnUserId }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "patch",
+			path: "/{id}",
+			tags: ["Passkeys"],
+			summary: "Rename a passkey",
+			description: "Names are trimmed, then must be 1 to 64 Unicode code points; they are stored as given.",
+			security: SESSION,
+			middleware: [jsonBody(), full] as const,
+			request: {
+				params: PasskeyId,
+				...jsonRequest(z.object({ name: PasskeyName }).openapi({ example: { name: "iPhone 15" } })),
+			},
+			responses: {
+				200: json(z.object({ success: z.literal(true), passkey: Passkey }), "Renamed"),
+				...errors(
+					"invalid_request",
+					"not_authenticated",
+					"csrf_failed",
+					"mfa_required",
+					"not_found",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const passkey = await renameUserPasskey(
+				c.var.db,
+				c.var.auth.session.userId,
+				c.req.valid("param").id,
+				c.req.valid("json").name,
+			);
+			return c.json({ success: true as const, passkey }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "delete",
+			path: "/{id}",
+			tags: ["Passkeys"],
+			summary: "Delete a passkey (never the last second factor)",
+			description: "400 `last_authenticator` when it is the user's last passkey or TOTP.",
+			security: SESSION,
+			middleware: [jsonBody({ optional: true }), fullRecent] as const,
+			request: { params: PasskeyId },
+			responses: {
+				200: json(Success, "Deleted"),
+				...errors(
+					"invalid_request",
+					"last_authenticator",
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"not_found",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, {
+				kind: "webauthn",
+				id: c.req.valid("param").id,
+			});
+			return c.json({ success: true as const }, 200);
+		},
+	);

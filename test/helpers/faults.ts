@@ -1,0 +1,188 @@
+import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { app } from "../../src/app";
+import { userStateFor } from "../../src/durable/stubs";
+import type { UserState } from "../../src/durable/user-state";
+import type { Env } from "../../src/env";
+import type { ApiResponse } from "./api";
+
+// Storage faults for tests: D1 and the Durable Object, wrapped so that the
+// Nth call (counted across the Worker and the user's Durable Object) fails
+// the way Cloudflare's platform fails. Nothing of the app is mocked: the
+// wrappers pass every other call to the real bindings.
+
+export type FaultKind = () => Error;
+
+const after = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Errors D1 gives when it is briefly unavailable (its "retry" list). */
+export const D1_OUTAGES: Record<string, FaultKind> = {
+	"network connection lost": () => new Error("D1_ERROR: Network connection lost."),
+	"reset after a code update": () => new Error("D1_ERROR: D1 DB reset because its code was updated."),
+	"storage timeout": () =>
+		new Error("D1_ERROR: D1 DB storage operation exceeded timeout which caused object to be reset."),
+	overloaded: () => new Error("D1_ERROR: D1 DB is overloaded. Too many requests queued."),
+	"cannot resolve": () => new Error("D1_ERROR: Cannot resolve D1 DB due to transient issue on remote node."),
+	"internal storage error": () =>
+		new Error("D1_ERROR: Internal error while starting up D1 DB storage caused object to be reset."),
+};
+
+/** Errors a Durable Object stub throws when the object is briefly unavailable. */
+export const DURABLE_OBJECT_OUTAGES: Record<string, FaultKind> = {
+	"reset after a code update": () =>
+		Object.assign(new Error("Durable Object reset because its code was updated."), { retryable: true }),
+	"network connection lost": () => Object.assign(new Error("Network connection lost."), { retryable: true }),
+	overloaded: () =>
+		Object.assign(new Error("Durable Object is overloaded. Too many requests queued."), { overloaded: true }),
+	"storage timeout": () =>
+		new Error("Durable Object storage operation exceeded timeout which caused object to be reset."),
+	"cannot resolve": () =>
+		Object.assign(new Error("Cannot resolve Durable Object due to transient issue on remote node."), {
+			retryable: true,
+		}),
+	"too much load": () =>
+		Object.assign(
+			new Error("Your account is generating too much load on Durable Objects. Please back off and try again later."),
+			{ overloaded: true },
+		),
+};
+
+/** Which call fails, counting every D1 and Durable Object call of a request; null: none. */
+export class FaultPlan {
+	calls: string[] = [];
+	failAt: number | null = null;
+	kind: FaultKind = D1_OUTAGES["network connection lost"] as FaultKind;
+	/** Make the failing call hang a little first, as a timeout does. */
+	delayMs = 0;
+	/** Let the failing call run, then fail: the write happened, the answer was lost. */
+	afterRunning = false;
+
+	reset(failAt: number | null, kind?: FaultKind): void {
+		this.calls = [];
+		this.failAt = failAt;
+		if (kind) this.kind = kind;
+		this.delayMs = 0;
+		this.afterRunning = false;
+	}
+
+	/** Counts a call; runs it, or fails it when it is the planned one. */
+	async call<T>(label: string, run: () => Promise<T>): Promise<T> {
+		this.calls.push(label);
+		if (this.calls.length !== this.failAt) return run();
+		if (this.delayMs > 0) await after(this.delayMs);
+		if (this.afterRunning) await run();
+		throw this.kind();
+	}
+}
+
+const EXECUTE = new Set(["run", "all", "first", "raw"]);
+
+/** A D1 binding whose statements and batches go through the plan. */
+export function faultyD1(db: D1Database, plan: FaultPlan, where: string): D1Database {
+	const real = new WeakMap<object, D1PreparedStatement>();
+	const wrap = (statement: D1PreparedStatement): D1PreparedStatement => {
+		const proxy = new Proxy(statement, {
+			get(target, prop) {
+				if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values));
+				if (typeof prop === "string" && EXECUTE.has(prop)) {
+					return (...args: unknown[]) =>
+						plan.call(`${where} D1 ${prop}`, () =>
+							(target[prop as "run"] as (...a: unknown[]) => Promise<unknown>).apply(target, args),
+						);
+				}
+				const value = Reflect.get(target, prop);
+				return typeof value === "function" ? value.bind(target) : value;
+			},
+		});
+		real.set(proxy, statement);
+		return proxy;
+	};
+	return new Proxy(db, {
+		get(target, prop) {
+			if (prop === "prepare") return (query: string) => wrap(target.prepare(query));
+			if (prop === "batch") {
+				return (statements: D1PreparedStatement[]) =>
+					plan.call(`${where} D1 batch`, () => target.batch(statements.map((s) => real.get(s) ?? s)));
+			}
+			const value = Reflect.get(target, prop);
+			return typeof value === "function" ? value.bind(target) : value;
+		},
+	});
+}
+
+/** A Durable Object namespace whose stubs' method calls go through the plan. */
+export function faultyUserState(
+	namespace: DurableObjectNamespace<UserState>,
+	plan: FaultPlan,
+): DurableObjectNamespace<UserState> {
+	return new Proxy(namespace, {
+		get(target, prop) {
+			if (prop === "get") {
+				return (id: DurableObjectId) => {
+					const stub = target.get(id) as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+					return new Proxy(
+						{},
+						{
+							get(_, method) {
+								if (typeof method !== "string" || method === "then") return undefined;
+								return (...args: unknown[]) =>
+									plan.call(`DO ${method}`, async () => await (stub[method] as (...a: unknown[]) => unknown)(...args));
+							},
+						},
+					);
+				};
+			}
+			const value = Reflect.get(target, prop);
+			return typeof value === "function" ? value.bind(target) : value;
+		},
+	});
+}
+
+/**
+ * Points the user's Durable Object at a faulty D1 too (its authenticator
+ * changes write D1 from inside the object). A fault there resets the object
+ * (blockConcurrencyWhile), and the next instance gets the real env again.
+ */
+export async function faultyDurableObjectD1(userId: string, plan: FaultPlan): Promise<() => Promise<void>> {
+	const stub = userStateFor(env.USER_STATE, userId);
+	await runInDurableObject(stub, (instance) => {
+		const object = instance as unknown as { env: Env };
+		object.env = { ...object.env, DB: faultyD1(env.DB, plan, "DO") };
+	});
+	// A new stub: one that saw its object break stays broken.
+	return async () => {
+		await runInDurableObject(userStateFor(env.USER_STATE, userId), (instance) => {
+			const object = instance as unknown as { env: Env };
+			object.env = { ...object.env, DB: env.DB };
+		});
+	};
+}
+
+/** Runs one request through the app with the faulty bindings. */
+export async function callWithFaults<T = Record<string, unknown>>(
+	plan: FaultPlan,
+	request: Request,
+	options: { userId?: string } = {},
+): Promise<ApiResponse<T>> {
+	const restore = options.userId ? await faultyDurableObjectD1(options.userId, plan) : null;
+	try {
+		const ctx = createExecutionContext();
+		const faultyEnv: Env = {
+			...env,
+			DB: faultyD1(env.DB, plan, "Worker"),
+			USER_STATE: faultyUserState(env.USER_STATE, plan),
+		};
+		const response = await app.fetch(request, faultyEnv, ctx);
+		await waitOnExecutionContext(ctx);
+		const text = await response.text();
+		let body: unknown = text;
+		try {
+			body = JSON.parse(text);
+		} catch {
+			// Not JSON: kept as text for the assertion to show.
+		}
+		return { status: response.status, headers: response.headers, body: body as T };
+	} finally {
+		await restore?.();
+	}
+}
