@@ -137,7 +137,21 @@ describe("signing up and signing in", () => {
 		});
 		expect(await key.credentialIds()).toEqual([credentialId.toString("base64url")]);
 
+		// The page starts an autofill request on load. Let it start while the
+		// authenticator ignores touches, so that it stays pending (the virtual
+		// authenticator only answers requests started with presence on): the
+		// button's request is then the one that signs in.
+		await page.addInitScript(() => {
+			const credentials = navigator.credentials;
+			const get = credentials.get.bind(credentials);
+			credentials.get = (options) => {
+				(globalThis as { e2eGetCalls?: number }).e2eGetCalls =
+					((globalThis as { e2eGetCalls?: number }).e2eGetCalls ?? 0) + 1;
+				return get(options);
+			};
+		});
 		await page.goto("/sign-in");
+		await page.waitForFunction(() => ((globalThis as { e2eGetCalls?: number }).e2eGetCalls ?? 0) >= 1);
 		await key.presence(true);
 		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
 		await page.getByRole("alert").filter({ hasText: "The authenticator's response could not be verified." }).waitFor();
