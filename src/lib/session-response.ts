@@ -14,10 +14,11 @@ export const SESSION_COOKIE = "pe_session";
 export function deliverToken<T extends Record<string, unknown>>(
 	c: Context<AppEnv>,
 	client: ClientKind,
-	issued: { session: AuthenticatedSession; token: string } | null,
+	issued: { session: AuthenticatedSession; token: string | null } | null,
 	body: T,
 ): T & { session_token?: string } {
-	if (!issued) return body;
+	// No new token (a verify on a full session keeps its token): nothing to hand over.
+	if (!issued?.token) return body;
 	if (client === "app") return { ...body, session_token: issued.token };
 	setCookie(c, SESSION_COOKIE, issued.token, {
 		httpOnly: true,

@@ -117,9 +117,8 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
 			const passed = await verifyRecoveryCode(deps, c.var.auth.session, c.req.valid("json").code);
 			const session = await viewSession(deps.db, passed.session);
-			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
 			return c.json(
-				deliverToken(c, deps.client, issued, { success: true as const, session, unused: passed.result.unused }),
+				deliverToken(c, deps.client, passed, { success: true as const, session, unused: passed.result.unused }),
 				200,
 			);
 		},

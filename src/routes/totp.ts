@@ -153,8 +153,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
 			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, c.req.valid("json").code);
 			const session = await viewSession(deps.db, passed.session);
-			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
-			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
 	)
 	.openapi(

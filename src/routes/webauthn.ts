@@ -175,8 +175,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			const deps = serviceDeps(c);
 			const passed = await verifyPasskeySecondFactor(deps, c.var.auth.session, c.req.valid("json").credential);
 			const session = await viewSession(deps.db, passed.session);
-			const issued = passed.token ? { session: passed.session, token: passed.token } : null;
-			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
 	)
 	.openapi(
