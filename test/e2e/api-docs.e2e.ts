@@ -1,18 +1,11 @@
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { launchBrowser, openTab, PASSWORD, screenshot } from "./helpers";
+import { describe, expect, inject, it } from "vitest";
+import { openTab, PASSWORD, screenshot, useBrowser } from "./helpers";
 
-let browser: Browser;
-beforeAll(async () => {
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-});
+const browser = useBrowser();
 
 describe("the API reference at /api/docs", () => {
 	it("renders every route offline under a strict Content-Security-Policy, and tries one with the session cookie", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page, context } = tab;
 		const origin = new URL(inject("baseUrl")).origin;
 		// Offline: anything that would leave the Worker's origin is cut and remembered.
@@ -60,7 +53,7 @@ describe("the API reference at /api/docs", () => {
 	});
 
 	it("serves its script and styles from this origin, with the assets' own headers", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]) {
 			const response = await tab.page.request.get(`/assets/api-docs/${asset}`);
 			expect(response.status(), asset).toBe(200);

@@ -1,10 +1,8 @@
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
 	ageSessions,
 	dismissRecoveryCodes,
-	launchBrowser,
 	listedPasskeys,
 	openTab,
 	PASSWORD,
@@ -13,19 +11,14 @@ import {
 	screenshot,
 	shownRecoveryCodes,
 	signUp,
+	useBrowser,
 } from "./helpers";
 
-let browser: Browser;
-beforeAll(async () => {
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-});
+const browser = useBrowser();
 
 describe("managing passkeys", () => {
 	it("renames a passkey in place with the keyboard, shows names only as text, and signals the new details", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		await tab.addAuthenticator();
 		const email = "hedy@example.com";
@@ -90,7 +83,7 @@ describe("managing passkeys", () => {
 	});
 
 	it("refuses to delete the last passkey, deletes one when there is a second, and the passkey manager forgets it", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		const laptop = await tab.addAuthenticator({ synced: true });
 		await signUp(page, "mary@example.com");
@@ -133,7 +126,7 @@ describe("managing passkeys", () => {
 	});
 
 	it("asks to authenticate again when the last sign-in is older than 5 minutes, then goes on with the action", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		await tab.addAuthenticator();
 		const email = "alan@example.com";

@@ -1,10 +1,8 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
 	dismissRecoveryCodes,
-	launchBrowser,
 	listedPasskeys,
 	openTab,
 	PASSWORD,
@@ -15,19 +13,14 @@ import {
 	signOut,
 	signUp,
 	submitPassword,
+	useBrowser,
 } from "./helpers";
 
-let browser: Browser;
-beforeAll(async () => {
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-});
+const browser = useBrowser();
 
 describe("signing up and signing in", () => {
 	it("signs up, adds a passkey, signs out, and signs in with the password and then the passkey", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		const laptop = await tab.addAuthenticator({ synced: true });
 		const email = "ada@example.com";
@@ -86,7 +79,7 @@ describe("signing up and signing in", () => {
 	});
 
 	it("signs in with a passkey alone, from the button and from the email field's autofill, and signals the passkey list", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		const key = await tab.addAuthenticator();
 		const email = "grace@example.com";
@@ -124,7 +117,7 @@ describe("signing up and signing in", () => {
 	});
 
 	it("tells the passkey manager to forget a passkey the server does not know", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		const key = await tab.addAuthenticator();
 		await key.presence(false);
@@ -167,7 +160,7 @@ describe("signing up and signing in", () => {
 	});
 
 	it("serves the pages with a strict Content-Security-Policy and no inline script, and keeps JSON errors for the API", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		for (const path of ["/sign-in", "/sign-up", "/settings/security"]) {
 			const response = await page.request.get(path);
@@ -201,7 +194,7 @@ describe("signing up and signing in", () => {
 	});
 
 	it("fits a phone-sized screen", async () => {
-		const tab = await openTab(browser, { viewport: { width: 390, height: 844 }, mobile: true });
+		const tab = await openTab(browser(), { viewport: { width: 390, height: 844 }, mobile: true });
 		const { page } = tab;
 		const key = await tab.addAuthenticator({ synced: true });
 		await key.presence(false);

@@ -1,8 +1,6 @@
-import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	dismissRecoveryCodes,
-	launchBrowser,
 	openTab,
 	readDownload,
 	screenshot,
@@ -14,21 +12,16 @@ import {
 	submitPassword,
 	totpCode,
 	totpStep,
+	useBrowser,
 	waitForStepAfter,
 	wrongTotpCode,
 } from "./helpers";
 
-let browser: Browser;
-beforeAll(async () => {
-	browser = await launchBrowser();
-});
-afterAll(async () => {
-	await browser?.close();
-});
+const browser = useBrowser();
 
 describe("authenticator app and recovery codes", () => {
 	it("sets up an authenticator app from its QR code, then signs in with a code and with a recovery code", async () => {
-		const tab = await openTab(browser);
+		const tab = await openTab(browser());
 		const { page } = tab;
 		const email = "katherine@example.com";
 		await signUp(page, email);
