@@ -20,12 +20,8 @@ export interface ApiResponse<T = Record<string, unknown>> {
 	body: T;
 }
 
-/** Calls the Worker as a client would, through its default export. */
-export async function call<T = Record<string, unknown>>(
-	method: string,
-	path: string,
-	options: CallOptions = {},
-): Promise<ApiResponse<T>> {
+/** The request a client would send for these options. */
+export function buildRequest(method: string, path: string, options: CallOptions = {}): Request {
 	const headers = new Headers(options.headers);
 	if (options.token) headers.set("authorization", `Bearer ${options.token}`);
 	if (options.app) headers.set("x-client", "app");
@@ -37,15 +33,28 @@ export async function call<T = Record<string, unknown>>(
 		body = JSON.stringify(options.body);
 		if (!headers.has("content-type")) headers.set("content-type", "application/json");
 	}
-	const response = await exports.default.fetch(new Request(`${BASE}${path}`, { method, headers, body }));
+	return new Request(`${BASE}${path}`, { method, headers, body });
+}
+
+/** Reads an answer: JSON when it parses, else the text, so a test can show it. */
+export async function readResponse<T>(response: Response): Promise<ApiResponse<T>> {
 	const text = await response.text();
 	let parsed: unknown = text;
 	try {
 		parsed = JSON.parse(text);
 	} catch {
-		// Non-JSON bodies are returned as text so a test can show them.
+		// Non-JSON bodies stay text.
 	}
 	return { status: response.status, headers: response.headers, body: parsed as T };
+}
+
+/** Calls the Worker as a client would, through its default export. */
+export async function call<T = Record<string, unknown>>(
+	method: string,
+	path: string,
+	options: CallOptions = {},
+): Promise<ApiResponse<T>> {
+	return readResponse<T>(await exports.default.fetch(buildRequest(method, path, options)));
 }
 
 let counter = 0;

@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { app } from "../../src/app";
 import type { Env } from "../../src/env";
-import { type ApiResponse, type CallOptions, ORIGIN } from "./api";
+import { type ApiResponse, buildRequest, type CallOptions, readResponse } from "./api";
 
 /** Plain variables a test may set: the bindings (D1, the Durable Object) stay the real ones. */
 export type Vars = Partial<
@@ -23,30 +23,8 @@ export async function callConfigured<T = Record<string, unknown>>(
 	path: string,
 	options: CallOptions = {},
 ): Promise<ApiResponse<T>> {
-	const headers = new Headers(options.headers);
-	if (options.token) headers.set("authorization", `Bearer ${options.token}`);
-	if (options.app) headers.set("x-client", "app");
-	if (options.cookie) headers.set("cookie", options.cookie);
-	const origin = options.origin === undefined ? (options.cookie ? ORIGIN : null) : options.origin;
-	if (origin) headers.set("origin", origin);
-	let body: BodyInit | undefined = options.rawBody;
-	if (options.body !== undefined) {
-		body = JSON.stringify(options.body);
-		if (!headers.has("content-type")) headers.set("content-type", "application/json");
-	}
 	const ctx = createExecutionContext();
-	const response = await app.fetch(
-		new Request(`http://localhost:8787${path}`, { method, headers, body }),
-		{ ...env, ...vars },
-		ctx,
-	);
+	const response = await app.fetch(buildRequest(method, path, options), { ...env, ...vars }, ctx);
 	await waitOnExecutionContext(ctx);
-	const text = await response.text();
-	let parsed: unknown = text;
-	try {
-		parsed = JSON.parse(text);
-	} catch {
-		// Non-JSON bodies are returned as text so a test can show them.
-	}
-	return { status: response.status, headers: response.headers, body: parsed as T };
+	return readResponse<T>(response);
 }

@@ -4,7 +4,7 @@ import { app } from "../../src/app";
 import { userStateFor } from "../../src/durable/stubs";
 import type { UserState } from "../../src/durable/user-state";
 import type { Env } from "../../src/env";
-import type { ApiResponse } from "./api";
+import { type ApiResponse, readResponse } from "./api";
 
 // Storage faults for tests: D1 and the Durable Object, wrapped so that the
 // Nth call (counted across the Worker and the user's Durable Object) fails
@@ -174,14 +174,7 @@ export async function callWithFaults<T = Record<string, unknown>>(
 		};
 		const response = await app.fetch(request, faultyEnv, ctx);
 		await waitOnExecutionContext(ctx);
-		const text = await response.text();
-		let body: unknown = text;
-		try {
-			body = JSON.parse(text);
-		} catch {
-			// Not JSON: kept as text for the assertion to show.
-		}
-		return { status: response.status, headers: response.headers, body: body as T };
+		return await readResponse<T>(response);
 	} finally {
 		await restore?.();
 	}

@@ -7,6 +7,7 @@ import type {
 import { isoBase64URL, isoCBOR, isoUint8Array } from "@simplewebauthn/server/helpers";
 import { vi } from "vitest";
 import { clock } from "../../src/lib/clock";
+import type { PasskeyView } from "../../src/services/passkey-view";
 import { type CallOptions, call, logIn, ORIGIN, PASSWORD, sessionCookie, signUp, type TestUser } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";
 
@@ -77,19 +78,8 @@ export async function browserLogin(email: string): Promise<string> {
 	return cookie;
 }
 
-export interface PasskeyJSON {
-	id: string;
-	name: string;
-	created_at: string;
-	last_used_at: string | null;
-	passwordless: boolean;
-	backed_up: boolean;
-	device_type: "multi_device" | "single_device";
-	transports: string[];
-	aaguid: string;
-	authenticator: string | null;
-	credential_id: string;
-}
+/** The Passkey object as the API answers it. */
+export type PasskeyJSON = PasskeyView;
 
 /** A fresh app user with one registered passkey. */
 export async function userWithPasskey(
