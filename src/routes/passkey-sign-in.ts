@@ -3,7 +3,6 @@ import type { AppEnv } from "../lib/context";
 import { jsonBody, sessionCreationOrigin } from "../lib/middleware";
 import { deliverToken } from "../lib/session-response";
 import { createSignInOptions, signInWithPasskey } from "../services/passkey-sign-in";
-import { viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import { AuthenticationResponse, errors, json, jsonRequest, NO_SESSION, SessionResult, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
@@ -57,8 +56,7 @@ export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 		}),
 		async (c) => {
 			const deps = serviceDeps(c);
-			const issued = await signInWithPasskey(deps, c.req.valid("json").credential);
-			const session = await viewSession(deps.db, issued.session);
-			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
+			const { issued, view } = await signInWithPasskey(deps, c.req.valid("json").credential);
+			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session: view }), 200);
 		},
 	);

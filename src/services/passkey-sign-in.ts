@@ -8,13 +8,11 @@ import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { findPasskeyByCredentialId } from "../storage/passkeys";
 import { insertSignInChallenge, takeSignInChallenge } from "../storage/sign-in-challenges";
-import { findUserById } from "../storage/users";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
-import { type IssuedSession, issueSession } from "./sessions";
+import { type IssuedSession, issueSession, methodsOf, type SessionView, sessionView } from "./sessions";
 import { inspectAssertion } from "./webauthn-inspect";
 
 export interface SignInDeps {
@@ -41,16 +39,25 @@ export async function createSignInOptions(deps: SignInDeps): Promise<PublicKeyCr
 	return options;
 }
 
+export interface PasskeySignedIn {
+	issued: IssuedSession;
+	view: SessionView;
+}
+
 /**
  * Passwordless sign-in: the user is found from the credential id, and the
  * userHandle must be present and be that user's WebAuthn user id. An unknown
  * credential, a bad signature and a wrong userHandle all answer the same
  * 400 verification_failed, so the route reveals no accounts.
+ *
+ * Three D1 round trips on success: the challenge taken with the passkey, its
+ * user and their authenticator counts (one batch); the passkey's use
+ * recorded (conditional on the sign count read); the session inserted.
  */
 export async function signInWithPasskey(
 	deps: SignInDeps,
 	response: AuthenticationResponseJSON,
-): Promise<IssuedSession> {
+): Promise<PasskeySignedIn> {
 	const inspected = inspectAssertion(response);
 	const record = (outcome: "success" | "failure", reason?: string) =>
 		deps.metrics.record({
@@ -62,23 +69,26 @@ export async function signInWithPasskey(
 			durationMs: performance.now() - deps.startedAt,
 		});
 	try {
-		if (!(await takeSignInChallenge(deps.db, inspected.clientData.challenge, clock.now()))) {
-			throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-		}
-		const passkey = await findPasskeyByCredentialId(deps.db, inspected.credentialId);
-		if (!passkey) throw new CeremonyFailure("verification_failed", "unknown_credential");
-		const user = await findUserById(deps.db, passkey.userId);
+		const taken = await takeSignInChallenge(
+			deps.db,
+			inspected.clientData.challenge,
+			inspected.credentialId,
+			clock.now(),
+		);
+		if (!taken.live) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		const found = taken.candidate;
+		if (!found) throw new CeremonyFailure("verification_failed", "unknown_credential");
 		const userHandle = response.response.userHandle;
-		if (!user || !userHandle || userHandle !== user.webauthnUserId) {
+		if (!userHandle || userHandle !== found.user.webauthnUserId) {
 			throw new CeremonyFailure("verification_failed", "user_handle");
 		}
-		await verifyAssertion(deps.db, passkey, response, inspected, inspected.clientData.challenge, {
+		await verifyAssertion(deps.db, found.passkey, response, inspected, inspected.clientData.challenge, {
 			requireUserVerification: true,
 			config: deps.config,
 		});
-		const issued = await issueSession(deps.db, user, "full");
+		const issued = await issueSession(deps.db, found.user, "full");
 		record("success");
-		return issued;
+		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record("failure", error.reason);

@@ -1,7 +1,7 @@
 import { clock, DAY, iso, MINUTE } from "../lib/clock";
 import { sha256Hex } from "../lib/crypto";
 import { randomBytes, toBase64Url } from "../lib/encoding";
-import { countAuthenticators } from "../storage/authenticators";
+import { type AuthenticatorCounts, countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import {
 	deleteSession,
@@ -132,8 +132,7 @@ export function isRecent(session: AuthenticatedSession): boolean {
 	return clock.now() - session.authenticatedAt <= RECENT_AUTHENTICATION;
 }
 
-export async function secondFactorMethods(db: Db, userId: string): Promise<SecondFactorMethod[]> {
-	const counts = await countAuthenticators(db, userId);
+export function methodsOf(counts: AuthenticatorCounts): SecondFactorMethod[] {
 	const methods: SecondFactorMethod[] = [];
 	if (counts.passkeys > 0) methods.push("webauthn");
 	if (counts.totp > 0) methods.push("totp");
@@ -141,12 +140,21 @@ export async function secondFactorMethods(db: Db, userId: string): Promise<Secon
 	return methods;
 }
 
-export async function viewSession(db: Db, session: AuthenticatedSession): Promise<SessionView> {
+export async function secondFactorMethods(db: Db, userId: string): Promise<SecondFactorMethod[]> {
+	return methodsOf(await countAuthenticators(db, userId));
+}
+
+/** The session as the API shows it, from counts the caller already read. */
+export function sessionView(session: AuthenticatedSession, methods: SecondFactorMethod[]): SessionView {
 	return {
 		level: session.level,
 		user: { id: session.userId, email: session.email },
-		methods: await secondFactorMethods(db, session.userId),
+		methods,
 		authenticated_at: iso(session.authenticatedAt),
 		expires_at: iso(session.expiresAt),
 	};
+}
+
+export async function viewSession(db: Db, session: AuthenticatedSession): Promise<SessionView> {
+	return sessionView(session, await secondFactorMethods(db, session.userId));
 }

@@ -14,10 +14,6 @@ export async function listPasskeys(db: Db, userId: string): Promise<PasskeyRow[]
 		.all();
 }
 
-export async function findPasskeyByCredentialId(db: Db, credentialId: string): Promise<PasskeyRow | undefined> {
-	return db.select().from(passkeys).where(eq(passkeys.credentialId, credentialId)).get();
-}
-
 export async function findUserPasskey(db: Db, userId: string, id: string): Promise<PasskeyRow | undefined> {
 	return db
 		.select()
