@@ -2,13 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import { requireSecret } from "../lib/config";
 import { errorForRpc } from "../lib/faults";
+import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
 import { createDb } from "../storage/db";
 import {
 	activateTotpWithRecoveryCodes,
 	addPasskeyWithRecoveryCodes,
 	type NewPasskey,
 	type NewTotp,
-	type PasskeyAdded,
 	type RemovalResult,
 	removePasskey,
 	removeTotp,
@@ -26,6 +26,11 @@ export interface AttemptLimit {
 export type AttemptStart =
 	| { locked: true; retryAfterSeconds: number }
 	| { locked: false; attemptId: string; challenge: string | null };
+
+export type RegistrationOutcome =
+	| { status: "created"; passkey: NewPasskey; recoveryCodes: string[] | null }
+	| { status: "credential_exists" }
+	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
 export interface BeginAttempt extends AttemptLimit {
 	now: number;
@@ -142,8 +147,25 @@ export class UserState extends DurableObject<Env> {
 		this.sql.exec("DELETE FROM attempts WHERE id = ?", attemptId);
 	}
 
-	addPasskey(passkey: NewPasskey, now: number): Promise<PasskeyAdded> {
-		return this.change(() => addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, now));
+	/**
+	 * The end of a registration in one call: the pending challenge is taken
+	 * synchronously (check-and-consume, before any await), the verified
+	 * response's claim is held against it, and only then is the passkey added.
+	 */
+	async completeRegistration(input: {
+		challengeKey: string;
+		claim: RegistrationClaim;
+		passkey: NewPasskey;
+		now: number;
+	}): Promise<RegistrationOutcome> {
+		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
+		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
+		const passkey = { ...input.passkey, passwordless: check.passwordless };
+		const added = await this.change(() =>
+			addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, input.now),
+		);
+		if (added.status === "credential_exists") return added;
+		return { status: "created", passkey, recoveryCodes: added.recoveryCodes };
 	}
 
 	activateTotp(totp: NewTotp, now: number): Promise<TotpActivated> {

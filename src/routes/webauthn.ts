@@ -3,12 +3,7 @@ import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
 import { deliverToken } from "../lib/session-response";
-import {
-	listUserPasskeys,
-	removeAuthenticator,
-	renameUserPasskey,
-	webauthnUserIdOf,
-} from "../services/passkey-management";
+import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
 import { viewSession } from "../services/sessions";
@@ -201,11 +196,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const userId = c.var.auth.session.userId;
-			const [passkeys, webauthnUserId] = await Promise.all([
-				listUserPasskeys(c.var.db, userId),
-				webauthnUserIdOf(c.var.db, userId),
-			]);
+			const { passkeys, webauthnUserId } = await listUserPasskeys(c.var.db, c.var.auth.session.userId);
 			return c.json({ success: true as const, passkeys, webauthn_user_id: webauthnUserId }, 200);
 		},
 	)

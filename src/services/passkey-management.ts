@@ -2,22 +2,22 @@ import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { listPasskeys, renamePasskey } from "../storage/passkeys";
-import { findUserById } from "../storage/users";
+import { findUserWithPasskeys, renamePasskey } from "../storage/passkeys";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 
-export async function listUserPasskeys(db: Db, userId: string): Promise<PasskeyView[]> {
-	return (await listPasskeys(db, userId)).map(viewPasskey);
+export interface PasskeyList {
+	passkeys: PasskeyView[];
+	/**
+	 * The user's WebAuthn user handle (base64url), which a page needs for the
+	 * WebAuthn Signal API; an addition to API.md's list response, not a change.
+	 */
+	webauthnUserId: string;
 }
 
-/**
- * The user's WebAuthn user handle (base64url), which a page needs for the
- * WebAuthn Signal API; an addition to API.md's list response, not a change.
- */
-export async function webauthnUserIdOf(db: Db, userId: string): Promise<string> {
-	const user = await findUserById(db, userId);
-	if (!user) throw new ApiError("not_authenticated");
-	return user.webauthnUserId;
+export async function listUserPasskeys(db: Db, userId: string): Promise<PasskeyList> {
+	const found = await findUserWithPasskeys(db, userId);
+	if (!found) throw new ApiError("not_authenticated");
+	return { passkeys: found.passkeys.map(viewPasskey), webauthnUserId: found.user.webauthnUserId };
 }
 
 /** Another user's passkey id answers 404, never 403: ids are not revealed. */

@@ -5,19 +5,21 @@ import {
 	type RegistrationResponseJSON,
 	verifyRegistrationResponse,
 } from "@simplewebauthn/server";
+import type { NewPasskey } from "../durable/authenticator-changes";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
+import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { listPasskeys } from "../storage/passkeys";
-import { findUserById } from "../storage/users";
+import { findUserWithPasskeys } from "../storage/passkeys";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { recordCodesGenerated } from "./recovery-codes";
 import type { AuthenticatedSession } from "./sessions";
 import {
+	type InspectedRegistration,
 	inspectRegistration,
 	isSupportedAlgorithm,
 	MAX_CREDENTIAL_ID_BYTES,
@@ -50,9 +52,9 @@ export async function createRegistrationOptions(
 	session: AuthenticatedSession,
 	passwordless: boolean,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-	const user = await findUserById(deps.db, session.userId);
-	if (!user) throw new ApiError("not_authenticated");
-	const existing = await listPasskeys(deps.db, user.id);
+	const found = await findUserWithPasskeys(deps.db, session.userId);
+	if (!found) throw new ApiError("not_authenticated");
+	const { user, passkeys: existing } = found;
 	const userId = fromBase64Url(user.webauthnUserId);
 	if (!userId) throw new Error("stored WebAuthn user id is not base64url");
 	const options = await generateRegistrationOptions({
@@ -86,20 +88,61 @@ export interface RegistrationCompleted {
 	recoveryCodes: string[] | null;
 }
 
+type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists";
+
 class RegistrationRefused extends Error {
 	constructor(
-		readonly code: "verification_failed" | "challenge_expired" | "credential_exists",
+		readonly code: RefusalCode,
 		readonly reason: string,
 	) {
 		super(reason);
 	}
 }
 
+/** What a verified registration response claims, for the Durable Object to hold against its pending challenge. */
+export interface RegistrationClaim {
+	/** The challenge in the signed clientDataJSON. */
+	challenge: string;
+	userVerified: boolean;
+	/** The browser reported credProps.rk === false: the authenticator made a server-side credential. */
+	notDiscoverable: boolean;
+}
+
+export type ClaimCheck =
+	| { accepted: true; passwordless: boolean }
+	| { accepted: false; code: "challenge_expired" | "verification_failed"; reason: string };
+
+/**
+ * Holds a claim against the consumed pending registration (run inside the
+ * user's Durable Object, right after it took the challenge): the response
+ * must answer this session's challenge, and a passwordless passkey must be
+ * user-verified and discoverable.
+ */
+export function checkRegistrationClaim(pendingText: string | null, claim: RegistrationClaim): ClaimCheck {
+	if (!pendingText) return { accepted: false, code: "challenge_expired", reason: "challenge_unknown" };
+	const pending = JSON.parse(pendingText) as PendingRegistration;
+	const encoder = new TextEncoder();
+	if (!timingSafeEqual(encoder.encode(pending.challenge), encoder.encode(claim.challenge))) {
+		return { accepted: false, code: "verification_failed", reason: "challenge_mismatch" };
+	}
+	if (pending.passwordless && !claim.userVerified) {
+		return { accepted: false, code: "verification_failed", reason: "user_verification" };
+	}
+	if (pending.passwordless && claim.notDiscoverable) {
+		return { accepted: false, code: "verification_failed", reason: "not_discoverable" };
+	}
+	return { accepted: true, passwordless: pending.passwordless };
+}
+
 /**
  * Verifies a new credential. @simplewebauthn/server checks the signature,
- * challenge, origin, RP ID hash and flags; the rules it leaves to the app
- * (credential id length, crossOrigin, attestation formats, id consistency,
- * one account per credential) are checked here.
+ * origin, RP ID hash and flags; the rules it leaves to the app (credential id
+ * length, crossOrigin, attestation formats, id consistency, one account per
+ * credential) are checked here. The response is verified against the
+ * challenge it signed, and the user's Durable Object then, in one call,
+ * consumes the pending challenge, holds the claim against it and adds the
+ * passkey. A refused response still consumes the challenge (one call too),
+ * and an unknown challenge answers challenge_expired before any other reason.
  */
 export async function completeRegistration(
 	deps: RegistrationDeps,
@@ -109,71 +152,92 @@ export async function completeRegistration(
 ): Promise<RegistrationCompleted> {
 	const inspected = inspectRegistration(response);
 	const stub = userStateFor(deps.userState, session.userId);
+	const challengeKey = registrationChallengeKey(session.id);
 	const now = clock.now();
 	try {
-		const pendingText = await stub.takePending(registrationChallengeKey(session.id), now);
-		if (!pendingText) throw new RegistrationRefused("challenge_expired", "challenge_unknown");
-		const pending = JSON.parse(pendingText) as PendingRegistration;
-		if (inspected.clientData.crossOrigin === true) throw new RegistrationRefused("verification_failed", "cross_origin");
-		if (inspected.credentialIdBytes > MAX_CREDENTIAL_ID_BYTES) {
-			throw new RegistrationRefused("verification_failed", "credential_id_too_long");
-		}
-		if (inspected.credentialId !== response.id) throw new RegistrationRefused("verification_failed", "id_mismatch");
-		const selfAttested = inspected.format === "packed" && !inspected.hasCertificateChain;
-		const emptyNone = inspected.format === "none" && inspected.attestationStatementSize === 0;
-		if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
-		// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
-		if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
-		// A passwordless passkey must be discoverable: when the browser reports
-		// that the authenticator made a server-side credential, it cannot sign in alone.
-		if (pending.passwordless && response.clientExtensionResults.credProps?.rk === false) {
-			throw new RegistrationRefused("verification_failed", "not_discoverable");
-		}
-		let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+		let row: NewPasskey;
+		let claim: RegistrationClaim;
 		try {
-			verification = await verifyRegistrationResponse({
-				response,
-				expectedChallenge: pending.challenge,
-				expectedOrigin: deps.config.origins,
-				expectedRPID: deps.config.rpId,
-				expectedType: "webauthn.create",
-				requireUserPresence: true,
-				requireUserVerification: pending.passwordless,
-				supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
-			});
+			({ row, claim } = await verifyNewCredential(deps, session, response, inspected, requestedName, now));
 		} catch (error) {
-			console.warn("registration refused by verifier:", error instanceof Error ? error.message : error);
-			throw new RegistrationRefused("verification_failed", "verifier");
+			if (!(error instanceof RegistrationRefused)) throw error;
+			const pending = await stub.takePending(challengeKey, now);
+			throw pending ? error : new RegistrationRefused("challenge_expired", "challenge_unknown");
 		}
-		if (!verification.verified) throw new RegistrationRefused("verification_failed", "not_verified");
-		const info = verification.registrationInfo;
-		const transports = (response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t));
-		const name = requestedName ?? authenticatorName(info.aaguid) ?? "Passkey";
-		const row = {
-			id: randomId(),
-			userId: session.userId,
-			credentialId: inspected.credentialId,
-			publicKey: toBase64Url(info.credential.publicKey),
-			signCount: info.credential.counter,
-			transports: JSON.stringify(transports),
-			backupEligible: info.credentialDeviceType === "multiDevice",
-			backedUp: info.credentialBackedUp,
-			aaguid: info.aaguid,
-			passwordless: pending.passwordless,
-			name,
-			createdAt: now,
-			lastUsedAt: null,
-		};
-		const added = await stub.addPasskey(row, now);
+		const added = await stub.completeRegistration({ challengeKey, claim, passkey: row, now });
+		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");
 		if (added.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
-		return { passkey: viewPasskey(row), recoveryCodes: added.recoveryCodes };
+		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.recoveryCodes };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
 		recordRegistration(deps, "webauthn.registration.failed", "failure", error.reason);
 		throw new ApiError(error.code);
 	}
+}
+
+/** Every check that needs no stored state; the passkey row it yields is passwordless once the pending challenge says so. */
+async function verifyNewCredential(
+	deps: RegistrationDeps,
+	session: AuthenticatedSession,
+	response: RegistrationResponseJSON,
+	inspected: InspectedRegistration,
+	requestedName: string | undefined,
+	now: number,
+): Promise<{ row: NewPasskey; claim: RegistrationClaim }> {
+	if (inspected.clientData.crossOrigin === true) throw new RegistrationRefused("verification_failed", "cross_origin");
+	if (inspected.credentialIdBytes > MAX_CREDENTIAL_ID_BYTES) {
+		throw new RegistrationRefused("verification_failed", "credential_id_too_long");
+	}
+	if (inspected.credentialId !== response.id) throw new RegistrationRefused("verification_failed", "id_mismatch");
+	const selfAttested = inspected.format === "packed" && !inspected.hasCertificateChain;
+	const emptyNone = inspected.format === "none" && inspected.attestationStatementSize === 0;
+	if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
+	// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
+	if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
+	let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
+	try {
+		verification = await verifyRegistrationResponse({
+			response,
+			// The challenge is compared with the pending one in the Durable Object.
+			expectedChallenge: inspected.clientData.challenge,
+			expectedOrigin: deps.config.origins,
+			expectedRPID: deps.config.rpId,
+			expectedType: "webauthn.create",
+			requireUserPresence: true,
+			// Required for passwordless passkeys: checkRegistrationClaim.
+			requireUserVerification: false,
+			supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
+		});
+	} catch (error) {
+		console.warn("registration refused by verifier:", error instanceof Error ? error.message : error);
+		throw new RegistrationRefused("verification_failed", "verifier");
+	}
+	if (!verification.verified) throw new RegistrationRefused("verification_failed", "not_verified");
+	const info = verification.registrationInfo;
+	const transports = (response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t));
+	const row: NewPasskey = {
+		id: randomId(),
+		userId: session.userId,
+		credentialId: inspected.credentialId,
+		publicKey: toBase64Url(info.credential.publicKey),
+		signCount: info.credential.counter,
+		transports: JSON.stringify(transports),
+		backupEligible: info.credentialDeviceType === "multiDevice",
+		backedUp: info.credentialBackedUp,
+		aaguid: info.aaguid,
+		passwordless: false,
+		name: requestedName ?? authenticatorName(info.aaguid) ?? "Passkey",
+		createdAt: now,
+		lastUsedAt: null,
+	};
+	const claim: RegistrationClaim = {
+		challenge: inspected.clientData.challenge,
+		userVerified: info.userVerified,
+		notDiscoverable: response.clientExtensionResults.credProps?.rk === false,
+	};
+	return { row, claim };
 }
 
 function recordRegistration(

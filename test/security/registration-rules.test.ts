@@ -100,7 +100,8 @@ describe("client data", () => {
 	it("refuses a clientData challenge the server did not issue for this registration", async () => {
 		const other = await signUp();
 		const foreign = await registrationOptions({ token: other.token });
-		await expectRefused(await attempt(new SoftAuthenticator(), { challenge: foreign.challenge }), "verifier");
+		// Verified against the challenge it signed, then held against this session's pending one.
+		await expectRefused(await attempt(new SoftAuthenticator(), { challenge: foreign.challenge }), "challenge_mismatch");
 	});
 });
 
