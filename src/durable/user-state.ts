@@ -3,6 +3,8 @@ import type { Env } from "../env";
 import { requireSecret } from "../lib/config";
 import { errorForRpc } from "../lib/faults";
 import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
+import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
+import type { CeremonyCode } from "../services/second-factor";
 import { createDb } from "../storage/db";
 import {
 	activateTotpWithRecoveryCodes,
@@ -23,22 +25,33 @@ export interface AttemptLimit {
 	windowMs: number;
 }
 
-export type AttemptStart =
-	| { locked: true; retryAfterSeconds: number }
-	| { locked: false; attemptId: string; challenge: string | null };
-
 export type RegistrationOutcome =
 	| { status: "created"; passkey: NewPasskey; recoveryCodes: string[] | null }
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
-export interface BeginAttempt extends AttemptLimit {
+export type AttemptStart = { locked: true; retryAfterSeconds: number } | { locked: false; attemptId: string };
+
+/** A failure the Worker found before asking the object (a bad signature, a wrong code). */
+export interface KnownFailure {
+	code: CeremonyCode;
+	reason: string;
+}
+
+export interface DecideAttempt extends AttemptLimit {
 	now: number;
 	/** The session making the attempt. */
-	sessionId?: string;
-	/** The pending challenge this attempt consumes, success or failure. */
-	challengeKey?: string;
+	sessionId: string;
+	/** The pending challenge this attempt consumes, success or failure, and what the response signed. */
+	challenge?: { key: string; signed: SignedAssertion };
+	/** Set when the Worker's own checks already failed. */
+	failure?: KnownFailure;
 }
+
+export type AttemptDecision =
+	| { outcome: "locked"; retryAfterSeconds: number }
+	| { outcome: "passed" }
+	| { outcome: "failed"; failure: KnownFailure; sessionFailures: number };
 
 /**
  * One per user (`idFromName(userId)`), and one per login email for the
@@ -96,55 +109,75 @@ export class UserState extends DurableObject<Env> {
 	}
 
 	/**
-	 * Starts a verification: refuses when the limit is reached; otherwise
-	 * counts the attempt as a failure *now* (so parallel guesses cannot outrun
-	 * the count) and consumes the challenge. `succeedAttempt` takes the
-	 * reservation back when the verification passes.
+	 * Starts a password check: refuses when the limit is reached; otherwise
+	 * counts the attempt as a failure *now*, before the slow hash, so parallel
+	 * guesses cannot outrun the count (nor make us hash while locked).
+	 * `succeedAttempt` takes the reservation back when the password matches.
 	 */
-	beginAttempt(input: BeginAttempt): AttemptStart {
+	beginAttempt(limit: AttemptLimit & { now: number }): AttemptStart {
+		this.forgetOldAttempts(limit);
+		const state = this.lockState(limit);
+		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
+		const attemptId = crypto.randomUUID();
+		this.sql.exec("INSERT INTO attempts (id, scope, at) VALUES (?, ?, ?)", attemptId, limit.scope, limit.now);
+		return { locked: false, attemptId };
+	}
+
+	/** A passed check is not a failure; other failures stay counted. */
+	succeedAttempt(attemptId: string): void {
+		this.sql.exec("DELETE FROM attempts WHERE id = ?", attemptId);
+	}
+
+	/**
+	 * Decides a second-factor attempt in one call, synchronously (no await):
+	 * refuses when the limit is reached; otherwise consumes the challenge and
+	 * holds what the response signed against it, and counts a failure *before*
+	 * the Worker answers, so parallel guesses cannot outrun the limit. A passed
+	 * attempt is not counted (see attemptSecondFactor).
+	 */
+	decideAttempt(input: DecideAttempt): AttemptDecision {
 		this.forgetOldAttempts(input);
 		const state = this.lockState(input);
-		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
+		if (state.locked) return { outcome: "locked", retryAfterSeconds: state.retryAfterSeconds };
+		let failure = input.failure;
+		if (input.challenge) {
+			const pending = this.takePending(input.challenge.key, input.now);
+			// An unknown challenge is the first reason, whatever else is wrong.
+			failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
+		}
+		if (!failure) return { outcome: "passed" };
+		return { outcome: "failed", failure, sessionFailures: this.countFailure(input, input.sessionId) };
+	}
+
+	/**
+	 * A failure counts toward the user's limit and toward its session's own
+	 * (which ends a partial session); returns the session's failures.
+	 */
+	private countFailure(limit: AttemptLimit & { now: number }, sessionId: string): number {
 		const attemptId = crypto.randomUUID();
 		this.sql.exec(
 			"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
 			attemptId,
-			input.scope,
-			input.sessionId ?? null,
-			input.now,
+			limit.scope,
+			sessionId,
+			limit.now,
 		);
-		const challenge = input.challengeKey ? this.takePending(input.challengeKey, input.now) : null;
-		return { locked: false, attemptId, challenge };
-	}
-
-	/**
-	 * Settles an attempt as failed and returns how many settled failures its
-	 * session has. Attempts still in flight are not counted here (they are for
-	 * the limit): one of them may be the success that a concurrent replay of
-	 * the same assertion lost to, and must not end its session.
-	 */
-	failAttempt(input: { attemptId: string; scope: AttemptScope; sessionId: string; now: number }): number {
 		this.sql.exec(
-			"INSERT OR IGNORE INTO session_failures (attempt_id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			input.attemptId,
-			input.scope,
-			input.sessionId,
-			input.now,
+			"INSERT INTO session_failures (attempt_id, scope, session_id, at) VALUES (?, ?, ?, ?)",
+			attemptId,
+			limit.scope,
+			sessionId,
+			limit.now,
 		);
 		return (
 			this.sql
 				.exec<{ n: number }>(
 					"SELECT COUNT(*) AS n FROM session_failures WHERE scope = ? AND session_id = ?",
-					input.scope,
-					input.sessionId,
+					limit.scope,
+					sessionId,
 				)
 				.one().n ?? 0
 		);
-	}
-
-	/** A passed verification is not a failure; other failures stay counted. */
-	succeedAttempt(attemptId: string): void {
-		this.sql.exec("DELETE FROM attempts WHERE id = ?", attemptId);
 	}
 
 	/**

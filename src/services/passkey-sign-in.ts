@@ -10,7 +10,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { insertSignInChallenge, takeSignInChallenge } from "../storage/sign-in-challenges";
 import { CHALLENGE_TTL } from "./passkey-registration";
-import { verifyAssertion } from "./passkey-verification";
+import { recordAssertion, verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
 import { type IssuedSession, issueSession, methodsOf, type SessionView, sessionView } from "./sessions";
 import { inspectAssertion } from "./webauthn-inspect";
@@ -82,10 +82,11 @@ export async function signInWithPasskey(
 		if (!userHandle || userHandle !== found.user.webauthnUserId) {
 			throw new CeremonyFailure("verification_failed", "user_handle");
 		}
-		await verifyAssertion(deps.db, found.passkey, response, inspected, inspected.clientData.challenge, {
+		const use = await verifyAssertion(found.passkey, response, inspected, inspected.clientData.challenge, {
 			requireUserVerification: true,
 			config: deps.config,
 		});
+		await recordAssertion(deps.db, use);
 		const issued = await issueSession(deps.db, found.user, "full");
 		record("success");
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };

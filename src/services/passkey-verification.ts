@@ -6,12 +6,14 @@ import {
 	verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import type { KnownFailure } from "../durable/user-state";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
+import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { Db } from "../storage/db";
-import { listPasskeys, type PasskeyRow, recordPasskeyUse } from "../storage/passkeys";
+import { listPasskeys, type PasskeyRow, type PasskeyUse, recordPasskeyUse } from "../storage/passkeys";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { parseTransports } from "./passkey-view";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
@@ -27,6 +29,31 @@ export interface PendingAssertion {
 	challenge: string;
 	/** The credential ids offered in allowCredentials: only these may answer. */
 	allowed: string[];
+}
+
+/** What an assertion signed, for the Durable Object to hold against its pending challenge. */
+export interface SignedAssertion {
+	challenge: string;
+	credentialId: string;
+}
+
+/**
+ * Holds an assertion against the consumed pending challenge (run inside the
+ * user's Durable Object, right after it took it): it must answer this
+ * session's challenge, with one of the credentials that were offered.
+ * Returns the failure, or undefined when the assertion may pass.
+ */
+export function checkAssertionClaim(pendingText: string | null, signed: SignedAssertion): KnownFailure | undefined {
+	if (!pendingText) return { code: "challenge_expired", reason: "challenge_unknown" };
+	const pending = JSON.parse(pendingText) as PendingAssertion;
+	const encoder = new TextEncoder();
+	if (!timingSafeEqual(encoder.encode(pending.challenge), encoder.encode(signed.challenge))) {
+		return { code: "verification_failed", reason: "challenge_mismatch" };
+	}
+	if (!pending.allowed.includes(signed.credentialId)) {
+		return { code: "verification_failed", reason: "credential_not_allowed" };
+	}
+	return undefined;
 }
 
 export function assertionChallengeKey(sessionId: string): string {
@@ -65,19 +92,18 @@ export interface AssertionRules {
 }
 
 /**
- * Verifies an assertion against a stored passkey and records the use. Besides
- * what @simplewebauthn/server checks, it refuses crossOrigin, a changed
+ * Verifies an assertion against a stored passkey. Besides what
+ * @simplewebauthn/server checks, it refuses crossOrigin, a changed
  * backup-eligible flag, a key algorithm we never offered, and a sign count
- * that does not grow (a possible clone).
+ * that does not grow (a possible clone). Returns the use to record.
  */
 export async function verifyAssertion(
-	db: Db,
 	passkey: PasskeyRow,
 	response: AuthenticationResponseJSON,
 	inspected: InspectedAssertion,
 	challenge: string,
 	rules: AssertionRules,
-): Promise<void> {
+): Promise<PasskeyUse> {
 	if (inspected.clientData.crossOrigin === true) throw new CeremonyFailure("verification_failed", "cross_origin");
 	if (!inspected.authData.flags.up) throw new CeremonyFailure("verification_failed", "user_presence");
 	if (rules.requireUserVerification && !inspected.authData.flags.uv) {
@@ -118,24 +144,36 @@ export async function verifyAssertion(
 		console.warn(`possible cloned authenticator: passkey ${passkey.id} sign count did not grow`);
 		throw new CeremonyFailure("verification_failed", "sign_count");
 	}
-	const recorded = await recordPasskeyUse(db, {
+	return {
 		id: passkey.id,
 		previousCount: passkey.signCount,
-		signCount: verified.authenticationInfo.newCounter,
+		signCount: counter,
 		backedUp: verified.authenticationInfo.credentialBackedUp,
 		usedAt: clock.now(),
-	});
-	if (!recorded) throw new CeremonyFailure("verification_failed", "concurrent_use");
+	};
 }
 
-/** The passkey second factor (and reauthentication on a full session). */
+/**
+ * Records a verified use; conditional on the sign count read before
+ * verifying, so of two assertions racing with the same counter one loses.
+ */
+export async function recordAssertion(db: Db, use: PasskeyUse): Promise<void> {
+	if (!(await recordPasskeyUse(db, use))) throw new CeremonyFailure("verification_failed", "concurrent_use");
+}
+
+/**
+ * The passkey second factor (and reauthentication on a full session): the
+ * assertion is verified against the challenge it signed, and the user's
+ * Durable Object then consumes the pending challenge and holds the signed
+ * one against it as it decides the attempt.
+ */
 export async function verifyPasskeySecondFactor(
 	deps: SecondFactorDeps & { config: Config },
 	session: AuthenticatedSession,
 	response: AuthenticationResponseJSON,
 ): Promise<SecondFactorPassed<void>> {
 	const inspected = inspectAssertion(response);
-	const passkeys = await listPasskeys(deps.db, session.userId);
+	const signed = { challenge: inspected.clientData.challenge, credentialId: inspected.credentialId };
 	return attemptSecondFactor(
 		deps,
 		session,
@@ -143,19 +181,19 @@ export async function verifyPasskeySecondFactor(
 			method: "webauthn",
 			success: "webauthn.verify.success",
 			failed: "webauthn.verify.failed",
-			challengeKey: assertionChallengeKey(session.id),
+			challenge: { key: assertionChallengeKey(session.id), signed },
 		},
-		async (pendingText) => {
-			if (!pendingText) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-			const pending = JSON.parse(pendingText) as PendingAssertion;
-			const passkey = passkeys.find((p) => p.credentialId === inspected.credentialId);
-			if (!passkey || !pending.allowed.includes(inspected.credentialId)) {
-				throw new CeremonyFailure("verification_failed", "credential_not_allowed");
-			}
-			await verifyAssertion(deps.db, passkey, response, inspected, pending.challenge, {
-				requireUserVerification: false,
-				config: deps.config,
-			});
+		{
+			verify: async () => {
+				const passkeys = await listPasskeys(deps.db, session.userId);
+				const passkey = passkeys.find((p) => p.credentialId === inspected.credentialId);
+				if (!passkey) throw new CeremonyFailure("verification_failed", "credential_not_allowed");
+				return verifyAssertion(passkey, response, inspected, signed.challenge, {
+					requireUserVerification: false,
+					config: deps.config,
+				});
+			},
+			commit: (use) => recordAssertion(deps.db, use),
 		},
 	);
 }

@@ -3,7 +3,12 @@ import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
-import { consumeRecoveryCode, replaceRecoveryCodes, summarizeRecoveryCodes } from "../storage/recovery-codes";
+import {
+	consumeRecoveryCode,
+	hasUnusedRecoveryCode,
+	replaceRecoveryCodes,
+	summarizeRecoveryCodes,
+} from "../storage/recovery-codes";
 import { generateRecoveryCodes, hashRecoveryCode, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
@@ -45,12 +50,21 @@ export async function verifyRecoveryCode(
 		deps,
 		session,
 		{ method: "recovery_code", success: "recovery_code.verify.success", failed: "recovery_code.verify.failed" },
-		async () => {
-			const hash = await hashRecoveryCode(deps.recoveryKey, code);
-			if (!(await consumeRecoveryCode(deps.db, session.userId, hash, clock.now()))) {
-				throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
-			}
-			return { unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused };
+		{
+			// Read first, so a wrong code is counted by the Durable Object before the answer.
+			verify: async () => {
+				const hash = await hashRecoveryCode(deps.recoveryKey, code);
+				if (!(await hasUnusedRecoveryCode(deps.db, session.userId, hash))) {
+					throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
+				}
+				return hash;
+			},
+			commit: async (hash) => {
+				if (!(await consumeRecoveryCode(deps.db, session.userId, hash, clock.now()))) {
+					throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
+				}
+				return { unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused };
+			},
 		},
 	);
 }

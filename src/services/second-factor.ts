@@ -4,6 +4,7 @@ import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { PARTIAL_SESSION_FAILURES, SECOND_FACTOR_LIMIT } from "./limits";
+import type { SignedAssertion } from "./passkey-verification";
 import { type AuthenticatedSession, completeSecondFactor, revokeSession } from "./sessions";
 
 export interface SecondFactorDeps {
@@ -14,10 +15,12 @@ export interface SecondFactorDeps {
 	startedAt: number;
 }
 
+export type CeremonyCode = "verification_failed" | "challenge_expired" | "invalid_code";
+
 /** A well-formed attempt that did not verify: counts toward the limits. */
 export class CeremonyFailure extends Error {
 	constructor(
-		readonly code: "verification_failed" | "challenge_expired" | "invalid_code",
+		readonly code: CeremonyCode,
 		readonly reason: string,
 	) {
 		super(reason);
@@ -28,8 +31,19 @@ export interface SecondFactorMethod {
 	method: "webauthn" | "totp" | "recovery_code";
 	success: MetricEvent;
 	failed: MetricEvent;
-	/** The pending challenge this attempt consumes, if the method has one. */
-	challengeKey?: string;
+	/** The pending challenge this attempt consumes, if the method has one, and what the response signed. */
+	challenge?: { key: string; signed: SignedAssertion };
+}
+
+/**
+ * A method's checks, in two parts: `verify` only reads (the signature or
+ * code is checked here, before the Durable Object decides), and `commit`
+ * makes the use stick once the attempt passed (a sign count, a TOTP step,
+ * a recovery code), which a concurrent replay can still lose.
+ */
+export interface SecondFactorCheck<V, T> {
+	verify: () => Promise<V>;
+	commit: (verified: V) => Promise<T>;
 }
 
 export interface SecondFactorPassed<T> {
@@ -51,25 +65,42 @@ export function rateLimited(deps: SecondFactorDeps, retryAfterSeconds: number, m
 }
 
 /**
- * The frame of every 2FA verify: the user's Durable Object counts the attempt
- * as a failure before anything is checked (parallel guesses cannot outrun
- * the limit) and hands over the challenge exactly once; a passing check
- * upgrades the session and takes the reservation back.
+ * The frame of every 2FA verify, with one call of the user's Durable Object:
+ * the Worker verifies what it can without writing, then the object (without
+ * an await) checks the limit, consumes the challenge, holds the signed one
+ * against it and counts a failure before anything is answered, so parallel
+ * guesses cannot outrun the limit. A passed attempt commits its use and
+ * upgrades the session.
+ *
+ * A passed attempt that loses the commit to a concurrent use of the same
+ * valid factor (the same TOTP code or recovery code, or the session already
+ * upgraded) is answered as a failure but not counted: it is not a guess, and
+ * counting those would let a burst of replays revoke the partial session
+ * under the request that won, or lock the user out.
  */
-export async function attemptSecondFactor<T>(
+export async function attemptSecondFactor<V, T>(
 	deps: SecondFactorDeps,
 	session: AuthenticatedSession,
 	method: SecondFactorMethod,
-	check: (challenge: string | null) => Promise<T>,
+	check: SecondFactorCheck<V, T>,
 ): Promise<SecondFactorPassed<T>> {
 	const stub = userStateFor(deps.userState, session.userId);
-	const start = await stub.beginAttempt({
+	let verified: { value: V } | undefined;
+	let failure: CeremonyFailure | undefined;
+	try {
+		verified = { value: await check.verify() };
+	} catch (error) {
+		if (!(error instanceof CeremonyFailure)) throw error;
+		failure = error;
+	}
+	const decision = await stub.decideAttempt({
 		...SECOND_FACTOR_LIMIT,
 		now: clock.now(),
 		sessionId: session.id,
-		...(method.challengeKey ? { challengeKey: method.challengeKey } : {}),
+		...(method.challenge ? { challenge: method.challenge } : {}),
+		...(failure ? { failure: { code: failure.code, reason: failure.reason } } : {}),
 	});
-	if (start.locked) throw rateLimited(deps, start.retryAfterSeconds, method.method);
+	if (decision.outcome === "locked") throw rateLimited(deps, decision.retryAfterSeconds, method.method);
 	const record = (event: MetricEvent, outcome: "success" | "failure", reason?: string) =>
 		deps.metrics.record({
 			event,
@@ -80,27 +111,22 @@ export async function attemptSecondFactor<T>(
 			durationMs: performance.now() - deps.startedAt,
 		});
 	try {
-		const result = await check(start.challenge);
+		if (decision.outcome === "failed") {
+			// A partial session ends after its own failures; a full one stays (it only re-verified).
+			if (session.level === "partial" && decision.sessionFailures >= PARTIAL_SESSION_FAILURES) {
+				await revokeSession(deps.db, session);
+			}
+			throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
+		}
+		if (!verified) throw new Error("a passed attempt without a verified result");
+		const result = await check.commit(verified.value);
 		const completed = await completeSecondFactor(deps.db, session);
 		if (!completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
-		await stub.succeedAttempt(start.attemptId);
 		record(method.success, "success");
 		return { ...completed, result };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record(method.failed, "failure", error.reason);
-		if (session.level === "partial") {
-			// Only settled failures end a partial session: counting attempts still in
-			// flight would let a replay that lost the challenge revoke the session
-			// under the request that won it.
-			const failures = await stub.failAttempt({
-				attemptId: start.attemptId,
-				scope: SECOND_FACTOR_LIMIT.scope,
-				sessionId: session.id,
-				now: clock.now(),
-			});
-			if (failures >= PARTIAL_SESSION_FAILURES) await revokeSession(deps.db, session);
-		}
 		throw new ApiError(error.code);
 	}
 }

@@ -121,16 +121,21 @@ export async function verifyTotpSecondFactor(
 		deps,
 		session,
 		{ method: "totp", success: "totp.verify.success", failed: "totp.verify.failed" },
-		async () => {
-			const row = await findTotp(deps.db, session.userId);
-			if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
-			const secret = await openStoredSecret(deps.encryptionKey, row.secretCiphertext, session.userId);
-			const now = clock.now();
-			const step = await matchingStep(secret, code, now, row.lastStep);
-			if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
-			if (!(await acceptTotpStep(deps.db, session.userId, step, now))) {
-				throw new CeremonyFailure("invalid_code", "code_already_used");
-			}
+		{
+			verify: async () => {
+				const row = await findTotp(deps.db, session.userId);
+				if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
+				const secret = await openStoredSecret(deps.encryptionKey, row.secretCiphertext, session.userId);
+				const step = await matchingStep(secret, code, clock.now(), row.lastStep);
+				if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
+				return step;
+			},
+			// Conditional on the newest accepted step: of two uses of one code, one wins.
+			commit: async (step) => {
+				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now()))) {
+					throw new CeremonyFailure("invalid_code", "code_already_used");
+				}
+			},
 		},
 	);
 }

@@ -28,6 +28,15 @@ export async function consumeRecoveryCode(db: Db, userId: string, codeHash: stri
 	return rows.length === 1;
 }
 
+export async function hasUnusedRecoveryCode(db: Db, userId: string, codeHash: string): Promise<boolean> {
+	const row = await db
+		.select({ id: recoveryCodes.id })
+		.from(recoveryCodes)
+		.where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
+		.get();
+	return row !== undefined;
+}
+
 export interface RecoveryCodeSummary {
 	total: number;
 	unused: number;

@@ -1,4 +1,4 @@
-import { and, eq, gt } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { sessions, users } from "./schema";
 
@@ -28,18 +28,32 @@ export async function deleteSession(db: Db, id: string): Promise<void> {
 }
 
 /**
- * Replaces a partial session by a full one. The delete is conditional, so of
- * two upgrades of the same session only one gets a row back and inserts; if
- * the insert then fails, the user signs in again (fail closed).
+ * Replaces a partial session by a full one in one round trip (a D1 batch is
+ * one transaction): the full row is inserted only while the partial one
+ * exists, then the partial one is deleted. Of two upgrades of the same
+ * session, the second finds no partial row and inserts nothing.
  */
 export async function upgradeSession(db: Db, oldId: string, next: SessionRow): Promise<boolean> {
-	const deleted = await db
-		.delete(sessions)
-		.where(and(eq(sessions.id, oldId), eq(sessions.level, "partial")))
-		.returning({ id: sessions.id });
-	if (deleted.length === 0) return false;
-	await db.insert(sessions).values(next);
-	return true;
+	const [inserted] = await db.batch([
+		db
+			.insert(sessions)
+			.select(
+				db
+					.select({
+						id: sql<string>`${next.id}`.as("id"),
+						userId: sessions.userId,
+						level: sql<"full">`${next.level}`.as("level"),
+						createdAt: sql<number>`${next.createdAt}`.as("created_at"),
+						authenticatedAt: sql<number>`${next.authenticatedAt}`.as("authenticated_at"),
+						expiresAt: sql<number>`${next.expiresAt}`.as("expires_at"),
+					})
+					.from(sessions)
+					.where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"), eq(sessions.userId, next.userId))),
+			)
+			.returning({ id: sessions.id }),
+		db.delete(sessions).where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"))),
+	]);
+	return inserted.length === 1;
 }
 
 export async function markAuthenticated(db: Db, id: string, now: number): Promise<void> {
