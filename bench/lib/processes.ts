@@ -4,7 +4,7 @@
  * when the benchmark exits (an error, Ctrl-C) is stopped on the way out.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -233,4 +233,35 @@ export function cpuMsBetween(before: CpuSample, after: CpuSample): number {
 	const ms = after.processMs - before.processMs;
 	// A process that went away (wrangler dev restarting workerd on a file change) takes its time with it.
 	return ms >= 0 && after.pids === before.pids ? ms : Number.NaN;
+}
+
+/**
+ * The TCP ports that these processes listen on, from /proc: a socket's inode
+ * in /proc/<pid>/fd matched against the LISTEN rows of /proc/<pid>/net/tcp.
+ */
+export function listeningPorts(pids: readonly number[]): number[] {
+	const ports = new Set<number>();
+	for (const pid of pids) {
+		const inodes = new Set<string>();
+		try {
+			for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+				try {
+					const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+					const match = /^socket:\[(\d+)\]$/.exec(target);
+					if (match?.[1]) inodes.add(match[1]);
+				} catch {
+					// The descriptor closed while we looked.
+				}
+			}
+			for (const line of readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
+				const fields = line.trim().split(/\s+/);
+				// local_address is "HEXIP:HEXPORT"; state 0A is LISTEN; the inode is field 9.
+				if (fields[3] !== "0A" || !fields[9] || !inodes.has(fields[9])) continue;
+				ports.add(Number.parseInt(fields[1]?.split(":")[1] ?? "", 16));
+			}
+		} catch {
+			// The process ended while we looked.
+		}
+	}
+	return [...ports];
 }

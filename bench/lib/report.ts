@@ -211,6 +211,31 @@ export function toMarkdown(results: Results): string {
 	}
 	lines.push("");
 
+	const noop = results.floors.find((fl) => fl.system === "ours" && fl.path === "/api/__bench/noop");
+	if (noop) {
+		lines.push("## The ceiling of `wrangler dev` itself (concurrency 8)", "");
+		lines.push(
+			`A Worker that does nothing at all answers ${f(noop.throughputC8, 0)} requests per second under \`wrangler dev\` with 8 clients on this machine (the floor table below). A ceremony of n HTTP requests can therefore never exceed ${f(noop.throughputC8, 0)} ÷ n ceremonies per second here, whatever the Worker does; the last column compares that ceiling with the peer's measured throughput.`,
+			"",
+		);
+		lines.push(
+			"| operation | HTTP requests per ceremony | empty-Worker ceiling (ops/s) | ours ops/s | peer ops/s | ceiling ÷ peer |",
+			"|---|---:|---:|---:|---:|---:|",
+		);
+		for (const op of OPERATIONS) {
+			const ours = find("ours", op, 8);
+			const peer = find("peer", op, 8);
+			if (!ours) continue;
+			const requests = Object.keys(ours.steps).length;
+			if (requests === 0) continue;
+			const ceiling = noop.throughputC8 / requests;
+			lines.push(
+				`| ${OPERATION_LABELS[op]} | ${requests} | ${f(ceiling)} | ${f(ours.throughput)} | ${peer ? f(peer.throughput) : "n/a"} | ${peer ? `${f(ceiling / peer.throughput, 2)}×` : "n/a"} |`,
+			);
+		}
+		lines.push("");
+	}
+
 	lines.push("## Where the time goes: p50 per HTTP step at concurrency 8 (client-side, ms)", "");
 	lines.push("| system | operation | steps |", "|---|---|---|");
 	for (const a of aggregates.filter((x) => x.concurrency === 8)) {

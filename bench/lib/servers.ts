@@ -10,6 +10,7 @@ import { join } from "node:path";
 import {
 	commandName,
 	descendants,
+	listeningPorts,
 	runToCompletion,
 	type Started,
 	startProcess,
@@ -28,9 +29,37 @@ const QUIET_ENV = {
 	NO_COLOR: "1",
 };
 
+/**
+ * Development-only features of `wrangler dev` that production does not have
+ * and that cost more CPU than a whole request of ours: the local trace
+ * collector (X_LOCAL_OBSERVABILITY) writes every request's trace into a
+ * SQLite file with an fsync, the local explorer serves a dashboard, and
+ * Request.cf is fetched from Cloudflare (no network here). The benchmark
+ * turns them off; `npm run dev` keeps them.
+ */
+const DEV_ONLY_FEATURES_OFF = {
+	X_LOCAL_OBSERVABILITY: "false",
+	X_LOCAL_EXPLORER: "false",
+	CLOUDFLARE_CF_FETCH_ENABLED: "false",
+};
+
+/**
+ * How the benchmark reaches our Worker under `wrangler dev`:
+ * - "direct": the Worker's own workerd socket, the one wrangler's ProxyWorker
+ *   forwards to (found from /proc). This is the path production has: no dev
+ *   proxy in front of the Worker.
+ * - "proxy": wrangler's front port, through its ProxyWorker, a JavaScript
+ *   Durable Object in a second workerd process that holds requests during
+ *   reloads; every request passes through that one object.
+ */
+export type OursFront = "direct" | "proxy";
+
 export interface RunningServer {
 	name: string;
+	/** Where the benchmark sends its requests. */
 	base: string;
+	/** wrangler dev's front port for ours (its ProxyWorker); the same as base for the peer. */
+	proxyBase: string;
 	/** The origin the WebAuthn ceremonies are bound to (what a browser would send). */
 	origin: string;
 	process: Started;
@@ -82,6 +111,7 @@ export interface OursOptions {
 	inspectorPort: number;
 	/** Another entry module than wrangler.toml's `main` (the bench's timing wrapper). */
 	entry?: string;
+	front: OursFront;
 }
 
 export async function startOurs(options: OursOptions): Promise<RunningServer> {
@@ -105,11 +135,16 @@ export async function startOurs(options: OursOptions): Promise<RunningServer> {
 		"--log-level",
 		"warn",
 	];
-	const started = startProcess("wrangler dev", process.execPath, args, { cwd: ROOT, env: QUIET_ENV });
-	const base = `http://127.0.0.1:${options.port}`;
+	const started = startProcess("wrangler dev", process.execPath, args, {
+		cwd: ROOT,
+		env: { ...QUIET_ENV, ...DEV_ONLY_FEATURES_OFF },
+	});
+	const proxyBase = `http://127.0.0.1:${options.port}`;
 	let timeToFirstResponseMs: number;
+	let base = proxyBase;
 	try {
-		timeToFirstResponseMs = await waitForHttp(`${base}/api/health/`, started, 120_000);
+		timeToFirstResponseMs = await waitForHttp(`${proxyBase}/api/health/`, started, 120_000);
+		if (options.front === "direct") base = await findWorkerSocket(started.pid, [options.port, options.inspectorPort]);
 	} catch (error) {
 		await stopProcess(started);
 		throw error;
@@ -117,12 +152,34 @@ export async function startOurs(options: OursOptions): Promise<RunningServer> {
 	return {
 		name: "ours",
 		base,
+		proxyBase,
 		origin,
 		process: started,
 		timeToFirstResponseMs,
 		cpuPids: () => descendants(started.pid).filter((pid) => commandName(pid) === "workerd"),
 		stop: () => stopProcess(started),
 	};
+}
+
+/**
+ * The workerd socket that serves the Worker itself: of the ports wrangler's
+ * workerd processes listen on (its front and inspector ports left out), the
+ * one that answers our health route.
+ */
+async function findWorkerSocket(wranglerPid: number, exclude: number[]): Promise<string> {
+	const pids = descendants(wranglerPid).filter((pid) => commandName(pid) === "workerd");
+	const candidates = listeningPorts(pids).filter((port) => !exclude.includes(port));
+	for (const port of candidates) {
+		const base = `http://127.0.0.1:${port}`;
+		try {
+			const response = await fetch(`${base}/api/health/`, { signal: AbortSignal.timeout(2000) });
+			const body = await response.text();
+			if (response.status === 200 && body.includes('"success":true')) return base;
+		} catch {
+			// Not an HTTP socket of the Worker (the inspector, the loopback).
+		}
+	}
+	throw new Error(`no workerd socket of wrangler dev answered /api/health/ (ports tried: ${candidates.join(", ")})`);
 }
 
 /** Installs the peer's locked dependencies when they are missing (npm ci, its own lockfile). */
@@ -154,6 +211,7 @@ export async function startPeer(options: { port: number; dataDir: string }): Pro
 	return {
 		name: "peer",
 		base,
+		proxyBase: base,
 		origin,
 		process: started,
 		timeToFirstResponseMs,
