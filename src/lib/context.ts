@@ -1,6 +1,7 @@
 import type { Env } from "../env";
 import type { AuthenticatedSession } from "../services/sessions";
 import type { Db } from "../storage/db";
+import type { UserPasskeys } from "../storage/passkeys";
 import type { Config } from "./config";
 import type { ClientKind, Metrics } from "./metrics";
 
@@ -8,6 +9,8 @@ export interface Auth {
 	session: AuthenticatedSession;
 	/** How the request authenticated: a bearer token is an app, a cookie a browser. */
 	client: ClientKind;
+	/** The user's WebAuthn identity and passkeys, on routes that read them with the session. */
+	userPasskeys?: UserPasskeys;
 }
 
 export interface AppEnv {

@@ -85,6 +85,8 @@ export interface SessionRequirement {
 	/** "2fa": partial or full; "full": only a full session. */
 	level: "2fa" | "full";
 	recent?: boolean;
+	/** Read the user's passkeys with the session, in the same round trip (c.var.auth.userPasskeys). */
+	withPasskeys?: boolean;
 }
 
 /**
@@ -98,7 +100,9 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		if (bearer === null) throw new ApiError("not_authenticated");
 		const client: ClientKind = bearer ? "app" : "browser";
 		const token = bearer ?? getCookie(c, SESSION_COOKIE);
-		const resolved = token ? await resolveSession(c.var.db, token) : null;
+		const resolved = token
+			? await resolveSession(c.var.db, token, { withPasskeys: requirement.withPasskeys === true })
+			: null;
 		if (!token || !resolved) throw new ApiError("not_authenticated");
 		const { session } = resolved;
 		// A cookie rides along on cross-site requests; a bearer token cannot.
@@ -107,7 +111,7 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		}
 		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
-		c.set("auth", { session, client });
+		c.set("auth", { session, client, ...(resolved.userPasskeys ? { userPasskeys: resolved.userPasskeys } : {}) });
 		await next();
 		// The cookie's own expiry would end a sliding session 30 days after
 		// sign-in however much it is used: when the server moved the expiry,

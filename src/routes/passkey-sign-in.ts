@@ -1,4 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Env } from "../env";
+import { requireSecret } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, sessionCreationOrigin } from "../lib/middleware";
 import { deliverToken } from "../lib/session-response";
@@ -6,6 +8,9 @@ import { createSignInOptions, signInWithPasskey } from "../services/passkey-sign
 import { serviceDeps } from "./deps";
 import { AuthenticationResponse, errors, json, jsonRequest, NO_SESSION, SessionResult, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
+
+// Sign-in challenges are signed under a key derived from this secret (services/sign-in-challenge.ts).
+const signInChallengeSecret = (env: Env) => requireSecret(env, "RECOVERY_CODE_HMAC_KEY");
 
 // One chain, so that the type of the sub-app carries every route (hc<AppType>).
 export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
@@ -26,7 +31,7 @@ export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const options = await createSignInOptions(serviceDeps(c));
+			const options = await createSignInOptions({ ...serviceDeps(c), challengeSecret: signInChallengeSecret(c.env) });
 			return c.json({ success: true as const, request_options: options }, 200);
 		},
 	)
@@ -55,7 +60,7 @@ export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const deps = { ...serviceDeps(c), challengeSecret: signInChallengeSecret(c.env) };
 			const { issued, view } = await signInWithPasskey(deps, c.req.valid("json").credential);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session: view }), 200);
 		},

@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
@@ -7,6 +8,7 @@ import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../ser
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
 import { viewSession } from "../services/sessions";
+import type { UserPasskeys } from "../storage/passkeys";
 import { serviceDeps } from "./deps";
 import {
 	AuthenticationResponse,
@@ -25,7 +27,17 @@ import { validationHook } from "./validation";
 
 const full = requireSession({ level: "full" });
 const fullRecent = requireSession({ level: "full", recent: true });
-const twoFactor = requireSession({ level: "2fa" });
+// The routes whose first need is the user's passkeys read them with the session (one round trip).
+const fullWithPasskeys = requireSession({ level: "full", withPasskeys: true });
+const fullRecentWithPasskeys = requireSession({ level: "full", recent: true, withPasskeys: true });
+const twoFactorWithPasskeys = requireSession({ level: "2fa", withPasskeys: true });
+
+/** What a `…WithPasskeys` session check read; its absence is a wiring mistake, not a client's. */
+function userPasskeys(c: Context<AppEnv>): UserPasskeys {
+	const found = c.var.auth.userPasskeys;
+	if (!found) throw new Error("route needs a session check with withPasskeys");
+	return found;
+}
 const PasskeyId = z.object({
 	id: z
 		.string()
@@ -46,7 +58,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description:
 				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor.",
 			security: SESSION,
-			middleware: [fullRecent] as const,
+			middleware: [fullRecentWithPasskeys] as const,
 			request: {
 				query: z.object({
 					passwordless: z
@@ -65,7 +77,12 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const passwordless = c.req.valid("query").passwordless === "true";
-			const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, passwordless);
+			const options = await createRegistrationOptions(
+				serviceDeps(c),
+				c.var.auth.session,
+				passwordless,
+				userPasskeys(c),
+			);
 			return c.json({ success: true as const, creation_options: options }, 200);
 		},
 	)
@@ -127,7 +144,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			summary: "Options for the passkey second factor",
 			description: "`allowCredentials` holds the user's passkeys; 400 when the user has none.",
 			security: SESSION,
-			middleware: [twoFactor] as const,
+			middleware: [twoFactorWithPasskeys] as const,
 			responses: {
 				200: json(
 					z.object({ success: z.literal(true), request_options: Options }),
@@ -137,7 +154,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session);
+			const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session, userPasskeys(c).passkeys);
 			return c.json({ success: true as const, request_options: options }, 200);
 		},
 	)
@@ -150,7 +167,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description: "On a partial session the token is replaced; on a full one it refreshes recent authentication.",
 			security: SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), twoFactor, secondFactorGate("webauthn")] as const,
+			middleware: [jsonBody(), twoFactorWithPasskeys, secondFactorGate("webauthn")] as const,
 			request: jsonRequest(z.object({ credential: AuthenticationResponse })),
 			responses: {
 				200: json(SessionResult, "Verified"),
@@ -168,7 +185,12 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const deps = serviceDeps(c);
-			const passed = await verifyPasskeySecondFactor(deps, c.var.auth.session, c.req.valid("json").credential);
+			const passed = await verifyPasskeySecondFactor(
+				deps,
+				c.var.auth.session,
+				c.req.valid("json").credential,
+				userPasskeys(c).passkeys,
+			);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
@@ -180,7 +202,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			tags: ["Passkeys"],
 			summary: "The user's passkeys, newest first",
 			security: SESSION,
-			middleware: [full] as const,
+			middleware: [fullWithPasskeys] as const,
 			responses: {
 				200: json(
 					z.object({
@@ -196,7 +218,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const { passkeys, webauthnUserId } = await listUserPasskeys(c.var.db, c.var.auth.session.userId);
+			const { passkeys, webauthnUserId } = listUserPasskeys(userPasskeys(c));
 			return c.json({ success: true as const, passkeys, webauthn_user_id: webauthnUserId }, 200);
 		},
 	)

@@ -2,7 +2,7 @@ import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { findUserWithPasskeys, renamePasskey } from "../storage/passkeys";
+import { renamePasskey, type UserPasskeys } from "../storage/passkeys";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 
 export interface PasskeyList {
@@ -14,9 +14,8 @@ export interface PasskeyList {
 	webauthnUserId: string;
 }
 
-export async function listUserPasskeys(db: Db, userId: string): Promise<PasskeyList> {
-	const found = await findUserWithPasskeys(db, userId);
-	if (!found) throw new ApiError("not_authenticated");
+/** The list as the API shows it, from the user's passkeys read with the session. */
+export function listUserPasskeys(found: UserPasskeys): PasskeyList {
 	return { passkeys: found.passkeys.map(viewPasskey), webauthnUserId: found.user.webauthnUserId };
 }
 

@@ -14,7 +14,7 @@ import { fromBase64Url, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { findUserWithPasskeys } from "../storage/passkeys";
+import type { UserPasskeys } from "../storage/passkeys";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { recordCodesGenerated } from "./recovery-codes";
 import type { AuthenticatedSession } from "./sessions";
@@ -47,13 +47,13 @@ export function registrationChallengeKey(sessionId: string): string {
 	return `register:${sessionId}`;
 }
 
+/** `found`: the session's user and passkeys, read with the session. */
 export async function createRegistrationOptions(
 	deps: RegistrationDeps,
 	session: AuthenticatedSession,
 	passwordless: boolean,
+	found: UserPasskeys,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-	const found = await findUserWithPasskeys(deps.db, session.userId);
-	if (!found) throw new ApiError("not_authenticated");
 	const { user, passkeys: existing } = found;
 	const userId = fromBase64Url(user.webauthnUserId);
 	if (!userId) throw new Error("stored WebAuthn user id is not base64url");

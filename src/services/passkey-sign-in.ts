@@ -8,11 +8,12 @@ import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { insertSignInChallenge, takeSignInChallenge } from "../storage/sign-in-challenges";
+import { consumeSignInChallenge, recordSignIn } from "../storage/sign-in-challenges";
 import { CHALLENGE_TTL } from "./passkey-registration";
-import { recordAssertion, verifyAssertion } from "./passkey-verification";
+import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
-import { type IssuedSession, issueSession, methodsOf, type SessionView, sessionView } from "./sessions";
+import { type IssuedSession, methodsOf, prepareSession, type SessionView, sessionView } from "./sessions";
+import { issueSignInChallenge, openSignInChallenge } from "./sign-in-challenge";
 import { inspectAssertion } from "./webauthn-inspect";
 
 export interface SignInDeps {
@@ -21,22 +22,26 @@ export interface SignInDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	/** The Worker secret the sign-in challenges' MAC key is derived from. */
+	challengeSecret: string;
 }
 
 /**
- * A sign-in challenge has no user and no session yet, so it lives in D1 and
- * is found again from the clientDataJSON that the authenticator signed.
+ * A sign-in challenge has no user and no session to be kept with: it is
+ * signed and carries its expiry (sign-in-challenge.ts), so issuing it stores
+ * nothing, and it is found again from the clientDataJSON that the
+ * authenticator signed.
  */
-export async function createSignInOptions(deps: SignInDeps): Promise<PublicKeyCredentialRequestOptionsJSON> {
-	const options = await generateAuthenticationOptions({
+export async function createSignInOptions(
+	deps: Pick<SignInDeps, "config" | "challengeSecret">,
+): Promise<PublicKeyCredentialRequestOptionsJSON> {
+	return generateAuthenticationOptions({
 		rpID: deps.config.rpId,
 		timeout: CHALLENGE_TTL,
 		userVerification: "required",
 		allowCredentials: [],
+		challenge: await issueSignInChallenge(deps.challengeSecret, clock.now() + CHALLENGE_TTL),
 	});
-	const now = clock.now();
-	await insertSignInChallenge(deps.db, options.challenge, now + CHALLENGE_TTL, now);
-	return options;
 }
 
 export interface PasskeySignedIn {
@@ -50,9 +55,11 @@ export interface PasskeySignedIn {
  * credential, a bad signature and a wrong userHandle all answer the same
  * 400 verification_failed, so the route reveals no accounts.
  *
- * Three D1 round trips on success: the challenge taken with the passkey, its
- * user and their authenticator counts (one batch); the passkey's use
- * recorded (conditional on the sign count read); the session inserted.
+ * Two D1 round trips on success: the challenge recorded as used with the
+ * passkey, its user and their authenticator counts read (one batch); the
+ * passkey's use and the new session written (one batch, the session
+ * conditional on the use). A challenge this Worker did not sign, or one that
+ * has expired, is refused before any storage is touched.
  */
 export async function signInWithPasskey(
 	deps: SignInDeps,
@@ -69,25 +76,24 @@ export async function signInWithPasskey(
 			durationMs: performance.now() - deps.startedAt,
 		});
 	try {
-		const taken = await takeSignInChallenge(
-			deps.db,
-			inspected.clientData.challenge,
-			inspected.credentialId,
-			clock.now(),
-		);
-		if (!taken.live) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-		const found = taken.candidate;
+		const challenge = inspected.clientData.challenge;
+		const now = clock.now();
+		const expiresAt = await openSignInChallenge(deps.challengeSecret, challenge, now);
+		if (expiresAt === null) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		const consumed = await consumeSignInChallenge(deps.db, challenge, expiresAt, inspected.credentialId, now);
+		if (!consumed.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		const found = consumed.candidate;
 		if (!found) throw new CeremonyFailure("verification_failed", "unknown_credential");
 		const userHandle = response.response.userHandle;
 		if (!userHandle || userHandle !== found.user.webauthnUserId) {
 			throw new CeremonyFailure("verification_failed", "user_handle");
 		}
-		const use = await verifyAssertion(found.passkey, response, inspected, inspected.clientData.challenge, {
+		const use = await verifyAssertion(found.passkey, response, inspected, challenge, {
 			requireUserVerification: true,
 			config: deps.config,
 		});
-		await recordAssertion(deps.db, use);
-		const issued = await issueSession(deps.db, found.user, "full");
+		const { row, issued } = await prepareSession(found.user, "full");
+		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };
 	} catch (error) {

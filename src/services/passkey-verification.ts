@@ -13,7 +13,7 @@ import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { Db } from "../storage/db";
-import { listPasskeys, type PasskeyRow, type PasskeyUse, recordPasskeyUse } from "../storage/passkeys";
+import { type PasskeyRow, type PasskeyUse, recordPasskeyUse } from "../storage/passkeys";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { parseTransports } from "./passkey-view";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
@@ -60,11 +60,12 @@ export function assertionChallengeKey(sessionId: string): string {
 	return `authenticate:${sessionId}`;
 }
 
+/** `passkeys`: the session's user's passkeys, read with the session. */
 export async function createAuthenticationOptions(
-	deps: { db: Db; userState: UserStateNamespace; config: Config },
+	deps: { userState: UserStateNamespace; config: Config },
 	session: AuthenticatedSession,
+	passkeys: PasskeyRow[],
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-	const passkeys = await listPasskeys(deps.db, session.userId);
 	if (passkeys.length === 0) {
 		throw new ApiError("invalid_request", { message: "This account has no passkey to verify with." });
 	}
@@ -171,6 +172,7 @@ export async function verifyPasskeySecondFactor(
 	deps: SecondFactorDeps & { config: Config },
 	session: AuthenticatedSession,
 	response: AuthenticationResponseJSON,
+	passkeys: PasskeyRow[],
 ): Promise<SecondFactorPassed<void>> {
 	const inspected = inspectAssertion(response);
 	const signed = { challenge: inspected.clientData.challenge, credentialId: inspected.credentialId };
@@ -185,7 +187,6 @@ export async function verifyPasskeySecondFactor(
 		},
 		{
 			verify: async () => {
-				const passkeys = await listPasskeys(deps.db, session.userId);
 				const passkey = passkeys.find((p) => p.credentialId === inspected.credentialId);
 				if (!passkey) throw new CeremonyFailure("verification_failed", "credential_not_allowed");
 				return verifyAssertion(passkey, response, inspected, signed.challenge, {

@@ -3,13 +3,16 @@ import { sha256Hex } from "../lib/crypto";
 import { randomBytes, toBase64Url } from "../lib/encoding";
 import { type AuthenticatorCounts, countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
+import type { UserPasskeys } from "../storage/passkeys";
 import {
 	deleteSession,
 	extendSession,
 	findLiveSession,
+	findLiveSessionWithPasskeys,
 	insertSession,
 	markAuthenticated,
 	type SessionRow,
+	type SessionWithUser,
 	upgradeSession,
 } from "../storage/sessions";
 
@@ -66,35 +69,59 @@ export async function hashToken(token: string): Promise<string> {
 	return sha256Hex(`session:${token}`);
 }
 
+/** A new session and its token, not yet stored: the caller writes `row`, alone or in a batch. */
+export async function prepareSession(
+	user: { id: string; email: string },
+	level: SessionLevel,
+): Promise<{ row: SessionRow; issued: IssuedSession }> {
+	const token = toBase64Url(randomBytes(32));
+	const row = newSessionRow(await hashToken(token), user.id, level, clock.now());
+	return { row, issued: { session: toAuthenticated(row, user.email), token } };
+}
+
 export async function issueSession(
 	db: Db,
 	user: { id: string; email: string },
 	level: SessionLevel,
 ): Promise<IssuedSession> {
-	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), user.id, level, clock.now());
+	const { row, issued } = await prepareSession(user, level);
 	await insertSession(db, row);
-	return { session: toAuthenticated(row, user.email), token };
+	return issued;
 }
 
 export interface ResolvedSession {
 	session: AuthenticatedSession;
 	/** The sliding expiry moved, so a browser's cookie needs the new date too. */
 	extended: boolean;
+	/** The user's WebAuthn identity and passkeys, when asked for (read with the session). */
+	userPasskeys?: UserPasskeys;
 }
 
-export async function resolveSession(db: Db, token: string): Promise<ResolvedSession | null> {
+export async function resolveSession(
+	db: Db,
+	token: string,
+	options: { withPasskeys?: boolean } = {},
+): Promise<ResolvedSession | null> {
 	if (token.length === 0 || token.length > 128) return null;
 	const now = clock.now();
-	const found = await findLiveSession(db, await hashToken(token), now);
+	const id = await hashToken(token);
+	let found: SessionWithUser | undefined;
+	let userPasskeys: UserPasskeys | undefined;
+	if (options.withPasskeys) {
+		const withPasskeys = await findLiveSessionWithPasskeys(db, id, now);
+		found = withPasskeys;
+		userPasskeys = withPasskeys?.userPasskeys;
+	} else {
+		found = await findLiveSession(db, id, now);
+	}
 	if (!found) return null;
 	const session = toAuthenticated(found.session, found.email);
 	if (session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER) {
 		session.expiresAt = now + FULL_SESSION_TTL;
 		await extendSession(db, session.id, session.expiresAt);
-		return { session, extended: true };
+		return { session, extended: true, ...(userPasskeys ? { userPasskeys } : {}) };
 	}
-	return { session, extended: false };
+	return { session, extended: false, ...(userPasskeys ? { userPasskeys } : {}) };
 }
 
 export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {

@@ -1,41 +1,15 @@
 import { and, desc, eq } from "drizzle-orm";
 import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
-import { passkeys, users } from "./schema";
+import { passkeys } from "./schema";
 
 export type PasskeyRow = typeof passkeys.$inferSelect;
 
-const newestFirst = [desc(passkeys.createdAt), desc(passkeys.id)];
-
-export async function listPasskeys(db: Db, userId: string): Promise<PasskeyRow[]> {
-	return db
-		.select()
-		.from(passkeys)
-		.where(eq(passkeys.userId, userId))
-		.orderBy(...newestFirst)
-		.all();
-}
+export const PASSKEYS_NEWEST_FIRST = [desc(passkeys.createdAt), desc(passkeys.id)];
 
 export interface UserPasskeys {
 	user: { id: string; email: string; webauthnUserId: string };
 	passkeys: PasskeyRow[];
-}
-
-/** The user's WebAuthn identity and passkeys in one round trip (a D1 batch). */
-export async function findUserWithPasskeys(db: Db, userId: string): Promise<UserPasskeys | undefined> {
-	const [found, rows] = await db.batch([
-		db
-			.select({ id: users.id, email: users.email, webauthnUserId: users.webauthnUserId })
-			.from(users)
-			.where(eq(users.id, userId)),
-		db
-			.select()
-			.from(passkeys)
-			.where(eq(passkeys.userId, userId))
-			.orderBy(...newestFirst),
-	]);
-	const user = found[0];
-	return user && { user, passkeys: rows };
 }
 
 export async function findUserPasskey(db: Db, userId: string, id: string): Promise<PasskeyRow | undefined> {

@@ -80,8 +80,16 @@ export const recoveryCodes = sqliteTable(
 	(table) => [uniqueIndex("recovery_codes_user_hash").on(table.userId, table.codeHash)],
 );
 
-/** Passwordless sign-in challenges: no user yet, so they live here and are consumed with DELETE … RETURNING. */
-export const signInChallenges = sqliteTable("sign_in_challenges", {
-	challenge: text("challenge").primaryKey(),
-	expiresAt: integer("expires_at").notNull(),
-});
+/**
+ * Passwordless sign-in challenges that have been presented: the challenge
+ * itself is signed and carries its expiry (services/sign-in-challenge.ts), so
+ * only its use is stored; the primary key makes the first use the only one.
+ */
+export const signInChallenges = sqliteTable(
+	"sign_in_challenges",
+	{
+		challenge: text("challenge").primaryKey(),
+		expiresAt: integer("expires_at").notNull(),
+	},
+	(table) => [index("sign_in_challenges_expires_at").on(table.expiresAt)],
+);

@@ -1,6 +1,7 @@
-import { and, eq, gt, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, sql } from "drizzle-orm";
 import type { Db } from "./db";
-import { sessions, users } from "./schema";
+import { PASSKEYS_NEWEST_FIRST, type UserPasskeys } from "./passkeys";
+import { passkeys, sessions, users } from "./schema";
 
 export type SessionRow = typeof sessions.$inferSelect;
 
@@ -21,6 +22,39 @@ export async function findLiveSession(db: Db, id: string, now: number): Promise<
 		.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)))
 		.get();
 	return row ?? undefined;
+}
+
+/**
+ * The session and, in the same round trip (a D1 batch is one transaction, so
+ * they are one snapshot), its user's WebAuthn identity and passkeys: the
+ * routes whose first need after the session check is that list (passkey
+ * options, the passkey list) save a round trip.
+ */
+export async function findLiveSessionWithPasskeys(
+	db: Db,
+	id: string,
+	now: number,
+): Promise<(SessionWithUser & { userPasskeys: UserPasskeys }) | undefined> {
+	const liveUserId = db
+		.select({ userId: sessions.userId })
+		.from(sessions)
+		.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+	const [found, rows] = await db.batch([
+		db
+			.select({ session: sessions, email: users.email, webauthnUserId: users.webauthnUserId })
+			.from(sessions)
+			.innerJoin(users, eq(users.id, sessions.userId))
+			.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now))),
+		db
+			.select()
+			.from(passkeys)
+			.where(inArray(passkeys.userId, liveUserId))
+			.orderBy(...PASSKEYS_NEWEST_FIRST),
+	]);
+	const row = found[0];
+	if (!row) return undefined;
+	const user = { id: row.session.userId, email: row.email, webauthnUserId: row.webauthnUserId };
+	return { session: row.session, email: row.email, userPasskeys: { user, passkeys: rows } };
 }
 
 export async function deleteSession(db: Db, id: string): Promise<void> {

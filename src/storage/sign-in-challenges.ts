@@ -1,16 +1,13 @@
-import { eq, lte, sql } from "drizzle-orm";
+import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AuthenticatorCounts } from "./authenticators";
 import type { Db } from "./db";
-import type { PasskeyRow } from "./passkeys";
-import { passkeys, recoveryCodes, signInChallenges, totpCredentials, users } from "./schema";
+import type { PasskeyRow, PasskeyUse } from "./passkeys";
+import { passkeys, recoveryCodes, sessions, signInChallenges, totpCredentials, users } from "./schema";
+import type { SessionRow } from "./sessions";
 
-export async function insertSignInChallenge(db: Db, challenge: string, expiresAt: number, now: number): Promise<void> {
-	// Expired rows are swept as new ones arrive, so the table stays small.
-	await db.batch([
-		db.delete(signInChallenges).where(lte(signInChallenges.expiresAt, now)),
-		db.insert(signInChallenges).values({ challenge, expiresAt }),
-	]);
-}
+// Expired rows are swept a few at a time as new ones arrive (their index
+// makes it cheap), so the table holds about five minutes of sign-ins.
+const SWEEP_BATCH = 32;
 
 export interface SignInCandidate {
 	passkey: PasskeyRow;
@@ -19,30 +16,46 @@ export interface SignInCandidate {
 	counts: AuthenticatorCounts;
 }
 
-export interface TakenSignInChallenge {
-	/** Whether the challenge existed and had not expired: it is gone either way. */
-	live: boolean;
+export interface ConsumedSignInChallenge {
+	/** Whether this presentation was the challenge's first: false for a replay. */
+	first: boolean;
 	/** The credential's passkey and user, if the credential id is known. */
 	candidate: SignInCandidate | undefined;
 }
 
 /**
  * The first storage step of a passwordless sign-in, in one round trip (a D1
- * batch is one transaction): consumes the challenge atomically, so of any
- * number of concurrent sign-ins presenting it exactly one gets the row back,
- * and reads the credential's passkey, user and authenticator counts.
+ * batch is one transaction): records the challenge as used, which its
+ * primary key lets happen once, so of any number of sign-ins presenting it,
+ * concurrent or not, exactly one is first; and reads the credential's
+ * passkey, user and authenticator counts. The row stays until the challenge
+ * has expired, after which its MAC refuses it anyway.
  */
-export async function takeSignInChallenge(
+export async function consumeSignInChallenge(
 	db: Db,
 	challenge: string,
+	expiresAt: number,
 	credentialId: string,
 	now: number,
-): Promise<TakenSignInChallenge> {
-	const [taken, found] = await db.batch([
+): Promise<ConsumedSignInChallenge> {
+	const [, inserted, found] = await db.batch([
 		db
 			.delete(signInChallenges)
-			.where(eq(signInChallenges.challenge, challenge))
-			.returning({ expiresAt: signInChallenges.expiresAt }),
+			.where(
+				inArray(
+					signInChallenges.challenge,
+					db
+						.select({ challenge: signInChallenges.challenge })
+						.from(signInChallenges)
+						.where(lte(signInChallenges.expiresAt, now))
+						.limit(SWEEP_BATCH),
+				),
+			),
+		db
+			.insert(signInChallenges)
+			.values({ challenge, expiresAt })
+			.onConflictDoNothing()
+			.returning({ challenge: signInChallenges.challenge }),
 		db
 			.select({
 				passkey: passkeys,
@@ -58,11 +71,51 @@ export async function takeSignInChallenge(
 	]);
 	const row = found[0];
 	return {
-		live: taken[0] !== undefined && taken[0].expiresAt > now,
+		first: inserted.length === 1,
 		candidate: row && {
 			passkey: row.passkey,
 			user: { id: row.passkey.userId, email: row.email, webauthnUserId: row.webauthnUserId },
 			counts: { passkeys: row.passkeyCount, totp: row.totpCount, unusedRecoveryCodes: row.unusedCodes },
 		},
 	};
+}
+
+/**
+ * The second and last storage step, in one round trip: the passkey's use is
+ * recorded on condition of the sign count read in the first step, and the
+ * session is inserted only where that update took effect (the passkey now
+ * holds exactly this use's count and time). Of two assertions racing with the
+ * same count, one gets a session; the other gets false and no row.
+ */
+export async function recordSignIn(db: Db, use: PasskeyUse, session: SessionRow): Promise<boolean> {
+	const [, inserted] = await db.batch([
+		db
+			.update(passkeys)
+			.set({ signCount: use.signCount, backedUp: use.backedUp, lastUsedAt: use.usedAt })
+			.where(and(eq(passkeys.id, use.id), eq(passkeys.signCount, use.previousCount))),
+		db
+			.insert(sessions)
+			.select(
+				db
+					.select({
+						id: sql<string>`${session.id}`.as("id"),
+						userId: sql<string>`${session.userId}`.as("user_id"),
+						level: sql<"full">`${session.level}`.as("level"),
+						createdAt: sql<number>`${session.createdAt}`.as("created_at"),
+						authenticatedAt: sql<number>`${session.authenticatedAt}`.as("authenticated_at"),
+						expiresAt: sql<number>`${session.expiresAt}`.as("expires_at"),
+					})
+					.from(passkeys)
+					.where(
+						and(
+							eq(passkeys.id, use.id),
+							eq(passkeys.userId, session.userId),
+							eq(passkeys.signCount, use.signCount),
+							eq(passkeys.lastUsedAt, use.usedAt),
+						),
+					),
+			)
+			.returning({ id: sessions.id }),
+	]);
+	return inserted.length === 1;
 }

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clock, MINUTE, SECOND } from "../../src/lib/clock";
+import { fromBase64Url, toBase64Url } from "../../src/lib/encoding";
+import { issueSignInChallenge, openSignInChallenge } from "../../src/services/sign-in-challenge";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { authenticationOptions, partialLogin } from "../helpers/flows";
 import {
@@ -67,5 +69,43 @@ describe("the challenge of a passwordless sign-in", () => {
 		const secondFactorOptions = await authenticationOptions(partial);
 		const credential = await authenticator.getAssertion(secondFactorOptions);
 		expectRefused(await postSignIn(credential), 400, "challenge_expired");
+	});
+});
+
+describe("the signature of a sign-in challenge", () => {
+	it("refuses a challenge signed under another secret", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const forged = toBase64Url(
+			await issueSignInChallenge("another-secret-of-at-least-16-chars", Date.now() + 5 * MINUTE),
+		);
+		expectRefused(
+			await postSignIn(await signInAssertion(authenticator, { challenge: forged })),
+			400,
+			"challenge_expired",
+		);
+	});
+
+	it("refuses an issued challenge whose expiry was moved (the MAC covers it)", async () => {
+		const { authenticator } = await userWithDiscoverablePasskey();
+		const options = await signInOptions();
+		const bytes = fromBase64Url(options.challenge) as Uint8Array;
+		// The expiry's lowest byte (bytes 16..21 are the expiry, big-endian).
+		bytes[21] = ((bytes[21] ?? 0) + 1) % 256;
+		const moved = toBase64Url(bytes);
+		expectRefused(
+			await postSignIn(await signInAssertion(authenticator, { challenge: moved })),
+			400,
+			"challenge_expired",
+		);
+	});
+
+	it("round-trips in the service: open gives the expiry back until it has passed", async () => {
+		const secret = "a-test-secret-of-at-least-16-chars";
+		const expiresAt = Date.now() + 5 * MINUTE;
+		const challenge = toBase64Url(await issueSignInChallenge(secret, expiresAt));
+		expect(await openSignInChallenge(secret, challenge, expiresAt - 1)).toBe(expiresAt);
+		expect(await openSignInChallenge(secret, challenge, expiresAt)).toBeNull();
+		expect(await openSignInChallenge(`${secret}x`, challenge, expiresAt - 1)).toBeNull();
+		expect(await openSignInChallenge(secret, challenge.slice(0, -2), expiresAt - 1)).toBeNull();
 	});
 });

@@ -374,12 +374,13 @@ describe("malformed WebAuthn payloads", () => {
 			request: (credential) =>
 				jsonRequest("POST", "/api/auth/passkey/login/", JSON.stringify({ credential }), { "x-client": "app" }),
 			userId: () => user.id,
+			// A sign-in challenge is signed, not stored: it is live until its use is recorded.
 			challengeLive: async (credential) =>
 				(
 					await env.DB.prepare("SELECT COUNT(*) AS n FROM sign_in_challenges WHERE challenge = ?")
 						.bind(challengeOf(credential))
 						.first<{ n: number }>()
-				)?.n === 1,
+				)?.n === 0,
 			fields: [...ASSERTION_FIELDS, "response.userHandle"],
 			registration: false,
 			countsAttempts: false,

@@ -1,0 +1,1 @@
+CREATE INDEX `sign_in_challenges_expires_at` ON `sign_in_challenges` (`expires_at`);
