@@ -1,10 +1,11 @@
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
-import * as schema from "./schema";
 
-export type Db = DrizzleD1Database<typeof schema>;
+export type Db = DrizzleD1Database;
 
+// Without a schema: the relational query API is not used, and drizzle would
+// otherwise rebuild its relational config on every request.
 export function createDb(d1: D1Database): Db {
-	return drizzle(d1, { schema });
+	return drizzle(d1);
 }
 
 /** SQLite's UNIQUE violation, as D1 reports it (possibly wrapped by drizzle). */

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, lte, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { PASSKEYS_NEWEST_FIRST, type UserPasskeys } from "./passkeys";
 import { passkeys, sessions, users } from "./schema";
@@ -10,8 +10,18 @@ export interface SessionWithUser {
 	email: string;
 }
 
+/**
+ * The user's sessions that have expired, deleted as a new one is written (in
+ * the same batch): a user's rows are their live sessions and nothing more,
+ * rather than one row for every sign-in there ever was (docs/scaling.md).
+ * A session is never read once expired, so deleting it changes nothing else.
+ */
+export function sweepExpiredSessions(db: Db, userId: string, now: number) {
+	return db.delete(sessions).where(and(eq(sessions.userId, userId), lte(sessions.expiresAt, now)));
+}
+
 export async function insertSession(db: Db, session: SessionRow): Promise<void> {
-	await db.insert(sessions).values(session);
+	await db.batch([sweepExpiredSessions(db, session.userId, session.createdAt), db.insert(sessions).values(session)]);
 }
 
 export async function findLiveSession(db: Db, id: string, now: number): Promise<SessionWithUser | undefined> {
@@ -86,6 +96,7 @@ export async function upgradeSession(db: Db, oldId: string, next: SessionRow): P
 			)
 			.returning({ id: sessions.id }),
 		db.delete(sessions).where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"))),
+		sweepExpiredSessions(db, next.userId, next.createdAt),
 	]);
 	return inserted.length === 1;
 }

@@ -3,7 +3,7 @@ import type { AuthenticatorCounts } from "./authenticators";
 import type { Db } from "./db";
 import type { PasskeyRow, PasskeyUse } from "./passkeys";
 import { passkeys, recoveryCodes, sessions, signInChallenges, totpCredentials, users } from "./schema";
-import type { SessionRow } from "./sessions";
+import { type SessionRow, sweepExpiredSessions } from "./sessions";
 
 // Expired rows are swept a few at a time as new ones arrive (their index
 // makes it cheap), so the table holds about five minutes of sign-ins.
@@ -88,7 +88,8 @@ export async function consumeSignInChallenge(
  * same count, one gets a session; the other gets false and no row.
  */
 export async function recordSignIn(db: Db, use: PasskeyUse, session: SessionRow): Promise<boolean> {
-	const [, inserted] = await db.batch([
+	const [, , inserted] = await db.batch([
+		sweepExpiredSessions(db, session.userId, session.createdAt),
 		db
 			.update(passkeys)
 			.set({ signCount: use.signCount, backedUp: use.backedUp, lastUsedAt: use.usedAt })

@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DAY, MINUTE, SECOND } from "../../src/lib/clock";
@@ -14,7 +15,8 @@ import {
 } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
-import { partialLogin, registerPasskey } from "../helpers/flows";
+import { partialLogin, registerPasskey, verifyPasskey } from "../helpers/flows";
+import { postSignIn, signInAssertion, userWithDiscoverablePasskey } from "../helpers/passwordless";
 import { freezeClock } from "../helpers/time";
 
 interface SessionBody {
@@ -275,3 +277,49 @@ describe("token rotation from partial to full", () => {
 });
 
 const HOUR = 60 * MINUTE;
+
+describe("expired sessions", () => {
+	const userSessions = (userId: string) =>
+		env.DB.prepare("SELECT id, expires_at FROM sessions WHERE user_id = ? ORDER BY created_at")
+			.bind(userId)
+			.all<{ id: string; expires_at: number }>()
+			.then((result) => result.results);
+
+	it("are deleted when the user's next session is written, and live ones are kept", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const user = await signUp();
+		setNow(start + 10 * DAY);
+		expect((await logIn(user.email)).status).toBe(200);
+		expect(await userSessions(user.id)).toHaveLength(2);
+
+		// The sign-up's session has expired (30 days); the login's has not.
+		setNow(start + 31 * DAY);
+		expect((await logIn(user.email)).status).toBe(200);
+		const left = await userSessions(user.id);
+		expect(left).toHaveLength(2);
+		expect(left.every((row) => row.expires_at > start + 31 * DAY)).toBe(true);
+	});
+
+	it("are deleted by a passkey second factor and by a passwordless sign-in too", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const { user, authenticator } = await userWithDiscoverablePasskey();
+		// The sign-up's session is still live when the password is checked...
+		setNow(start + 30 * DAY - MINUTE);
+		const partial = await partialLogin(user);
+		expect(await userSessions(user.id)).toHaveLength(2);
+		// ...and has expired when the second factor upgrades the partial one.
+		setNow(start + 30 * DAY + SECOND);
+		expect((await verifyPasskey(partial, authenticator)).status).toBe(200);
+		const upgraded = await userSessions(user.id);
+		expect(upgraded).toHaveLength(1);
+		expect(upgraded[0]?.expires_at).toBe(start + 60 * DAY + SECOND);
+
+		setNow(start + 62 * DAY);
+		expect((await postSignIn(await signInAssertion(authenticator))).status).toBe(200);
+		const left = await userSessions(user.id);
+		expect(left).toHaveLength(1);
+		expect(left[0]?.expires_at).toBeGreaterThan(start + 62 * DAY);
+	});
+});
