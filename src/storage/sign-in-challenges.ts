@@ -6,8 +6,12 @@ import { passkeys, recoveryCodes, sessions, signInChallenges, totpCredentials, u
 import { type SessionRow, sweepExpiredSessions } from "./sessions";
 
 // Expired rows are swept a few at a time as new ones arrive (their index
-// makes it cheap), so the table holds about five minutes of sign-ins.
+// makes it cheap), so the table holds about five minutes of sign-ins. A row
+// outlives its challenge's expiry by a minute: a Worker whose clock runs
+// behind the sweeper's must still find the use of a challenge it would
+// accept as unexpired.
 const SWEEP_BATCH = 32;
+const SWEEP_GRACE_MS = 60_000;
 
 export interface SignInCandidate {
 	passkey: PasskeyRow;
@@ -39,18 +43,16 @@ export async function consumeSignInChallenge(
 	now: number,
 ): Promise<ConsumedSignInChallenge> {
 	const [, inserted, found] = await db.batch([
-		db
-			.delete(signInChallenges)
-			.where(
-				inArray(
-					signInChallenges.challenge,
-					db
-						.select({ challenge: signInChallenges.challenge })
-						.from(signInChallenges)
-						.where(lte(signInChallenges.expiresAt, now))
-						.limit(SWEEP_BATCH),
-				),
+		db.delete(signInChallenges).where(
+			inArray(
+				signInChallenges.challenge,
+				db
+					.select({ challenge: signInChallenges.challenge })
+					.from(signInChallenges)
+					.where(lte(signInChallenges.expiresAt, now - SWEEP_GRACE_MS))
+					.limit(SWEEP_BATCH),
 			),
+		),
 		db
 			.insert(signInChallenges)
 			.values({ challenge, expiresAt })
