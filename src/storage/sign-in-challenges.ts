@@ -32,8 +32,8 @@ export interface ConsumedSignInChallenge {
  * batch is one transaction): records the challenge as used, which its
  * primary key lets happen once, so of any number of sign-ins presenting it,
  * concurrent or not, exactly one is first; and reads the credential's
- * passkey, user and authenticator counts. The row stays until the challenge
- * has expired, after which its MAC refuses it anyway.
+ * passkey, user and authenticator counts. The row stays until a minute
+ * after the challenge has expired; by then its MAC check refuses it anyway.
  */
 export async function consumeSignInChallenge(
 	db: Db,
