@@ -52,11 +52,15 @@ export async function sha256Hex(text: string): Promise<string> {
 	return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
-export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
-	const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+	const imported = await crypto.subtle.importKey("raw", new Uint8Array(key), { name: "HMAC", hash: "SHA-256" }, false, [
 		"sign",
 	]);
-	return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(message)));
+	return new Uint8Array(await crypto.subtle.sign("HMAC", imported, new Uint8Array(message)));
+}
+
+export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
+	return toHex(await hmacSha256(encoder.encode(secret), encoder.encode(message)));
 }
 
 // AES-256-GCM under a key derived from the Worker secret; the additional data

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from "../lib/crypto";
+import { hmacSha256, timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomBytes } from "../lib/encoding";
 
 /**
@@ -23,19 +23,14 @@ export const SIGN_IN_CHALLENGE_BYTES = PAYLOAD_BYTES + MAC_BYTES;
 
 const encoder = new TextEncoder();
 const MAC_LABEL = encoder.encode("sign-in-challenge:v1");
-const KEY_LABEL = new Uint8Array(encoder.encode("passkey-edge:sign-in-challenge-key"));
-
-async function hmac(key: Uint8Array<ArrayBuffer>, message: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
-	const imported = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-	return new Uint8Array(await crypto.subtle.sign("HMAC", imported, message));
-}
+const KEY_LABEL = encoder.encode("passkey-edge:sign-in-challenge-key");
 
 async function macOf(secret: string, payload: Uint8Array): Promise<Uint8Array> {
-	const key = await hmac(new Uint8Array(encoder.encode(secret)), KEY_LABEL);
+	const key = await hmacSha256(encoder.encode(secret), KEY_LABEL);
 	const message = new Uint8Array(MAC_LABEL.length + payload.length);
 	message.set(MAC_LABEL, 0);
 	message.set(payload, MAC_LABEL.length);
-	return (await hmac(key, message)).subarray(0, MAC_BYTES);
+	return (await hmacSha256(key, message)).subarray(0, MAC_BYTES);
 }
 
 function writeExpiry(target: Uint8Array, offset: number, expiresAt: number): void {

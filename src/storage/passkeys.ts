@@ -41,12 +41,15 @@ export interface PasskeyUse {
  * Records a verified assertion. Conditional on the count read before
  * verifying, so two assertions racing with the same counter cannot both pass.
  */
-export async function recordPasskeyUse(db: Db, use: PasskeyUse): Promise<boolean> {
-	const rows = await db
+export function passkeyUseUpdate(db: Db, use: PasskeyUse) {
+	return db
 		.update(passkeys)
 		.set({ signCount: use.signCount, backedUp: use.backedUp, lastUsedAt: use.usedAt })
-		.where(and(eq(passkeys.id, use.id), eq(passkeys.signCount, use.previousCount)))
-		.returning({ id: passkeys.id });
+		.where(and(eq(passkeys.id, use.id), eq(passkeys.signCount, use.previousCount)));
+}
+
+export async function recordPasskeyUse(db: Db, use: PasskeyUse): Promise<boolean> {
+	const rows = await passkeyUseUpdate(db, use).returning({ id: passkeys.id });
 	return rows.length === 1;
 }
 

@@ -67,6 +67,21 @@ export async function findLiveSessionWithPasskeys(
 	return { session: row.session, email: row.email, userPasskeys: { user, passkeys: rows } };
 }
 
+/**
+ * The columns of a new session row as literals, for `INSERT … SELECT`
+ * statements that write the row only where a condition holds.
+ */
+export function sessionColumns(row: SessionRow) {
+	return {
+		id: sql<string>`${row.id}`.as("id"),
+		userId: sql<string>`${row.userId}`.as("user_id"),
+		level: sql<SessionRow["level"]>`${row.level}`.as("level"),
+		createdAt: sql<number>`${row.createdAt}`.as("created_at"),
+		authenticatedAt: sql<number>`${row.authenticatedAt}`.as("authenticated_at"),
+		expiresAt: sql<number>`${row.expiresAt}`.as("expires_at"),
+	};
+}
+
 export async function deleteSession(db: Db, id: string): Promise<void> {
 	await db.delete(sessions).where(eq(sessions.id, id));
 }
@@ -83,14 +98,7 @@ export async function upgradeSession(db: Db, oldId: string, next: SessionRow): P
 			.insert(sessions)
 			.select(
 				db
-					.select({
-						id: sql<string>`${next.id}`.as("id"),
-						userId: sessions.userId,
-						level: sql<"full">`${next.level}`.as("level"),
-						createdAt: sql<number>`${next.createdAt}`.as("created_at"),
-						authenticatedAt: sql<number>`${next.authenticatedAt}`.as("authenticated_at"),
-						expiresAt: sql<number>`${next.expiresAt}`.as("expires_at"),
-					})
+					.select(sessionColumns(next))
 					.from(sessions)
 					.where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"), eq(sessions.userId, next.userId))),
 			)

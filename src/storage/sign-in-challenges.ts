@@ -1,9 +1,9 @@
 import { and, eq, inArray, lte, sql } from "drizzle-orm";
 import type { AuthenticatorCounts } from "./authenticators";
 import type { Db } from "./db";
-import type { PasskeyRow, PasskeyUse } from "./passkeys";
+import { type PasskeyRow, type PasskeyUse, passkeyUseUpdate } from "./passkeys";
 import { passkeys, recoveryCodes, sessions, signInChallenges, totpCredentials, users } from "./schema";
-import { type SessionRow, sweepExpiredSessions } from "./sessions";
+import { type SessionRow, sessionColumns, sweepExpiredSessions } from "./sessions";
 
 // Expired rows are swept a few at a time as new ones arrive (their index
 // makes it cheap), so the table holds about five minutes of sign-ins. A row
@@ -92,22 +92,12 @@ export async function consumeSignInChallenge(
 export async function recordSignIn(db: Db, use: PasskeyUse, session: SessionRow): Promise<boolean> {
 	const [, , inserted] = await db.batch([
 		sweepExpiredSessions(db, session.userId, session.createdAt),
-		db
-			.update(passkeys)
-			.set({ signCount: use.signCount, backedUp: use.backedUp, lastUsedAt: use.usedAt })
-			.where(and(eq(passkeys.id, use.id), eq(passkeys.signCount, use.previousCount))),
+		passkeyUseUpdate(db, use),
 		db
 			.insert(sessions)
 			.select(
 				db
-					.select({
-						id: sql<string>`${session.id}`.as("id"),
-						userId: sql<string>`${session.userId}`.as("user_id"),
-						level: sql<"full">`${session.level}`.as("level"),
-						createdAt: sql<number>`${session.createdAt}`.as("created_at"),
-						authenticatedAt: sql<number>`${session.authenticatedAt}`.as("authenticated_at"),
-						expiresAt: sql<number>`${session.expiresAt}`.as("expires_at"),
-					})
+					.select(sessionColumns(session))
 					.from(passkeys)
 					.where(
 						and(
