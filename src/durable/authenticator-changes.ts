@@ -1,10 +1,10 @@
 import { and, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { generateRecoveryCodes } from "../services/recovery-codes";
-import { countAuthenticators, hasAnotherAuthenticator } from "../storage/authenticators";
+import { hasAnotherAuthenticator } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../storage/passkeys";
-import { recoveryCodeReplacement } from "../storage/recovery-codes";
+import { firstAuthenticatorCodes } from "../storage/recovery-codes";
 import { passkeys, totpCredentials } from "../storage/schema";
 
 // These run inside the user's Durable Object under blockConcurrencyWhile:
@@ -25,8 +25,11 @@ export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
 /**
  * Inserts a new authenticator and, when it is the user's first, ten
  * recovery codes, in one D1 batch (a transaction): a registration is either
- * whole or absent, whatever fails midway. Counting first is safe because the
- * Durable Object runs one authenticator change of this user at a time.
+ * whole or absent, whatever fails midway. Whether it is the first is decided
+ * by the database inside that batch (firstAuthenticatorCodes), not by a
+ * count read beforehand: one round trip, and right even if another change
+ * slipped past the Durable Object. The codes are made beforehand either way
+ * (ten HMACs, cheaper than a round trip) and dropped when not used.
  * Returns the codes (null when not the first), or "conflict" when a UNIQUE
  * constraint refused the insert.
  */
@@ -37,16 +40,15 @@ async function insertWithFirstCodes(
 	now: number,
 	insert: BatchItem<"sqlite">,
 ): Promise<string[] | null | "conflict"> {
-	const counts = await countAuthenticators(db, userId);
-	const generated = counts.passkeys + counts.totp === 0 ? await generateRecoveryCodes(recoveryKey) : null;
+	const generated = await generateRecoveryCodes(recoveryKey);
+	let inserted: { id: string }[];
 	try {
-		if (generated) await db.batch([insert, ...recoveryCodeReplacement(db, userId, generated.hashes, now)]);
-		else await db.batch([insert]);
+		[, , inserted] = await db.batch([insert, ...firstAuthenticatorCodes(db, userId, generated.hashes, now)]);
 	} catch (error) {
 		if (isUniqueViolation(error)) return "conflict";
 		throw error;
 	}
-	return generated?.codes ?? null;
+	return inserted.length > 0 ? generated.codes : null;
 }
 
 export async function addPasskeyWithRecoveryCodes(

@@ -1,5 +1,6 @@
-import { and, count, eq, isNull, min, sql } from "drizzle-orm";
+import { and, count, eq, isNull, min, not, sql } from "drizzle-orm";
 import { randomId } from "../lib/encoding";
+import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
 import { recoveryCodes } from "./schema";
 
@@ -10,6 +11,31 @@ export function recoveryCodeReplacement(db: Db, userId: string, codeHashes: stri
 		db
 			.insert(recoveryCodes)
 			.values(codeHashes.map((codeHash) => ({ id: randomId(), userId, codeHash, createdAt: now, usedAt: null }))),
+	] as const;
+}
+
+/**
+ * The statements that give a user these codes only if they have exactly one
+ * authenticator: placed in a batch right after the insert of a new
+ * authenticator, they decide "is this the first one?" inside the same
+ * transaction, so no count has to be read beforehand. The insert returns the
+ * rows it wrote: ten when the codes were given, none otherwise. (A user's
+ * authenticators never drop from one to zero, so "exactly one" after the
+ * insert means "the one just added".)
+ */
+export function firstAuthenticatorCodes(db: Db, userId: string, codeHashes: string[], now: number) {
+	const onlyOne = not(hasAnotherAuthenticator(userId));
+	const rows = sql.join(
+		codeHashes.map((codeHash) => sql`(${randomId()}, ${userId}, ${codeHash}, ${now}, NULL)`),
+		sql`, `,
+	);
+	return [
+		db.delete(recoveryCodes).where(and(eq(recoveryCodes.userId, userId), onlyOne)),
+		db
+			.insert(recoveryCodes)
+			// VALUES names its columns column1…column5, in the table's order.
+			.select(sql`SELECT * FROM (VALUES ${rows}) WHERE ${onlyOne}`)
+			.returning({ id: recoveryCodes.id }),
 	] as const;
 }
 

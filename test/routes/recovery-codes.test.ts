@@ -84,6 +84,20 @@ describe("recovery codes are returned once, with the first authenticator only", 
 		expect((await summary(user.token)).body).toMatchObject({ total: 10, unused: 10 });
 	});
 
+	it("gives one set when a first passkey and a first TOTP are added at once, and that set is the one stored", async () => {
+		for (let round = 0; round < 8; round++) {
+			const user = await signUp();
+			const [passkey, totp] = await Promise.all([registerPasskey(user), enableTotp(user)]);
+			expect(passkey.response.status).toBe(201);
+			const sets = [passkey.response.body.recovery_codes, totp.recoveryCodes].filter((codes) => codes !== undefined);
+			expect(sets).toHaveLength(1);
+			expect(sets[0]).toHaveLength(10);
+			expect((await summary(user.token)).body).toMatchObject({ total: 10, unused: 10 });
+			const partial = await partialToken(user);
+			expect((await verifyRecoveryCode(partial, sets[0]?.[9])).status).toBe(200);
+		}
+	});
+
 	it("returns no codes from any read route", async () => {
 		const { user, recoveryCodes } = await userWithTotp();
 		const bodies = [
