@@ -25,8 +25,8 @@ const trips = (d1Reads: number, d1Writes: number, doReads: number, doWrites: num
 });
 
 export const ROUND_TRIPS: Record<string, RoundTrips> = {
-	"POST /api/auth/signup/": trips(2, 2, 0, 0, "email lookup, count; insert user, insert session"),
-	"POST /api/auth/login/": trips(3, 1, 0, 2, "user by email, count twice; insert session; limiter begin + succeed"),
+	"POST /api/auth/signup/": trips(1, 2, 0, 0, "email lookup; insert user, insert session"),
+	"POST /api/auth/login/": trips(2, 1, 0, 2, "user by email, count; insert session; limiter begin + succeed"),
 	"POST /api/auth/reauthenticate/": trips(3, 1, 0, 2, "session, user by email, count; mark authenticated; limiter"),
 	"GET /api/auth/passkey/options/": trips(0, 0, 0, 0, "none: the challenge is signed (HMAC) and carries its expiry"),
 	"POST /api/auth/passkey/login/": trips(
@@ -41,11 +41,11 @@ export const ROUND_TRIPS: Record<string, RoundTrips> = {
 	"GET /api/webauthn/register/options/": trips(1, 0, 0, 1, "one batch: session, user and passkeys; store challenge"),
 	"GET /api/webauthn/register/options/?passwordless=true": trips(1, 0, 0, 1, "as without passwordless"),
 	"POST /api/webauthn/register/complete/": trips(
-		2,
+		1,
 		1,
 		0,
 		1,
-		"session, count (in the DO); insert passkey (in the DO); one DO call: take challenge, hold the claim, add passkey",
+		"session; insert passkey with its first-authenticator codes decided in the batch (in the DO); one DO call: take challenge, hold the claim, add passkey",
 	),
 	"POST /api/webauthn/verify/": trips(
 		2,
@@ -56,11 +56,11 @@ export const ROUND_TRIPS: Record<string, RoundTrips> = {
 	),
 	"POST /api/totp/setup/": trips(2, 0, 0, 1, "session, TOTP lookup; store pending secret"),
 	"POST /api/totp/activate/": trips(
-		2,
+		1,
 		1,
 		2,
 		1,
-		"session, count (in the DO); insert TOTP (in the DO); peek, activate (DO calls); delete pending",
+		"session; insert TOTP with its first-authenticator codes decided in the batch (in the DO); peek, activate (DO calls); delete pending",
 	),
 	"POST /api/totp/verify/": trips(
 		3,

@@ -4,7 +4,7 @@ import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
 import { clearSessionCookie, deliverToken } from "../lib/session-response";
 import { assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
-import { revokeSession, viewSession } from "../services/sessions";
+import { revokeSession, sessionView, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
 	Email,
@@ -66,7 +66,8 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 		async (c) => {
 			const deps = serviceDeps(c);
 			const { user, issued } = await signUp(deps, c.req.valid("json"));
-			const session = await viewSession(deps.db, issued.session);
+			// A user created this instant has no second factor to count.
+			const session = sessionView(issued.session, []);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, user, session }), 201);
 		},
 	)
@@ -96,8 +97,8 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 		}),
 		async (c) => {
 			const deps = serviceDeps(c);
-			const issued = await logIn(deps, c.req.valid("json"));
-			const session = await viewSession(deps.db, issued.session);
+			const { issued, methods } = await logIn(deps, c.req.valid("json"));
+			const session = sessionView(issued.session, methods);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
 		},
 	)

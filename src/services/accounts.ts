@@ -8,7 +8,14 @@ import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { findUserByEmail, insertUser, type UserRow } from "../storage/users";
 import { PASSWORD_LIMIT } from "./limits";
-import { type AuthenticatedSession, type IssuedSession, issueSession, refreshAuthentication } from "./sessions";
+import {
+	type AuthenticatedSession,
+	type IssuedSession,
+	issueSession,
+	methodsOf,
+	refreshAuthentication,
+	type SecondFactorMethod,
+} from "./sessions";
 
 export interface AccountDeps {
 	db: Db;
@@ -113,13 +120,20 @@ async function checkPassword(deps: AccountDeps, email: string, password: string)
 	return user;
 }
 
-/** A login is partial when the user has a live passkey or TOTP right now. */
-export async function logIn(deps: AccountDeps, input: { email: string; password: string }): Promise<IssuedSession> {
+/**
+ * A login is partial when the user has a live passkey or TOTP right now. The
+ * same count gives the second-factor methods the response lists, so they
+ * are not counted twice.
+ */
+export async function logIn(
+	deps: AccountDeps,
+	input: { email: string; password: string },
+): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[] }> {
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password);
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
 	record(deps, "auth.login.success");
-	return issueSession(deps.db, user, level);
+	return { issued: await issueSession(deps.db, user, level), methods: methodsOf(counts) };
 }
 
 export async function reauthenticate(
