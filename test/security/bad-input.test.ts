@@ -191,6 +191,26 @@ describe("request bodies", () => {
 		);
 	});
 
+	it("never lets a body run past the Content-Length it declares", async () => {
+		// A declared length is not proof of the body's: a request handed over
+		// in-process (a service binding, SELF.fetch) is not held to it, so the
+		// size check reads every body rather than trusting the header.
+		const email = uniqueEmail();
+		const body = signupBodyOfSize(LIMIT + 1, email);
+		const outcome = await call("POST", "/api/auth/signup", {
+			app: true,
+			rawBody: streamOf(body),
+			headers: { ...json, "content-length": "100" },
+		}).then(
+			(response) => response.status,
+			() => "refused by the runtime",
+		);
+		expect(outcome).not.toBe(201);
+		expect((await call("POST", "/api/auth/login", { app: true, body: { email, password: PASSWORD } })).status).toBe(
+			400,
+		);
+	});
+
 	it("reads a streamed body within the limit", async () => {
 		const response = await call("POST", "/api/auth/signup", {
 			app: true,
