@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { isRecent, resolveSession } from "../services/sessions";
+import { isRecent, resolveSession, slideSession } from "../services/sessions";
 import { createDb } from "../storage/db";
 import { readConfig } from "./config";
 import type { AppEnv } from "./context";
@@ -92,7 +92,8 @@ export interface SessionRequirement {
 /**
  * Authenticates the request and applies, in API.md's order: session present
  * (401) → Origin of a cookie request (403 csrf_failed) → level (403
- * mfa_required) → recent authentication (401 reauthentication_required).
+ * mfa_required) → recent authentication (401 reauthentication_required);
+ * then slides the session's expiry when it is due.
  */
 export function requireSession(requirement: SessionRequirement): MiddlewareHandler<AppEnv> {
 	return async function requireSession(c, next) {
@@ -111,13 +112,15 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		}
 		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
+		// Only a request that passed every check keeps the session alive.
+		if (resolved.slideTo !== null) await slideSession(c.var.db, session, resolved.slideTo);
 		c.set("auth", { session, client, ...(resolved.userPasskeys ? { userPasskeys: resolved.userPasskeys } : {}) });
 		await next();
 		// The cookie's own expiry would end a sliding session 30 days after
 		// sign-in however much it is used: when the server moved the expiry,
 		// send the same token with the new date, unless the route has just
 		// set or cleared the cookie itself (logout).
-		if (client === "browser" && resolved.extended && !setsSessionCookie(c.res)) {
+		if (client === "browser" && resolved.slideTo !== null && !setsSessionCookie(c.res)) {
 			deliverToken(c, client, { session, token }, {});
 		}
 	};

@@ -91,12 +91,18 @@ export async function issueSession(
 
 export interface ResolvedSession {
 	session: AuthenticatedSession;
-	/** The sliding expiry moved, so a browser's cookie needs the new date too. */
-	extended: boolean;
+	/**
+	 * The sliding expiry is due to move to this date (null: not yet). The
+	 * caller moves it with slideSession once the request has passed its
+	 * checks: a refused request (a foreign Origin, a partial or stale
+	 * session) does not keep a session alive.
+	 */
+	slideTo: number | null;
 	/** The user's WebAuthn identity and passkeys, when asked for (read with the session). */
 	userPasskeys?: UserPasskeys;
 }
 
+/** Finds the live session of a token; writes nothing. */
 export async function resolveSession(
 	db: Db,
 	token: string,
@@ -116,12 +122,14 @@ export async function resolveSession(
 	}
 	if (!found) return null;
 	const session = toAuthenticated(found.session, found.email);
-	if (session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER) {
-		session.expiresAt = now + FULL_SESSION_TTL;
-		await extendSession(db, session.id, session.expiresAt);
-		return { session, extended: true, ...(userPasskeys ? { userPasskeys } : {}) };
-	}
-	return { session, extended: false, ...(userPasskeys ? { userPasskeys } : {}) };
+	const due = session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER;
+	return { session, slideTo: due ? now + FULL_SESSION_TTL : null, ...(userPasskeys ? { userPasskeys } : {}) };
+}
+
+/** Moves a full session's expiry forward (resolveSession says when and to what). */
+export async function slideSession(db: Db, session: AuthenticatedSession, expiresAt: number): Promise<void> {
+	await extendSession(db, session.id, expiresAt);
+	session.expiresAt = expiresAt;
 }
 
 export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {

@@ -82,6 +82,30 @@ describe("session expiry", () => {
 		expectError(await getSession({ token: user.token }), 401, "not_authenticated");
 	});
 
+	it("does not slide a session on a request it refuses: a foreign Origin, a stale authentication", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const browser = await browserSignUp();
+		const app = await signUp();
+
+		setNow(start + 29 * DAY);
+		const crossSite = await call("POST", "/api/auth/logout", {
+			cookie: browser.cookie,
+			origin: "https://evil.example",
+		});
+		expectError(crossSite, 403, "csrf_failed");
+		expect(sessionSetCookie(crossSite.headers)).toBeUndefined();
+		expectError(
+			await call("GET", "/api/webauthn/register/options", { token: app.token }),
+			401,
+			"reauthentication_required",
+		);
+
+		setNow(start + 30 * DAY + 1);
+		expectError(await getSession({ cookie: browser.cookie }), 401, "not_authenticated");
+		expectError(await getSession({ token: app.token }), 401, "not_authenticated");
+	});
+
 	it("renews a browser's cookie when its session slides, so the browser does not drop a live session", async () => {
 		const start = Date.now();
 		const setNow = freezeClock(start);
