@@ -256,11 +256,18 @@ export async function ageSessions(email: string): Promise<void> {
 	]);
 }
 
+/**
+ * The README's screenshots are refreshed only on request (`npm run
+ * screenshots`); an ordinary run writes them under test-results/, so that
+ * running the tests leaves the working tree as it was.
+ */
+const SCREENSHOT_DIR = process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : "test-results/screenshots";
+
 export async function screenshot(page: Page, name: string): Promise<void> {
 	// Let transitions and the smooth scroll to new content finish first.
 	await page.waitForTimeout(400);
 	await page.screenshot({
-		path: join(ROOT, "docs/screenshots", `${name}.png`),
+		path: join(ROOT, SCREENSHOT_DIR, `${name}.png`),
 		fullPage: true,
 		animations: "disabled",
 	});
