@@ -28,7 +28,7 @@ import { measureHashes } from "./lib/hashes.ts";
 import { Ours } from "./lib/ours.ts";
 import { Peer } from "./lib/peer.ts";
 import { freePort } from "./lib/processes.ts";
-import { aggregate, goalChecks, type Results, ratios, toMarkdown } from "./lib/report.ts";
+import { aggregate, goalChecks, type Results, ratios, roundSpread, toMarkdown } from "./lib/report.ts";
 import { type CellResult, runCell } from "./lib/runner.ts";
 import {
 	d1File,
@@ -359,7 +359,7 @@ async function main(): Promise<void> {
 
 	const hashes = await measureHashes();
 	const aggregates = aggregate(cells);
-	const ratioList = ratios(aggregates);
+	const ratioList = ratios(aggregates, cells);
 	const results: Results = {
 		environment: {
 			date: new Date(started).toISOString(),
@@ -423,7 +423,7 @@ async function main(): Promise<void> {
 	console.log("\nsummary (ours/peer):");
 	for (const ratio of ratioList) {
 		console.log(
-			`  ${OPERATION_LABELS[ratio.operation].padEnd(52)} c=${String(ratio.concurrency).padEnd(3)} throughput ${ratio.throughput.toFixed(2)}×  p99 ${ratio.p99.toFixed(2)}×`,
+			`  ${OPERATION_LABELS[ratio.operation].padEnd(52)} c=${String(ratio.concurrency).padEnd(3)} throughput ${ratio.throughput.toFixed(2)}×${roundSpread(ratio) ? ` (rounds ${roundSpread(ratio)})` : ""}  p99 ${ratio.p99.toFixed(2)}×`,
 		);
 	}
 	for (const goal of results.goal) {
