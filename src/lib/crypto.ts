@@ -52,15 +52,26 @@ export async function sha256Hex(text: string): Promise<string> {
 	return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
 }
 
+function importHmacKey(key: Uint8Array): Promise<CryptoKey> {
+	return crypto.subtle.importKey("raw", new Uint8Array(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+}
+
 export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-	const imported = await crypto.subtle.importKey("raw", new Uint8Array(key), { name: "HMAC", hash: "SHA-256" }, false, [
-		"sign",
-	]);
-	return new Uint8Array(await crypto.subtle.sign("HMAC", imported, new Uint8Array(message)));
+	return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key), new Uint8Array(message)));
 }
 
 export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
 	return toHex(await hmacSha256(encoder.encode(secret), encoder.encode(message)));
+}
+
+/** HMAC-SHA-256 of each message under one secret, which is imported once for all of them. */
+export async function hmacSha256HexEach(secret: string, messages: string[]): Promise<string[]> {
+	const key = await importHmacKey(encoder.encode(secret));
+	return Promise.all(
+		messages.map(async (message) =>
+			toHex(new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(message)))),
+		),
+	);
 }
 
 // AES-256-GCM under a key derived from the Worker secret; the additional data

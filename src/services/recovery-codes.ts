@@ -1,4 +1,4 @@
-import { hmacSha256Hex } from "../lib/crypto";
+import { hmacSha256Hex, hmacSha256HexEach } from "../lib/crypto";
 import { randomBytes } from "../lib/encoding";
 import type { ClientKind, Metrics } from "../lib/metrics";
 
@@ -25,8 +25,12 @@ export function normalizeRecoveryCode(input: string): string {
 		.replace(/[il]/g, "1");
 }
 
+function hashedMessage(code: string): string {
+	return `recovery-code:${normalizeRecoveryCode(code)}`;
+}
+
 export async function hashRecoveryCode(key: string, code: string): Promise<string> {
-	return hmacSha256Hex(key, `recovery-code:${normalizeRecoveryCode(code)}`);
+	return hmacSha256Hex(key, hashedMessage(code));
 }
 
 export interface GeneratedCodes {
@@ -38,7 +42,7 @@ export async function generateRecoveryCodes(key: string): Promise<GeneratedCodes
 	const codes = new Set<string>();
 	while (codes.size < RECOVERY_CODE_COUNT) codes.add(randomCode());
 	const list = [...codes];
-	return { codes: list, hashes: await Promise.all(list.map((code) => hashRecoveryCode(key, code))) };
+	return { codes: list, hashes: await hmacSha256HexEach(key, list.map(hashedMessage)) };
 }
 
 /** One label for every new set of codes, whichever route made it. */
