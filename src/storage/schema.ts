@@ -27,7 +27,8 @@ export const sessions = sqliteTable(
 		authenticatedAt: integer("authenticated_at").notNull(),
 		expiresAt: integer("expires_at").notNull(),
 	},
-	(table) => [index("sessions_user_id").on(table.userId)],
+	// expires_at: the scheduled sweep finds expired sessions of users who never come back.
+	(table) => [index("sessions_user_id").on(table.userId), index("sessions_expires_at").on(table.expiresAt)],
 );
 
 export const passkeys = sqliteTable(

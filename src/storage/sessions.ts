@@ -20,6 +20,17 @@ export function sweepExpiredSessions(db: Db, userId: string, now: number) {
 	return db.delete(sessions).where(and(eq(sessions.userId, userId), lte(sessions.expiresAt, now)));
 }
 
+/**
+ * Deletes up to `limit` expired sessions of any user, oldest index entries
+ * first, and says how many: the scheduled sweep's step for the users who
+ * never sign in again (sweepExpiredSessions above takes care of those who do).
+ */
+export async function deleteExpiredSessions(db: Db, now: number, limit: number): Promise<number> {
+	const expired = db.select({ id: sessions.id }).from(sessions).where(lte(sessions.expiresAt, now)).limit(limit);
+	const result = await db.delete(sessions).where(inArray(sessions.id, expired)).run();
+	return result.meta.changes ?? 0;
+}
+
 export async function insertSession(db: Db, session: SessionRow): Promise<void> {
 	await db.batch([sweepExpiredSessions(db, session.userId, session.createdAt), db.insert(sessions).values(session)]);
 }

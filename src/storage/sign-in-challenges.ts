@@ -13,6 +13,22 @@ import { type SessionRow, sessionColumns, sweepExpiredSessions } from "./session
 const SWEEP_BATCH = 32;
 const SWEEP_GRACE_MS = 60_000;
 
+/** Deletes up to `limit` rows whose challenge expired more than the grace period ago. */
+function sweepUsedChallenges(db: Db, now: number, limit: number) {
+	const expired = db
+		.select({ challenge: signInChallenges.challenge })
+		.from(signInChallenges)
+		.where(lte(signInChallenges.expiresAt, now - SWEEP_GRACE_MS))
+		.limit(limit);
+	return db.delete(signInChallenges).where(inArray(signInChallenges.challenge, expired));
+}
+
+/** The scheduled sweep's step for the challenge rows no later sign-in swept; says how many it deleted. */
+export async function deleteUsedSignInChallenges(db: Db, now: number, limit: number): Promise<number> {
+	const result = await sweepUsedChallenges(db, now, limit).run();
+	return result.meta.changes ?? 0;
+}
+
 export interface SignInCandidate {
 	passkey: PasskeyRow;
 	user: { id: string; email: string; webauthnUserId: string };
@@ -43,16 +59,7 @@ export async function consumeSignInChallenge(
 	now: number,
 ): Promise<ConsumedSignInChallenge> {
 	const [, inserted, found] = await db.batch([
-		db.delete(signInChallenges).where(
-			inArray(
-				signInChallenges.challenge,
-				db
-					.select({ challenge: signInChallenges.challenge })
-					.from(signInChallenges)
-					.where(lte(signInChallenges.expiresAt, now - SWEEP_GRACE_MS))
-					.limit(SWEEP_BATCH),
-			),
-		),
+		sweepUsedChallenges(db, now, SWEEP_BATCH),
 		db
 			.insert(signInChallenges)
 			.values({ challenge, expiresAt })

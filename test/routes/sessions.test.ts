@@ -1,7 +1,11 @@
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DAY, MINUTE, SECOND } from "../../src/lib/clock";
+import worker from "../../src/index";
+import { clock, DAY, MINUTE, SECOND } from "../../src/lib/clock";
+import { createDb } from "../../src/storage/db";
+import { deleteExpiredSessions } from "../../src/storage/sessions";
 import {
 	browserSignUp,
 	call,
@@ -345,5 +349,62 @@ describe("expired sessions", () => {
 		const left = await userSessions(user.id);
 		expect(left).toHaveLength(1);
 		expect(left[0]?.expires_at).toBeGreaterThan(start + 62 * DAY);
+	});
+
+	/** Runs the Worker's cron handler as the trigger would, and waits for its work. */
+	async function runScheduledSweep(): Promise<void> {
+		const ctx = createExecutionContext();
+		worker.scheduled(createScheduledController({ scheduledTime: clock.now(), cron: "*/15 * * * *" }), env, ctx);
+		await waitOnExecutionContext(ctx);
+	}
+
+	it("of users who never sign in again are deleted by the scheduled sweep, and live ones are kept", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const dormant = await signUp();
+		await logIn(dormant.email);
+		setNow(start + 10 * DAY);
+		const active = await signUp();
+		expect(await userSessions(dormant.id)).toHaveLength(2);
+
+		setNow(start + 31 * DAY);
+		await runScheduledSweep();
+		expect(await userSessions(dormant.id)).toHaveLength(0);
+		expect(await userSessions(active.id)).toHaveLength(1);
+		expect((await getSession({ token: active.token })).status).toBe(200);
+	});
+
+	it("are deleted a bounded number at a time", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const user = await signUp();
+		await logIn(user.email);
+		await logIn(user.email);
+		setNow(start + 31 * DAY);
+		const db = createDb(env.DB);
+		expect(await deleteExpiredSessions(db, clock.now(), 2)).toBe(2);
+		while ((await deleteExpiredSessions(db, clock.now(), 2)) === 2) {}
+		expect(await userSessions(user.id)).toHaveLength(0);
+	});
+
+	it("and used passwordless challenges are swept too, once a minute past their expiry", async () => {
+		const start = Date.now();
+		const setNow = freezeClock(start);
+		const { authenticator } = await userWithDiscoverablePasskey();
+		expect((await postSignIn(await signInAssertion(authenticator))).status).toBe(200);
+		// This test's challenge: issued at start, valid for five minutes (rows of other tests have other dates).
+		const used = () =>
+			env.DB.prepare("SELECT COUNT(*) AS n FROM sign_in_challenges WHERE expires_at BETWEEN ? AND ?")
+				.bind(start, start + 5 * MINUTE + SECOND)
+				.first<{ n: number }>()
+				.then((row) => row?.n ?? 0);
+		expect(await used()).toBeGreaterThan(0);
+		// Five minutes of validity and a minute of grace: still kept just before.
+		setNow(start + 6 * MINUTE - SECOND);
+		await runScheduledSweep();
+		expect(await used()).toBeGreaterThan(0);
+		setNow(start + 6 * MINUTE + SECOND);
+		await runScheduledSweep();
+		expect(await used()).toBe(0);
 	});
 });
