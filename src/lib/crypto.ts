@@ -60,10 +60,6 @@ export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<
 	return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key), new Uint8Array(message)));
 }
 
-export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
-	return toHex(await hmacSha256(encoder.encode(secret), encoder.encode(message)));
-}
-
 /** HMAC-SHA-256 of each message under one secret, which is imported once for all of them. */
 export async function hmacSha256HexEach(secret: string, messages: string[]): Promise<string[]> {
 	const key = await importHmacKey(encoder.encode(secret));

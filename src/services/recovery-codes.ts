@@ -1,4 +1,4 @@
-import { hmacSha256Hex, hmacSha256HexEach } from "../lib/crypto";
+import { hmacSha256HexEach } from "../lib/crypto";
 import { randomBytes } from "../lib/encoding";
 import type { ClientKind, Metrics } from "../lib/metrics";
 
@@ -30,7 +30,9 @@ function hashedMessage(code: string): string {
 }
 
 export async function hashRecoveryCode(key: string, code: string): Promise<string> {
-	return hmacSha256Hex(key, hashedMessage(code));
+	const [hash] = await hmacSha256HexEach(key, [hashedMessage(code)]);
+	if (hash === undefined) throw new Error("HMAC of one message returned none");
+	return hash;
 }
 
 export interface GeneratedCodes {

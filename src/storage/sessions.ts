@@ -35,12 +35,17 @@ export async function insertSession(db: Db, session: SessionRow): Promise<void> 
 	await db.batch([sweepExpiredSessions(db, session.userId, session.createdAt), db.insert(sessions).values(session)]);
 }
 
+/** The session with this id, while it has not expired. */
+function isLiveSession(id: string, now: number) {
+	return and(eq(sessions.id, id), gt(sessions.expiresAt, now));
+}
+
 export async function findLiveSession(db: Db, id: string, now: number): Promise<SessionWithUser | undefined> {
 	const row = await db
 		.select({ session: sessions, email: users.email })
 		.from(sessions)
 		.innerJoin(users, eq(users.id, sessions.userId))
-		.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)))
+		.where(isLiveSession(id, now))
 		.get();
 	return row ?? undefined;
 }
@@ -56,16 +61,13 @@ export async function findLiveSessionWithPasskeys(
 	id: string,
 	now: number,
 ): Promise<(SessionWithUser & { userPasskeys: UserPasskeys }) | undefined> {
-	const liveUserId = db
-		.select({ userId: sessions.userId })
-		.from(sessions)
-		.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now)));
+	const liveUserId = db.select({ userId: sessions.userId }).from(sessions).where(isLiveSession(id, now));
 	const [found, rows] = await db.batch([
 		db
 			.select({ session: sessions, email: users.email, webauthnUserId: users.webauthnUserId })
 			.from(sessions)
 			.innerJoin(users, eq(users.id, sessions.userId))
-			.where(and(eq(sessions.id, id), gt(sessions.expiresAt, now))),
+			.where(isLiveSession(id, now)),
 		db
 			.select()
 			.from(passkeys)
