@@ -57,6 +57,31 @@ function operations(doc: Document): [string, Operation][] {
 	);
 }
 
+// Routes that API.md already names and that later issues build: the
+// contract grew ahead of the code. Each entry leaves this list in the change
+// that builds it; the test below holds that none answers yet.
+const NOT_BUILT_YET = [
+	// Access tokens (issue 13)
+	"POST /api/auth/token",
+	"GET /.well-known/jwks.json",
+	"GET /.well-known/openid-configuration",
+	// Server API (issue 14)
+	"PUT /api/server/users/{external_id}",
+	"GET /api/server/users/{external_id}",
+	"DELETE /api/server/users/{external_id}",
+	"POST /api/server/users/{external_id}/sessions",
+	"DELETE /api/server/users/{external_id}/sessions",
+	"POST /api/server/users/{external_id}/second-factors/reset",
+	// Account security (issues 12 and 16)
+	"POST /api/auth/signup/passkey/options",
+	"POST /api/auth/signup/passkey/complete",
+	"POST /api/auth/password",
+	"GET /api/auth/sessions",
+	"DELETE /api/auth/sessions/{id}",
+	"POST /api/auth/sessions/revoke-others",
+	"GET /api/auth/activity",
+];
+
 // Routes that need no session: their operations say `security: []`.
 const PUBLIC_ROUTES = [
 	"POST /api/auth/signup",
@@ -129,14 +154,24 @@ describe("GET /api/openapi.json", () => {
 		expect(result.valid).toBe(false);
 	});
 
-	it("lists exactly the routes of API.md, without trailing slashes", () => {
+	it("lists exactly the routes of API.md that are built, without trailing slashes", () => {
 		const documented = operations(doc).map(([route]) => route);
 		const contract = routesOfApiMd();
-		// API.md names 27 routes; a parsing slip would show here first.
-		expect(contract.size).toBe(27);
-		expect(new Set(documented)).toEqual(contract);
-		expect(documented).toHaveLength(contract.size);
+		// API.md names 43 routes; a parsing slip would show here first.
+		expect(contract.size).toBe(43);
+		for (const route of NOT_BUILT_YET) expect(contract, route).toContain(route);
+		const built = new Set([...contract].filter((route) => !NOT_BUILT_YET.includes(route)));
+		expect(new Set(documented)).toEqual(built);
+		expect(documented).toHaveLength(built.size);
 		for (const path of Object.keys(doc.paths)) expect(path).not.toMatch(/.\/$/);
+	});
+
+	it("answers 404 on every route of API.md that is not built yet, so none is half there", async () => {
+		for (const route of NOT_BUILT_YET) {
+			const [method, path] = route.split(" ") as [string, string];
+			const response = await call(method, path.replace(/\{\w+\}/g, "x"));
+			expect({ route, status: response.status }).toEqual({ route, status: 404 });
+		}
 	});
 
 	it("does not list the page of the reference itself", () => {
