@@ -1,6 +1,5 @@
 import { and, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { generateRecoveryCodes } from "../services/recovery-codes";
 import { hasAnotherAuthenticator } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../storage/passkeys";
@@ -11,14 +10,14 @@ import { passkeys, totpCredentials } from "../storage/schema";
 // one change of a user's authenticators at a time.
 
 export type NewPasskey = PasskeyRow;
-export type PasskeyAdded = { status: "created"; recoveryCodes: string[] | null } | { status: "credential_exists" };
+export type PasskeyAdded = { status: "created"; codesGiven: boolean } | { status: "credential_exists" };
 
 export interface NewTotp {
 	userId: string;
 	secretCiphertext: string;
 	step: number;
 }
-export type TotpActivated = { status: "created"; recoveryCodes: string[] | null } | { status: "already_enabled" };
+export type TotpActivated = { status: "created"; codesGiven: boolean } | { status: "already_enabled" };
 
 export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
 
@@ -28,54 +27,60 @@ export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
  * whole or absent, whatever fails midway. Whether it is the first is decided
  * by the database inside that batch (firstAuthenticatorCodes), not by a
  * count read beforehand: one round trip, and right even if another change
- * slipped past the Durable Object. The codes are made beforehand either way
- * (ten HMACs, cheaper than a round trip) and dropped when not used.
- * Returns the codes (null when not the first), or "conflict" when a UNIQUE
+ * slipped past the Durable Object. The Worker makes the codes beforehand
+ * either way (ten HMACs, cheaper than a round trip) and sends only their
+ * hashes: this object holds neither the codes nor the key that hashes them.
+ * Returns whether the codes were given, or "conflict" when a UNIQUE
  * constraint refused the insert.
  */
 async function insertWithFirstCodes(
 	db: Db,
-	recoveryKey: string,
+	codeHashes: string[],
 	userId: string,
 	now: number,
 	insert: BatchItem<"sqlite">,
-): Promise<string[] | null | "conflict"> {
-	const generated = await generateRecoveryCodes(recoveryKey);
+): Promise<boolean | "conflict"> {
 	let inserted: { id: string }[];
 	try {
-		[, , inserted] = await db.batch([insert, ...firstAuthenticatorCodes(db, userId, generated.hashes, now)]);
+		[, , inserted] = await db.batch([insert, ...firstAuthenticatorCodes(db, userId, codeHashes, now)]);
 	} catch (error) {
 		if (isUniqueViolation(error)) return "conflict";
 		throw error;
 	}
-	return inserted.length > 0 ? generated.codes : null;
+	return inserted.length > 0;
 }
 
 export async function addPasskeyWithRecoveryCodes(
 	db: Db,
-	recoveryKey: string,
+	firstCodeHashes: string[],
 	passkey: NewPasskey,
 	now: number,
 ): Promise<PasskeyAdded> {
-	const codes = await insertWithFirstCodes(db, recoveryKey, passkey.userId, now, db.insert(passkeys).values(passkey));
+	const given = await insertWithFirstCodes(
+		db,
+		firstCodeHashes,
+		passkey.userId,
+		now,
+		db.insert(passkeys).values(passkey),
+	);
 	// The UNIQUE index on credential_id decides a race between two accounts.
-	if (codes === "conflict") return { status: "credential_exists" };
-	return { status: "created", recoveryCodes: codes };
+	if (given === "conflict") return { status: "credential_exists" };
+	return { status: "created", codesGiven: given };
 }
 
 export async function activateTotpWithRecoveryCodes(
 	db: Db,
-	recoveryKey: string,
+	firstCodeHashes: string[],
 	totp: NewTotp,
 	now: number,
 ): Promise<TotpActivated> {
 	const insert = db
 		.insert(totpCredentials)
 		.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now });
-	const codes = await insertWithFirstCodes(db, recoveryKey, totp.userId, now, insert);
+	const given = await insertWithFirstCodes(db, firstCodeHashes, totp.userId, now, insert);
 	// One TOTP per user: the primary key refuses a second.
-	if (codes === "conflict") return { status: "already_enabled" };
-	return { status: "created", recoveryCodes: codes };
+	if (given === "conflict") return { status: "already_enabled" };
+	return { status: "created", codesGiven: given };
 }
 
 export async function removePasskey(db: Db, userId: string, passkeyId: string): Promise<RemovalResult> {

@@ -1,6 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { requireSecret } from "../lib/config";
 import { errorForRpc } from "../lib/faults";
 import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
@@ -26,7 +25,7 @@ export interface AttemptLimit {
 }
 
 export type RegistrationOutcome =
-	| { status: "created"; passkey: NewPasskey; recoveryCodes: string[] | null }
+	| { status: "created"; passkey: NewPasskey; codesGiven: boolean }
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
@@ -189,20 +188,22 @@ export class UserState extends DurableObject<Env> {
 		challengeKey: string;
 		claim: RegistrationClaim;
 		passkey: NewPasskey;
+		/** The hashes of the codes to give if this is the user's first authenticator. */
+		firstCodeHashes: string[];
 		now: number;
 	}): Promise<RegistrationOutcome> {
 		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
 		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
 		const passkey = { ...input.passkey, passwordless: check.passwordless };
 		const added = await this.change(() =>
-			addPasskeyWithRecoveryCodes(this.db(), this.recoveryKey(), passkey, input.now),
+			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now),
 		);
 		if (added.status === "credential_exists") return added;
-		return { status: "created", passkey, recoveryCodes: added.recoveryCodes };
+		return { status: "created", passkey, codesGiven: added.codesGiven };
 	}
 
-	activateTotp(totp: NewTotp, now: number): Promise<TotpActivated> {
-		return this.change(() => activateTotpWithRecoveryCodes(this.db(), this.recoveryKey(), totp, now));
+	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number): Promise<TotpActivated> {
+		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now));
 	}
 
 	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {
@@ -237,10 +238,6 @@ export class UserState extends DurableObject<Env> {
 
 	private db() {
 		return createDb(this.env.DB);
-	}
-
-	private recoveryKey(): string {
-		return requireSecret(this.env, "RECOVERY_CODE_HMAC_KEY");
 	}
 
 	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {

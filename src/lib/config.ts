@@ -1,4 +1,5 @@
 import type { Env } from "../env";
+import { type KeySet, KeySetFormatError, parseKeySet } from "./key-set";
 
 export interface Config {
 	rpId: string;
@@ -12,6 +13,14 @@ export interface Config {
 export class MissingSecretError extends Error {
 	constructor(readonly secret: string) {
 		super(`Missing secret ${secret}: set it with \`wrangler secret put ${secret}\` (or in .dev.vars locally)`);
+	}
+}
+
+/** A secret that is set but malformed: logged (naming it, never its value) and answered like a missing one. */
+export class MalformedSecretError extends MissingSecretError {
+	constructor(secret: string, reason: string) {
+		super(secret);
+		this.message = `Malformed secret ${secret}: ${reason}. Write a key set as "id:secret,id:secret", newest first (README, "Rotating keys")`;
 	}
 }
 
@@ -36,4 +45,19 @@ export function requireSecret(env: Env, name: SecretName): string {
 	const value = env[name];
 	if (!value || value.length < 16) throw new MissingSecretError(name);
 	return value;
+}
+
+type KeySetName = "TOTP_ENCRYPTION_KEY" | "RECOVERY_CODE_HMAC_KEY";
+
+/** The versioned keys of a rotating secret (lib/key-set.ts): the newest writes, every listed one reads. */
+export function requireKeySet(env: Env, name: KeySetName): KeySet {
+	let keys: KeySet | null;
+	try {
+		keys = parseKeySet(name, env[name]);
+	} catch (error) {
+		if (error instanceof KeySetFormatError) throw new MalformedSecretError(name, error.message);
+		throw error;
+	}
+	if (!keys) throw new MissingSecretError(name);
+	return keys;
 }

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Env } from "../env";
-import { requireSecret } from "../lib/config";
+import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, sessionCreationOrigin } from "../lib/middleware";
 import { deliverToken } from "../lib/session-response";
@@ -9,8 +9,8 @@ import { serviceDeps } from "./deps";
 import { AuthenticationResponse, errors, json, jsonRequest, NO_SESSION, SessionResult, X_CLIENT } from "./schemas";
 import { validationHook } from "./validation";
 
-// Sign-in challenges are signed under a key derived from this secret (services/sign-in-challenge.ts).
-const signInChallengeSecret = (env: Env) => requireSecret(env, "RECOVERY_CODE_HMAC_KEY");
+// Sign-in challenges are signed under keys derived from this key set (services/sign-in-challenge.ts).
+const signInChallengeKeys = (env: Env) => requireKeySet(env, "RECOVERY_CODE_HMAC_KEY");
 
 // One chain, so that the type of the sub-app carries every route (hc<AppType>).
 export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
@@ -31,7 +31,7 @@ export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const options = await createSignInOptions({ ...serviceDeps(c), challengeSecret: signInChallengeSecret(c.env) });
+			const options = await createSignInOptions({ ...serviceDeps(c), challengeKeys: signInChallengeKeys(c.env) });
 			return c.json({ success: true as const, request_options: options }, 200);
 		},
 	)
@@ -60,7 +60,7 @@ export const passkeySignIn = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), challengeSecret: signInChallengeSecret(c.env) };
+			const deps = { ...serviceDeps(c), challengeKeys: signInChallengeKeys(c.env) };
 			const { issued, view } = await signInWithPasskey(deps, c.req.valid("json").credential);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session: view }), 200);
 		},

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { requireSecret } from "../lib/config";
+import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
@@ -75,7 +75,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
+			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
 			const codes = await regenerateRecoveryCodes(deps, c.var.auth.session.userId);
 			return c.json({ success: true as const, recovery_codes: codes }, 200);
 		},
@@ -114,7 +114,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), recoveryKey: requireSecret(c.env, "RECOVERY_CODE_HMAC_KEY") };
+			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
 			const passed = await verifyRecoveryCode(deps, c.var.auth.session, c.req.valid("json").code);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { requireSecret } from "../lib/config";
+import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
@@ -84,7 +84,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const deps = { ...serviceDeps(c), encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY") };
 			const setup = await startTotpSetup(deps, c.var.auth.session);
 			return c.json(
 				{ success: true as const, secret: setup.secret, otpauth_uri: setup.otpauthUri, qr_svg: setup.qrSvg },
@@ -119,7 +119,11 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const deps = {
+				...serviceDeps(c),
+				encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY"),
+				recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY"),
+			};
 			const { recoveryCodes } = await activateTotp(deps, c.var.auth.session, c.req.valid("json").code);
 			return c.json({ success: true as const, ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }, 201);
 		},
@@ -150,7 +154,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), encryptionKey: requireSecret(c.env, "TOTP_ENCRYPTION_KEY") };
+			const deps = { ...serviceDeps(c), encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY") };
 			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, c.req.valid("json").code);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);

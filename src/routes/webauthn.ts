@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
@@ -125,7 +126,8 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const { credential, name } = c.req.valid("json");
-			const done = await completeRegistration(serviceDeps(c), c.var.auth.session, credential, name);
+			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
+			const done = await completeRegistration(deps, c.var.auth.session, credential, name);
 			return c.json(
 				{
 					success: true as const,

@@ -12,11 +12,12 @@ import type { Config } from "../lib/config";
 import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
+import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
-import { recordCodesGenerated } from "./recovery-codes";
+import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import type { AuthenticatedSession } from "./sessions";
 import {
 	type InspectedRegistration,
@@ -145,7 +146,7 @@ export function checkRegistrationClaim(pendingText: string | null, claim: Regist
  * and an unknown challenge answers challenge_expired before any other reason.
  */
 export async function completeRegistration(
-	deps: RegistrationDeps,
+	deps: RegistrationDeps & { recoveryKeys: KeySet },
 	session: AuthenticatedSession,
 	response: RegistrationResponseJSON,
 	requestedName: string | undefined,
@@ -164,12 +165,20 @@ export async function completeRegistration(
 			const pending = await stub.takePending(challengeKey, now);
 			throw pending ? error : new RegistrationRefused("challenge_expired", "challenge_unknown");
 		}
-		const added = await stub.completeRegistration({ challengeKey, claim, passkey: row, now });
+		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
+		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
+		const added = await stub.completeRegistration({
+			challengeKey,
+			claim,
+			passkey: row,
+			firstCodeHashes: firstCodes.hashes,
+			now,
+		});
 		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");
-		if (added.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
-		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.recoveryCodes };
+		if (added.codesGiven) recordCodesGenerated(deps, "first_authenticator");
+		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
 		recordRegistration(deps, "webauthn.registration.failed", "failure", error.reason);

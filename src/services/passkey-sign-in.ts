@@ -6,6 +6,7 @@ import {
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
+import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { consumeSignInChallenge, recordSignIn } from "../storage/sign-in-challenges";
@@ -22,8 +23,8 @@ export interface SignInDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
-	/** The Worker secret the sign-in challenges' MAC key is derived from. */
-	challengeSecret: string;
+	/** The key set the sign-in challenges' MAC keys are derived from: the newest signs, each listed one verifies. */
+	challengeKeys: KeySet;
 }
 
 /**
@@ -33,14 +34,14 @@ export interface SignInDeps {
  * authenticator signed.
  */
 export async function createSignInOptions(
-	deps: Pick<SignInDeps, "config" | "challengeSecret">,
+	deps: Pick<SignInDeps, "config" | "challengeKeys">,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
 	return generateAuthenticationOptions({
 		rpID: deps.config.rpId,
 		timeout: CHALLENGE_TTL,
 		userVerification: "required",
 		allowCredentials: [],
-		challenge: await issueSignInChallenge(deps.challengeSecret, clock.now() + CHALLENGE_TTL),
+		challenge: await issueSignInChallenge(deps.challengeKeys, clock.now() + CHALLENGE_TTL),
 	});
 }
 
@@ -78,7 +79,7 @@ export async function signInWithPasskey(
 	try {
 		const challenge = inspected.clientData.challenge;
 		const now = clock.now();
-		const expiresAt = await openSignInChallenge(deps.challengeSecret, challenge, now);
+		const expiresAt = await openSignInChallenge(deps.challengeKeys, challenge, now);
 		if (expiresAt === null) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
 		const consumed = await consumeSignInChallenge(deps.db, challenge, expiresAt, inspected.credentialId, now);
 		if (!consumed.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");

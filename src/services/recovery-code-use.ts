@@ -1,15 +1,16 @@
 import { clock, iso } from "../lib/clock";
 import { ApiError } from "../lib/errors";
+import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import {
 	consumeRecoveryCode,
-	hasUnusedRecoveryCode,
+	findUnusedRecoveryCode,
 	replaceRecoveryCodes,
 	summarizeRecoveryCodes,
 } from "../storage/recovery-codes";
-import { generateRecoveryCodes, hashRecoveryCode, recordCodesGenerated } from "./recovery-codes";
+import { generateRecoveryCodes, recordCodesGenerated, recoveryCodeCandidates } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
 
@@ -30,11 +31,11 @@ export async function recoveryCodeSummary(db: Db, userId: string) {
 }
 
 export async function regenerateRecoveryCodes(
-	deps: { db: Db; metrics: Metrics; client: ClientKind; startedAt: number; recoveryKey: string },
+	deps: { db: Db; metrics: Metrics; client: ClientKind; startedAt: number; recoveryKeys: KeySet },
 	userId: string,
 ): Promise<string[]> {
 	await requireTwoFactor(deps.db, userId);
-	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKey);
+	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKeys);
 	await replaceRecoveryCodes(deps.db, userId, hashes, clock.now());
 	recordCodesGenerated(deps, "regenerated");
 	return codes;
@@ -42,7 +43,7 @@ export async function regenerateRecoveryCodes(
 
 /** Each code works once: the conditional UPDATE lets exactly one of many concurrent uses win. */
 export async function verifyRecoveryCode(
-	deps: SecondFactorDeps & { recoveryKey: string },
+	deps: SecondFactorDeps & { recoveryKeys: KeySet },
 	session: AuthenticatedSession,
 	code: string,
 ): Promise<SecondFactorPassed<{ unused: number }>> {
@@ -53,10 +54,9 @@ export async function verifyRecoveryCode(
 		{
 			// Read first, so a wrong code is counted by the Durable Object before the answer.
 			verify: async () => {
-				const hash = await hashRecoveryCode(deps.recoveryKey, code);
-				if (!(await hasUnusedRecoveryCode(deps.db, session.userId, hash))) {
-					throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
-				}
+				const candidates = await recoveryCodeCandidates(deps.recoveryKeys, code);
+				const hash = await findUnusedRecoveryCode(deps.db, session.userId, candidates);
+				if (hash === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
 				return hash;
 			},
 			commit: async (hash) => {

@@ -1,5 +1,5 @@
-import { hmacSha256HexEach } from "../lib/crypto";
 import { randomBytes } from "../lib/encoding";
+import { hmacUnderEachKey, hmacWithNewest, type KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 
 export const RECOVERY_CODE_COUNT = 10;
@@ -29,10 +29,21 @@ function hashedMessage(code: string): string {
 	return `recovery-code:${normalizeRecoveryCode(code)}`;
 }
 
-export async function hashRecoveryCode(key: string, code: string): Promise<string> {
-	const [hash] = await hmacSha256HexEach(key, [hashedMessage(code)]);
+/** The code's hash as a new code under the newest key is stored. */
+export async function hashRecoveryCode(keys: KeySet, code: string): Promise<string> {
+	const [hash] = await hmacWithNewest(keys, [hashedMessage(code)]);
 	if (hash === undefined) throw new Error("HMAC of one message returned none");
 	return hash;
+}
+
+/**
+ * What a stored code equal to this input may look like: its hash under each
+ * listed key, each naming its key. Codes made before a rotation stay under
+ * the key that made them (a hash cannot be re-keyed without the code), so
+ * all of them are looked up; the list is as short as the key set.
+ */
+export function recoveryCodeCandidates(keys: KeySet, code: string): Promise<string[]> {
+	return hmacUnderEachKey(keys, hashedMessage(code));
 }
 
 export interface GeneratedCodes {
@@ -40,11 +51,11 @@ export interface GeneratedCodes {
 	hashes: string[];
 }
 
-export async function generateRecoveryCodes(key: string): Promise<GeneratedCodes> {
+export async function generateRecoveryCodes(keys: KeySet): Promise<GeneratedCodes> {
 	const codes = new Set<string>();
 	while (codes.size < RECOVERY_CODE_COUNT) codes.add(randomCode());
 	const list = [...codes];
-	return { codes: list, hashes: await hmacSha256HexEach(key, list.map(hashedMessage)) };
+	return { codes: list, hashes: await hmacWithNewest(keys, list.map(hashedMessage)) };
 }
 
 /** One label for every new set of codes, whichever route made it. */

@@ -1,5 +1,6 @@
 import { hmacSha256, timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomBytes } from "../lib/encoding";
+import type { KeySet } from "../lib/key-set";
 
 /**
  * A passwordless sign-in challenge carries its own expiry under an HMAC, so
@@ -10,10 +11,14 @@ import { fromBase64Url, randomBytes } from "../lib/encoding";
  *
  *   challenge = nonce (16 random bytes) ‖ expires_at (6 bytes, ms, big-endian) ‖ MAC (16 bytes)
  *   MAC = HMAC-SHA-256(K, "sign-in-challenge:v1" ‖ nonce ‖ expires_at), first 16 bytes
- *   K = HMAC-SHA-256(RECOVERY_CODE_HMAC_KEY, "passkey-edge:sign-in-challenge-key")
+ *   K = HMAC-SHA-256(a key of RECOVERY_CODE_HMAC_KEY, "passkey-edge:sign-in-challenge-key")
  *
  * The key is derived from a secret the Worker already has, under its own
  * label, so a recovery-code hash can never stand for a challenge's MAC.
+ * The newest key of the set signs; a challenge verifies under any listed
+ * one, so the challenges issued in the five minutes before a rotation still
+ * work. The challenge names no key: trying each of a handful is cheaper than
+ * a format change, and a MAC under a key that is not listed matches none.
  */
 const NONCE_BYTES = 16;
 const EXPIRY_BYTES = 6;
@@ -48,11 +53,11 @@ function readExpiry(source: Uint8Array, offset: number): number {
 }
 
 /** A new challenge valid until `expiresAt` (ms since the epoch): its bytes, which the options carry as base64url. */
-export async function issueSignInChallenge(secret: string, expiresAt: number): Promise<Uint8Array<ArrayBuffer>> {
+export async function issueSignInChallenge(keys: KeySet, expiresAt: number): Promise<Uint8Array<ArrayBuffer>> {
 	const bytes = new Uint8Array(SIGN_IN_CHALLENGE_BYTES);
 	bytes.set(randomBytes(NONCE_BYTES), 0);
 	writeExpiry(bytes, NONCE_BYTES, expiresAt);
-	bytes.set(await macOf(secret, bytes.subarray(0, PAYLOAD_BYTES)), PAYLOAD_BYTES);
+	bytes.set(await macOf(keys.newest.secret, bytes.subarray(0, PAYLOAD_BYTES)), PAYLOAD_BYTES);
 	return bytes;
 }
 
@@ -61,11 +66,15 @@ export async function issueSignInChallenge(secret: string, expiresAt: number): P
  * `now`; null for anything else (malformed, forged, another ceremony's
  * challenge, expired). It says nothing of use: that is D1's to answer.
  */
-export async function openSignInChallenge(secret: string, challenge: string, now: number): Promise<number | null> {
+export async function openSignInChallenge(keys: KeySet, challenge: string, now: number): Promise<number | null> {
 	const bytes = fromBase64Url(challenge);
 	if (!bytes || bytes.length !== SIGN_IN_CHALLENGE_BYTES) return null;
-	const expected = await macOf(secret, bytes.subarray(0, PAYLOAD_BYTES));
-	if (!timingSafeEqual(expected, bytes.subarray(PAYLOAD_BYTES))) return null;
+	const payload = bytes.subarray(0, PAYLOAD_BYTES);
+	const presented = bytes.subarray(PAYLOAD_BYTES);
+	// Every key is compared, in constant time, whichever matches.
+	const expected = await Promise.all(keys.keys.map((key) => macOf(key.secret, payload)));
+	const matches = expected.map((mac) => timingSafeEqual(mac, presented));
+	if (!matches.includes(true)) return null;
 	const expiresAt = readExpiry(bytes, NONCE_BYTES);
 	return expiresAt > now ? expiresAt : null;
 }

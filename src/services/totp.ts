@@ -1,13 +1,13 @@
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, iso, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
-import { decryptString, encryptString } from "../lib/crypto";
 import { ApiError } from "../lib/errors";
+import { type KeySet, openSealed, sealWithNewest, UnlistedKeyError } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
 import { acceptTotpStep, findTotp } from "../storage/totp";
-import { recordCodesGenerated } from "./recovery-codes";
+import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
 
@@ -20,7 +20,8 @@ export interface TotpDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
-	encryptionKey: string;
+	/** TOTP_ENCRYPTION_KEY: the newest seals, each listed key opens what it sealed. */
+	encryptionKeys: KeySet;
 }
 
 function setupKey(userId: string): string {
@@ -52,7 +53,7 @@ export interface TotpSetup {
 export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSession): Promise<TotpSetup> {
 	if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
 	const secret = newTotpSecret();
-	const sealed = await encryptString(deps.encryptionKey, secret, sealFor(session.userId));
+	const sealed = await sealWithNewest(deps.encryptionKeys, secret, sealFor(session.userId));
 	await userStateFor(deps.userState, session.userId).putPending(
 		setupKey(session.userId),
 		sealed,
@@ -64,7 +65,7 @@ export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSessi
 
 /** Activation needs a valid code from the pending secret; that code counts as used. */
 export async function activateTotp(
-	deps: TotpDeps,
+	deps: TotpDeps & { recoveryKeys: KeySet },
 	session: AuthenticatedSession,
 	code: string,
 ): Promise<{ recoveryCodes: string[] | null }> {
@@ -76,10 +77,21 @@ export async function activateTotp(
 		if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
 		throw new ApiError("challenge_expired", { message: "No authenticator-app set-up is pending: start again." });
 	}
-	const secret = await decryptString(deps.encryptionKey, sealed, sealFor(session.userId));
-	const step = await matchingStep(secret, code, now, Number.NEGATIVE_INFINITY);
+	const opened = await openPendingSecret(deps.encryptionKeys, sealed, session.userId);
+	const step = await matchingStep(opened.plaintext, code, now, Number.NEGATIVE_INFINITY);
 	if (step === null) throw new ApiError("invalid_code");
-	const activated = await stub.activateTotp({ userId: session.userId, secretCiphertext: sealed, step }, now);
+	// A set-up started just before a rotation is stored under the newest key from the start.
+	const stored =
+		opened.keyId === deps.encryptionKeys.newest.id
+			? sealed
+			: await sealWithNewest(deps.encryptionKeys, opened.plaintext, sealFor(session.userId));
+	// Made here, not in the Durable Object, so that only their hashes leave the Worker.
+	const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
+	const activated = await stub.activateTotp(
+		{ userId: session.userId, secretCiphertext: stored, step },
+		firstCodes.hashes,
+		now,
+	);
 	await stub.deletePending(setupKey(session.userId));
 	if (activated.status === "already_enabled") throw new ApiError("already_enabled");
 	deps.metrics.record({
@@ -89,20 +101,44 @@ export async function activateTotp(
 		client: deps.client,
 		durationMs: performance.now() - deps.startedAt,
 	});
-	if (activated.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
-	return { recoveryCodes: activated.recoveryCodes };
+	if (!activated.codesGiven) return { recoveryCodes: null };
+	recordCodesGenerated(deps, "first_authenticator");
+	return { recoveryCodes: firstCodes.codes };
+}
+
+/**
+ * A pending set-up sealed under a key that was dropped in the ten minutes it
+ * waits (or otherwise unreadable) is answered as gone: starting again seals
+ * it under the newest key. Logged, because the key was dropped too early.
+ */
+async function openPendingSecret(keys: KeySet, sealed: string, userId: string) {
+	try {
+		return await openSealed(keys, sealed, sealFor(userId));
+	} catch (error) {
+		console.error(
+			`totp: the pending set-up of user ${userId} does not decrypt:`,
+			error instanceof UnlistedKeyError ? error.message : error instanceof Error ? error.name : "unknown",
+		);
+		throw new ApiError("challenge_expired", { message: "No authenticator-app set-up is pending: start again." });
+	}
 }
 
 /**
  * A row that does not open under this user's id (copied from another user,
- * tampered with, or sealed under another key) is refused like a wrong code,
- * fail closed and counted, rather than answered with a 500. It is logged,
- * without the ciphertext, because it means the database or the key is wrong.
+ * tampered with, or sealed under another secret) is refused like a wrong
+ * code, fail closed and counted, rather than answered with a 500. It is
+ * logged, without the ciphertext, because it means the database or the key
+ * is wrong. A row that names a key the set no longer lists is different: the
+ * operator dropped a key that data still needs. That is not the user's
+ * guess, so it is not counted against them: it is thrown on, logged with the
+ * variable and the key id, and answered 500 internal_error until the key is
+ * listed again.
  */
-async function openStoredSecret(key: string, sealed: string, userId: string): Promise<string> {
+async function openStoredSecret(keys: KeySet, sealed: string, userId: string) {
 	try {
-		return await decryptString(key, sealed, sealFor(userId));
+		return await openSealed(keys, sealed, sealFor(userId));
 	} catch (error) {
+		if (error instanceof UnlistedKeyError) throw error;
 		console.error(
 			`totp: the stored secret of user ${userId} does not decrypt:`,
 			error instanceof Error ? error.name : "unknown",
@@ -113,7 +149,7 @@ async function openStoredSecret(key: string, sealed: string, userId: string): Pr
 
 /** The authenticator-app second factor: ±1 step of drift, each step accepted once. */
 export async function verifyTotpSecondFactor(
-	deps: SecondFactorDeps & { encryptionKey: string },
+	deps: SecondFactorDeps & { encryptionKeys: KeySet },
 	session: AuthenticatedSession,
 	code: string,
 ): Promise<SecondFactorPassed<void>> {
@@ -125,14 +161,19 @@ export async function verifyTotpSecondFactor(
 			verify: async () => {
 				const row = await findTotp(deps.db, session.userId);
 				if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
-				const secret = await openStoredSecret(deps.encryptionKey, row.secretCiphertext, session.userId);
-				const step = await matchingStep(secret, code, clock.now(), row.lastStep);
+				const opened = await openStoredSecret(deps.encryptionKeys, row.secretCiphertext, session.userId);
+				const step = await matchingStep(opened.plaintext, code, clock.now(), row.lastStep);
 				if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
-				return step;
+				// Re-sealed under the newest key on this use (lazy re-wrap), so old keys empty out.
+				const store =
+					opened.keyId === deps.encryptionKeys.newest.id
+						? row.secretCiphertext
+						: await sealWithNewest(deps.encryptionKeys, opened.plaintext, sealFor(session.userId));
+				return { step, sealed: { read: row.secretCiphertext, store } };
 			},
 			// Conditional on the newest accepted step: of two uses of one code, one wins.
-			commit: async (step) => {
-				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now()))) {
+			commit: async ({ step, sealed }) => {
+				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now(), sealed))) {
 					throw new CeremonyFailure("invalid_code", "code_already_used");
 				}
 			},

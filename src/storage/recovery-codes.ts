@@ -1,4 +1,4 @@
-import { and, count, eq, isNull, min, not, sql } from "drizzle-orm";
+import { and, count, eq, inArray, isNull, min, not, sql } from "drizzle-orm";
 import { randomId } from "../lib/encoding";
 import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
@@ -54,13 +54,16 @@ export async function consumeRecoveryCode(db: Db, userId: string, codeHash: stri
 	return rows.length === 1;
 }
 
-export async function hasUnusedRecoveryCode(db: Db, userId: string, codeHash: string): Promise<boolean> {
+/** The stored hash of an unused code equal to one of `candidates` (the input hashed under each listed key), or null. */
+export async function findUnusedRecoveryCode(db: Db, userId: string, candidates: string[]): Promise<string | null> {
 	const row = await db
-		.select({ id: recoveryCodes.id })
+		.select({ codeHash: recoveryCodes.codeHash })
 		.from(recoveryCodes)
-		.where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
+		.where(
+			and(eq(recoveryCodes.userId, userId), inArray(recoveryCodes.codeHash, candidates), isNull(recoveryCodes.usedAt)),
+		)
 		.get();
-	return row !== undefined;
+	return row?.codeHash ?? null;
 }
 
 export interface RecoveryCodeSummary {

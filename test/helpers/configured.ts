@@ -4,11 +4,22 @@ import { app } from "../../src/app";
 import type { Env } from "../../src/env";
 import { type ApiResponse, buildRequest, type CallOptions, readResponse } from "./api";
 
-/** Plain variables a test may set: the bindings (D1, the Durable Object) stay the real ones. */
+/**
+ * Plain variables and the key-set secrets a test may set: the bindings (D1,
+ * the Durable Object) stay the real ones. A secret set here is the Worker's
+ * after a rotation (the Durable Object holds none).
+ */
 export type Vars = Partial<
 	Pick<
 		Env,
-		"RP_ID" | "RP_NAME" | "ORIGINS" | "ANDROID_PACKAGE_NAME" | "ANDROID_SHA256_CERT_FINGERPRINTS" | "APPLE_APP_IDS"
+		| "RP_ID"
+		| "RP_NAME"
+		| "ORIGINS"
+		| "ANDROID_PACKAGE_NAME"
+		| "ANDROID_SHA256_CERT_FINGERPRINTS"
+		| "APPLE_APP_IDS"
+		| "TOTP_ENCRYPTION_KEY"
+		| "RECOVERY_CODE_HMAC_KEY"
 	>
 >;
 

@@ -4,6 +4,7 @@ import { fromBase64Url, toBase64Url } from "../../src/lib/encoding";
 import { issueSignInChallenge, openSignInChallenge } from "../../src/services/sign-in-challenge";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { authenticationOptions, partialLogin } from "../helpers/flows";
+import { keySet } from "../helpers/keys";
 import {
 	expectRefused,
 	fullSessions,
@@ -76,7 +77,7 @@ describe("the signature of a sign-in challenge", () => {
 	it("refuses a challenge signed under another secret", async () => {
 		const { authenticator } = await userWithDiscoverablePasskey();
 		const forged = toBase64Url(
-			await issueSignInChallenge("another-secret-of-at-least-16-chars", Date.now() + 5 * MINUTE),
+			await issueSignInChallenge(keySet("another-secret-of-at-least-16-chars"), Date.now() + 5 * MINUTE),
 		);
 		expectRefused(
 			await postSignIn(await signInAssertion(authenticator, { challenge: forged })),
@@ -100,12 +101,14 @@ describe("the signature of a sign-in challenge", () => {
 	});
 
 	it("round-trips in the service: open gives the expiry back until it has passed", async () => {
-		const secret = "a-test-secret-of-at-least-16-chars";
+		const secret = keySet("a-test-secret-of-at-least-16-chars");
 		const expiresAt = Date.now() + 5 * MINUTE;
 		const challenge = toBase64Url(await issueSignInChallenge(secret, expiresAt));
 		expect(await openSignInChallenge(secret, challenge, expiresAt - 1)).toBe(expiresAt);
 		expect(await openSignInChallenge(secret, challenge, expiresAt)).toBeNull();
-		expect(await openSignInChallenge(`${secret}x`, challenge, expiresAt - 1)).toBeNull();
+		expect(
+			await openSignInChallenge(keySet("a-test-secret-of-at-least-16-charsx"), challenge, expiresAt - 1),
+		).toBeNull();
 		expect(await openSignInChallenge(secret, challenge.slice(0, -2), expiresAt - 1)).toBeNull();
 	});
 });

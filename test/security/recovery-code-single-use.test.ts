@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { hashRecoveryCode } from "../../src/services/recovery-codes";
 import { expectError } from "../helpers/expect-error";
+import { keySet } from "../helpers/keys";
 import { freezeClock } from "../helpers/time";
 import {
 	midStep,
@@ -23,7 +24,7 @@ afterEach(() => {
 });
 
 async function rowOf(userId: string, code: string) {
-	const hash = await hashRecoveryCode(env.RECOVERY_CODE_HMAC_KEY ?? "", code);
+	const hash = await hashRecoveryCode(keySet(env.RECOVERY_CODE_HMAC_KEY), code);
 	return (await recoveryCodeRows(userId)).find((row) => row.code_hash === hash);
 }
 
