@@ -94,7 +94,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			tags: ["Passkeys"],
 			summary: "Verify and store a new passkey",
 			description:
-				"The first authenticator of a user brings ten recovery codes, returned once. Without a `name`, the passkey is named after its authenticator model, else `Passkey`.",
+				"The first authenticator of a user brings ten recovery codes, returned once. Without a `name`, the passkey is named after its authenticator model, else `Passkey`. The credential public key must be a real key of a kind offered: ES256 on P-256, EdDSA on Ed25519 (no small-order point) or RS256 of at least 2048 bits with e = 65537, with no other COSE member; an ES256 signature must be canonical DER; the challenge must be spelled as issued; `crossOrigin` must be absent or `false` and `topOrigin` absent. Anything else is 400 `verification_failed`.",
 			security: SESSION,
 			middleware: [jsonBody(), fullRecent] as const,
 			request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),

@@ -9,13 +9,16 @@ import type { NewPasskey } from "../durable/authenticator-changes";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
-import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
+import { challengeMismatch } from "./canonical-challenge";
+import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
+import { isSameOriginCeremony } from "./cross-origin";
+import { isCanonicalEs256Signature } from "./der-signature";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import type { AuthenticatedSession } from "./sessions";
@@ -122,10 +125,8 @@ export type ClaimCheck =
 export function checkRegistrationClaim(pendingText: string | null, claim: RegistrationClaim): ClaimCheck {
 	if (!pendingText) return { accepted: false, code: "challenge_expired", reason: "challenge_unknown" };
 	const pending = JSON.parse(pendingText) as PendingRegistration;
-	const encoder = new TextEncoder();
-	if (!timingSafeEqual(encoder.encode(pending.challenge), encoder.encode(claim.challenge))) {
-		return { accepted: false, code: "verification_failed", reason: "challenge_mismatch" };
-	}
+	const mismatch = challengeMismatch(pending.challenge, claim.challenge);
+	if (mismatch) return { accepted: false, code: "verification_failed", reason: mismatch };
 	if (pending.passwordless && !claim.userVerified) {
 		return { accepted: false, code: "verification_failed", reason: "user_verification" };
 	}
@@ -195,7 +196,7 @@ async function verifyNewCredential(
 	requestedName: string | undefined,
 	now: number,
 ): Promise<{ row: NewPasskey; claim: RegistrationClaim }> {
-	if (inspected.clientData.crossOrigin === true) throw new RegistrationRefused("verification_failed", "cross_origin");
+	if (!isSameOriginCeremony(inspected.clientData)) throw new RegistrationRefused("verification_failed", "cross_origin");
 	if (inspected.credentialIdBytes > MAX_CREDENTIAL_ID_BYTES) {
 		throw new RegistrationRefused("verification_failed", "credential_id_too_long");
 	}
@@ -205,6 +206,18 @@ async function verifyNewCredential(
 	if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
 	// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
 	if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
+	const key = await checkCredentialPublicKey(inspected.credentialPublicKey);
+	if (!key.valid) throw new RegistrationRefused("verification_failed", key.reason);
+	if (selfAttested) {
+		// §8.2: a self attestation is signed with the credential's own key, so it names that key's algorithm.
+		if (inspected.attestationAlgorithm !== key.algorithm) {
+			throw new RegistrationRefused("verification_failed", "attestation_algorithm");
+		}
+		const signature = inspected.attestationSignature;
+		if (key.algorithm === ES256 && (!signature || !isCanonicalEs256Signature(signature))) {
+			throw new RegistrationRefused("verification_failed", "signature_encoding");
+		}
+	}
 	let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
 	try {
 		verification = await verifyRegistrationResponse({

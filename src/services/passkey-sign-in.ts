@@ -10,6 +10,7 @@ import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { consumeSignInChallenge, recordSignIn } from "../storage/sign-in-challenges";
+import { readChallenge } from "./canonical-challenge";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
@@ -81,8 +82,15 @@ export async function signInWithPasskey(
 		const now = clock.now();
 		const expiresAt = await openSignInChallenge(deps.challengeKeys, challenge, now);
 		if (expiresAt === null) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-		const consumed = await consumeSignInChallenge(deps.db, challenge, expiresAt, inspected.credentialId, now);
+		// The MAC held, so the challenge decodes. Its use is recorded under
+		// its bytes (their canonical spelling), so every spelling of one
+		// challenge is the same first use; a spelling other than ours is then
+		// refused, after it has consumed the challenge like any failure.
+		const spelled = readChallenge(challenge);
+		if (!spelled) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		const consumed = await consumeSignInChallenge(deps.db, spelled.canonical, expiresAt, inspected.credentialId, now);
 		if (!consumed.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		if (!spelled.isCanonical) throw new CeremonyFailure("verification_failed", "challenge_not_canonical");
 		const found = consumed.candidate;
 		if (!found) throw new CeremonyFailure("verification_failed", "unknown_credential");
 		const userHandle = response.response.userHandle;

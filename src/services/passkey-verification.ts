@@ -9,21 +9,19 @@ import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import type { KnownFailure } from "../durable/user-state";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
-import { timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { Db } from "../storage/db";
 import { type PasskeyRow, type PasskeyUse, recordPasskeyUse } from "../storage/passkeys";
+import { challengeMismatch } from "./canonical-challenge";
+import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
+import { isSameOriginCeremony } from "./cross-origin";
+import { isCanonicalEs256Signature } from "./der-signature";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { parseTransports } from "./passkey-view";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
-import {
-	type InspectedAssertion,
-	inspectAssertion,
-	isSupportedAlgorithm,
-	storedKeyAlgorithm,
-} from "./webauthn-inspect";
+import { type InspectedAssertion, inspectAssertion } from "./webauthn-inspect";
 
 export interface PendingAssertion {
 	challenge: string;
@@ -46,10 +44,8 @@ export interface SignedAssertion {
 export function checkAssertionClaim(pendingText: string | null, signed: SignedAssertion): KnownFailure | undefined {
 	if (!pendingText) return { code: "challenge_expired", reason: "challenge_unknown" };
 	const pending = JSON.parse(pendingText) as PendingAssertion;
-	const encoder = new TextEncoder();
-	if (!timingSafeEqual(encoder.encode(pending.challenge), encoder.encode(signed.challenge))) {
-		return { code: "verification_failed", reason: "challenge_mismatch" };
-	}
+	const mismatch = challengeMismatch(pending.challenge, signed.challenge);
+	if (mismatch) return { code: "verification_failed", reason: mismatch };
 	if (!pending.allowed.includes(signed.credentialId)) {
 		return { code: "verification_failed", reason: "credential_not_allowed" };
 	}
@@ -95,7 +91,8 @@ export interface AssertionRules {
 /**
  * Verifies an assertion against a stored passkey. Besides what
  * @simplewebauthn/server checks, it refuses crossOrigin, a changed
- * backup-eligible flag, a key algorithm we never offered, and a sign count
+ * backup-eligible flag, a stored key that is not a real key of a kind we
+ * offered, an ES256 signature that is not canonical DER, and a sign count
  * that does not grow (a possible clone). Returns the use to record.
  */
 export async function verifyAssertion(
@@ -105,7 +102,7 @@ export async function verifyAssertion(
 	challenge: string,
 	rules: AssertionRules,
 ): Promise<PasskeyUse> {
-	if (inspected.clientData.crossOrigin === true) throw new CeremonyFailure("verification_failed", "cross_origin");
+	if (!isSameOriginCeremony(inspected.clientData)) throw new CeremonyFailure("verification_failed", "cross_origin");
 	if (!inspected.authData.flags.up) throw new CeremonyFailure("verification_failed", "user_presence");
 	if (rules.requireUserVerification && !inspected.authData.flags.uv) {
 		throw new CeremonyFailure("verification_failed", "user_verification");
@@ -114,8 +111,15 @@ export async function verifyAssertion(
 		throw new CeremonyFailure("verification_failed", "backup_eligibility_changed");
 	}
 	const publicKey = fromBase64Url(passkey.publicKey);
-	if (!publicKey || !isSupportedAlgorithm(storedKeyAlgorithm(publicKey))) {
-		throw new CeremonyFailure("verification_failed", "algorithm");
+	if (!publicKey) throw new CeremonyFailure("verification_failed", "algorithm");
+	// Checked again here, not only at registration: a key stored before the rules were kept cannot sign in.
+	const key = await checkCredentialPublicKey(publicKey);
+	if (!key.valid) throw new CeremonyFailure("verification_failed", key.reason);
+	if (key.algorithm === ES256) {
+		const signature = fromBase64Url(response.response.signature);
+		if (!signature || !isCanonicalEs256Signature(signature)) {
+			throw new CeremonyFailure("verification_failed", "signature_encoding");
+		}
 	}
 	let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
 	try {

@@ -63,9 +63,14 @@ export interface InspectedRegistration {
 	/** Whether the attestation statement carries a certificate chain (x5c). */
 	hasCertificateChain: boolean;
 	attestationStatementSize: number;
+	/** attStmt.alg and attStmt.sig of a packed statement (undefined when absent or of the wrong type). */
+	attestationAlgorithm: number | undefined;
+	attestationSignature: Uint8Array | undefined;
 	authData: ParsedAuthenticatorData;
 	credentialId: string;
 	credentialIdBytes: number;
+	/** The COSE public key inside the authenticator data. */
+	credentialPublicKey: Uint8Array;
 	algorithm: number | undefined;
 }
 
@@ -75,6 +80,8 @@ export function inspectRegistration(response: RegistrationResponseJSON): Inspect
 	let format: AttestationFormat;
 	let statementSize: number;
 	let hasCertificateChain: boolean;
+	let attestationAlgorithm: number | undefined;
+	let attestationSignature: Uint8Array | undefined;
 	let authDataBytes: Uint8Array<ArrayBuffer>;
 	try {
 		const attestation = decodeAttestationObject(attestationBytes);
@@ -84,6 +91,10 @@ export function inspectRegistration(response: RegistrationResponseJSON): Inspect
 		if (typeof format !== "string" || !(authDataBytes instanceof Uint8Array) || !statement) throw new Error("shape");
 		statementSize = statement.size;
 		hasCertificateChain = statement.get("x5c") !== undefined;
+		const alg: unknown = statement.get("alg");
+		const sig: unknown = statement.get("sig");
+		attestationAlgorithm = typeof alg === "number" ? alg : undefined;
+		attestationSignature = sig instanceof Uint8Array ? sig : undefined;
 	} catch {
 		throw malformed("credential.response.attestationObject", "is not a valid CBOR attestation object");
 	}
@@ -103,9 +114,12 @@ export function inspectRegistration(response: RegistrationResponseJSON): Inspect
 		format,
 		hasCertificateChain,
 		attestationStatementSize: statementSize,
+		attestationAlgorithm,
+		attestationSignature,
 		authData,
 		credentialId: toBase64Url(authData.credentialID),
 		credentialIdBytes: authData.credentialID.length,
+		credentialPublicKey: authData.credentialPublicKey,
 		algorithm,
 	};
 }
@@ -126,16 +140,6 @@ export function inspectAssertion(response: AuthenticationResponseJSON): Inspecte
 	const rawId = decodeField(response.rawId, "credential.rawId");
 	if (toBase64Url(rawId) !== response.id) throw malformed("credential.id", "must equal rawId");
 	return { clientData, authData, credentialId: response.id };
-}
-
-/** The algorithm of a stored COSE key, checked again at every assertion. */
-export function storedKeyAlgorithm(publicKey: Uint8Array<ArrayBuffer>): number | undefined {
-	try {
-		const alg = decodeCredentialPublicKey(publicKey).get(COSE_ALG);
-		return typeof alg === "number" ? alg : undefined;
-	} catch {
-		return undefined;
-	}
 }
 
 export function isSupportedAlgorithm(alg: number | undefined): boolean {

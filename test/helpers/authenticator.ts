@@ -41,6 +41,8 @@ export interface CredentialRecord {
 	publicKeyCose: Uint8Array;
 	algorithm: Algorithm;
 	signCount: number;
+	/** Sent as every signature instead of signing (a key no one holds the private half of). */
+	fixedSignature?: Uint8Array;
 }
 
 export interface Flags {
@@ -53,7 +55,11 @@ export interface Flags {
 interface ClientDataOverrides {
 	origin?: string;
 	type?: string;
-	crossOrigin?: boolean;
+	/** Any JSON value (a client may write `"true"`); `null` leaves the member out. */
+	crossOrigin?: unknown;
+	/** Added to the client data when set. */
+	topOrigin?: string;
+	/** Replaces the challenge as spelled in the client data (e.g. a non-canonical spelling). */
 	challenge?: string;
 	/** Only changes the rpIdHash in authenticator data, not which credential is used. */
 	rpId?: string;
@@ -68,6 +74,17 @@ export interface CreateOverrides extends ClientDataOverrides {
 	omitTransports?: boolean;
 	/** Replaces only the top-level id/rawId, leaving the id inside authData untouched. */
 	responseId?: string;
+	/**
+	 * A COSE public key to attest instead of the generated one's (a "none"
+	 * attestation signs nothing, so any bytes go). With `fixedSignature`, every
+	 * later assertion carries that signature instead of one made by the key.
+	 */
+	publicKeyCose?: Uint8Array;
+	fixedSignature?: Uint8Array;
+	/** attStmt.alg of a packed attestation, instead of the key's own. */
+	attestationAlgorithm?: number;
+	/** Rewrites the DER signature of a packed attestation (e.g. to a non-canonical encoding). */
+	reencodeSignature?: (der: Uint8Array) => Uint8Array;
 }
 
 export interface GetOverrides extends ClientDataOverrides {
@@ -80,6 +97,8 @@ export interface GetOverrides extends ClientDataOverrides {
 	badSignature?: boolean;
 	/** Replaces only the top-level id/rawId (e.g. to present an unknown credential id). */
 	responseId?: string;
+	/** Rewrites the signature after signing (e.g. an ES256 DER signature to a non-canonical encoding). */
+	reencodeSignature?: (signature: Uint8Array) => Uint8Array;
 }
 
 type Bytes = Uint8Array<ArrayBuffer>;
@@ -128,7 +147,7 @@ export class SoftAuthenticator {
 		const rpId = options.rp.id ?? this.rpId;
 		const rawId = toBytes(overrides.credentialId ?? randomBytes(this.opts.credentialIdLength ?? 32));
 		const keyPair = await generateKeyPair(algorithm);
-		const publicKeyCose = await exportCosePublicKey(keyPair.publicKey, algorithm);
+		const publicKeyCose = toBytes(overrides.publicKeyCose ?? (await exportCosePublicKey(keyPair.publicKey, algorithm)));
 
 		const record: CredentialRecord = {
 			credentialId: isoBase64URL.fromBuffer(rawId),
@@ -138,6 +157,7 @@ export class SoftAuthenticator {
 			publicKeyCose,
 			algorithm,
 			signCount: this.opts.signCount ?? 0,
+			...(overrides.fixedSignature ? { fixedSignature: overrides.fixedSignature } : {}),
 		};
 		this.credentials.push(record);
 
@@ -155,7 +175,7 @@ export class SoftAuthenticator {
 		const attestationObject = isoCBOR.encode(
 			new Map<string, CBORValue>([
 				["fmt", attestationMode === "none" ? "none" : "packed"],
-				["attStmt", await buildAttStmt(attestationMode, record, authData, clientDataJSON)],
+				["attStmt", await buildAttStmt(attestationMode, record, authData, clientDataJSON, overrides)],
 				["authData", authData],
 			]),
 		);
@@ -191,7 +211,10 @@ export class SoftAuthenticator {
 			Uint8Array.of(this.flagsByte(overrides.flags)),
 			uint32BE(signCount),
 		);
-		const signature = await signWebAuthn(record, authData, clientDataJSON);
+		let signature = await signWebAuthn(record, authData, clientDataJSON);
+		if (overrides.reencodeSignature) {
+			signature = toBytes(overrides.reencodeSignature(signature));
+		}
 		if (overrides.badSignature) {
 			flipLastByte(signature);
 		}
@@ -257,11 +280,13 @@ export class SoftAuthenticator {
 
 	/** Key order matches what browsers emit, though the server parses it as JSON anyway. */
 	private clientData(type: string, challenge: string, overrides: ClientDataOverrides): Bytes {
+		const crossOrigin = overrides.crossOrigin === undefined ? false : overrides.crossOrigin;
 		const json = JSON.stringify({
 			type: overrides.type ?? type,
 			challenge: overrides.challenge ?? challenge,
 			origin: overrides.origin ?? this.origin,
-			crossOrigin: overrides.crossOrigin ?? false,
+			...(crossOrigin === null ? {} : { crossOrigin }),
+			...(overrides.topOrigin === undefined ? {} : { topOrigin: overrides.topOrigin }),
 		});
 		return toBytes(isoUint8Array.fromUTF8String(json));
 	}
@@ -274,13 +299,15 @@ async function buildAttStmt(
 	record: CredentialRecord,
 	authData: Bytes,
 	clientDataJSON: Bytes,
+	overrides: CreateOverrides,
 ): Promise<Map<string, CBORValue>> {
 	if (mode === "none") {
 		return new Map();
 	}
+	const signature = await signWebAuthn(record, authData, clientDataJSON);
 	const stmt = new Map<string, CBORValue>([
-		["alg", COSE_ALG[record.algorithm]],
-		["sig", await signWebAuthn(record, authData, clientDataJSON)],
+		["alg", overrides.attestationAlgorithm ?? COSE_ALG[record.algorithm]],
+		["sig", overrides.reencodeSignature ? toBytes(overrides.reencodeSignature(signature)) : signature],
 	]);
 	if (mode === "packed-x5c") {
 		// Not a parseable certificate on purpose: the server must refuse x5c before parsing it.
@@ -327,6 +354,9 @@ async function generateKeyPair(algorithm: Algorithm): Promise<CryptoKeyPair> {
 
 /** Signs authData || SHA-256(clientDataJSON) in the wire encoding WebAuthn expects for the algorithm. */
 async function signWebAuthn(record: CredentialRecord, authData: Bytes, clientDataJSON: Bytes): Promise<Bytes> {
+	if (record.fixedSignature) {
+		return toBytes(record.fixedSignature);
+	}
 	const signed = concat(authData, await sha256(clientDataJSON));
 	const sig = new Uint8Array(await crypto.subtle.sign(keyParams(record.algorithm).sign, record.privateKey, signed));
 	// WebCrypto gives ECDSA as raw r||s but WebAuthn requires ASN.1 DER; EdDSA and RSA are already raw.
@@ -448,4 +478,26 @@ function required<T>(value: T | undefined, message: string): T {
 		throw new Error(message);
 	}
 	return value;
+}
+
+// --- spellings and encodings for the strictness suites ------------------------------------------
+
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * Every unpadded base64url spelling of the same bytes: the last character's
+ * spare low bits are ignored by decoders, so a challenge of 38 bytes has four.
+ * The canonical spelling (spare bits zero) comes first.
+ */
+export function base64UrlSpellings(text: string): string[] {
+	const spare = [0, 0, 4, 2][text.length % 4] ?? 0;
+	const last = BASE64URL_ALPHABET.indexOf(text.slice(-1));
+	if (spare === 0 || last < 0) return [text];
+	const base = last & ~((1 << spare) - 1);
+	return Array.from({ length: 1 << spare }, (_, i) => text.slice(0, -1) + BASE64URL_ALPHABET[base + i]);
+}
+
+/** A COSE key map, for tests that build keys by hand. */
+export function encodeCoseKey(entries: [number, CBORValue][]): Bytes {
+	return toBytes(isoCBOR.encode(new Map<number, CBORValue>(entries)));
 }
