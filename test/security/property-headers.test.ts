@@ -298,8 +298,8 @@ const AUTH_VARIANTS: AuthVariant[] = [
 	{ name: "scheme only", authorization: { raw: "Bearer" } },
 	{ name: "bad characters", authorization: { raw: "Bearer !!!" } },
 	{ name: "Token scheme", authorization: { scheme: "Token", token: "full" } },
-	{ name: "cookie garbage", cookie: { raw: "pe_session=%E0%A4%A" } },
-	{ name: "cookie of another name", cookie: { raw: "session=x; pe_sessionx=y" } },
+	{ name: "cookie garbage", cookie: { raw: "__Host-pe_session=%E0%A4%A" } },
+	{ name: "cookie of another name", cookie: { raw: "session=x; __Host-pe_sessionx=y" } },
 	{ name: "cookie unknown", cookie: "unknown" },
 	{ name: "fresh full (for logout)", authorization: { scheme: "Bearer", token: "fresh-full" } },
 	{ name: "fresh full cookie (for logout)", cookie: "fresh-full" },
@@ -390,7 +390,7 @@ async function build(c: Case): Promise<Sent> {
 		headers.set("authorization", `${authorization.scheme} ${token}${authorization.trailing ?? ""}`);
 	}
 	if (c.auth.cookie && typeof c.auth.cookie === "object") headers.set("cookie", c.auth.cookie.raw);
-	else if (c.auth.cookie) headers.set("cookie", `pe_session=${await tokenFor(c.auth.cookie, levels)}`);
+	else if (c.auth.cookie) headers.set("cookie", `__Host-pe_session=${await tokenFor(c.auth.cookie, levels)}`);
 	if (c.origin !== undefined) headers.set("origin", c.origin);
 	if (c.xClient !== undefined) headers.set("x-client", c.xClient);
 	if (c.contentType !== undefined) headers.set("content-type", c.contentType);
@@ -426,7 +426,7 @@ function predict(c: Case, sent: Sent): Outcome {
 	let bearer: string | null | undefined;
 	if (authorization !== undefined) bearer = BEARER.exec(authorization)?.[1] ?? null;
 	if (bearer === null) return { status: 401, code: "not_authenticated" };
-	const cookieToken = /(?:^|;\s*)pe_session=([^;]*)/.exec(header("cookie") ?? "")?.[1];
+	const cookieToken = /(?:^|;\s*)__Host-pe_session=([^;]*)/.exec(header("cookie") ?? "")?.[1];
 	const token = bearer ?? cookieToken;
 	const level = token ? sent.levels.get(token) : undefined;
 	if (!level) return { status: 401, code: "not_authenticated" };
