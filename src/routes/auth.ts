@@ -133,7 +133,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			summary: "The current session",
 			security: SESSION,
 			middleware: [requireSession({ level: "2fa" })] as const,
-			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated") },
+			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated", "csrf_failed") },
 		}),
 		async (c) => {
 			const session = await viewSession(c.var.db, c.var.auth.session);
