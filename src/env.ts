@@ -8,6 +8,8 @@ export interface Env {
 	RP_ID: string;
 	RP_NAME: string;
 	ORIGINS: string;
+	/** A session's absolute lifetime in days (default 90; 1 to 365). */
+	SESSION_MAX_AGE_DAYS?: string;
 	/** Encrypts TOTP secrets at rest (AES-GCM). */
 	TOTP_ENCRYPTION_KEY?: string;
 	/** Keys the HMAC under which recovery codes are stored. */

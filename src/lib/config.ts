@@ -1,5 +1,12 @@
 import type { Env } from "../env";
+import { DAY } from "./clock";
 import { type KeySet, KeySetFormatError, parseKeySet } from "./key-set";
+
+/** API.md: a full session ends 90 days after it was created, however much it is used, unless configured. */
+export const DEFAULT_SESSION_MAX_AGE_DAYS = 90;
+// One day at least (a shorter one would end sessions people are using mid-task);
+// a year at most (a longer one would not be an end; browsers cap cookies near there anyway).
+const SESSION_MAX_AGE_DAYS_RANGE = [1, 365] as const;
 
 export interface Config {
 	rpId: string;
@@ -8,9 +15,14 @@ export interface Config {
 	origins: string[];
 	/** The subset that browsers can send as an `Origin` header. */
 	webOrigins: string[];
+	/** A session's absolute lifetime in milliseconds: it never outlives created_at + this. */
+	sessionMaxAge: number;
 }
 
-export class MissingSecretError extends Error {
+/** A configuration value that is present but wrong: the Worker refuses to guess. */
+export class ConfigError extends Error {}
+
+export class MissingSecretError extends ConfigError {
 	constructor(readonly secret: string) {
 		super(`Missing secret ${secret}: set it with \`wrangler secret put ${secret}\` (or in .dev.vars locally)`);
 	}
@@ -35,7 +47,24 @@ export function readConfig(env: Env): Config {
 		rpName: env.RP_NAME,
 		origins,
 		webOrigins: origins.filter((origin) => origin.startsWith("https://") || origin.startsWith("http://")),
+		sessionMaxAge: readSessionMaxAgeDays(env.SESSION_MAX_AGE_DAYS) * DAY,
 	};
+}
+
+/**
+ * SESSION_MAX_AGE_DAYS: whole days in a sane range. A value that is set but
+ * wrong fails loudly rather than falling back, so that a typo cannot leave
+ * sessions living longer (or shorter) than the operator believes.
+ */
+function readSessionMaxAgeDays(value: string | undefined): number {
+	const text = value?.trim() ?? "";
+	if (text === "") return DEFAULT_SESSION_MAX_AGE_DAYS;
+	const [min, max] = SESSION_MAX_AGE_DAYS_RANGE;
+	const days = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
+	if (!(days >= min && days <= max)) {
+		throw new ConfigError(`SESSION_MAX_AGE_DAYS must be a whole number of days from ${min} to ${max}`);
+	}
+	return days;
 }
 
 type SecretName = "TOTP_ENCRYPTION_KEY" | "RECOVERY_CODE_HMAC_KEY";

@@ -7,7 +7,7 @@ import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 import type { ClientKind } from "./metrics";
 import { createMetrics } from "./metrics";
-import { deliverToken, SESSION_COOKIE } from "./session-response";
+import { clearLegacySessionCookie, deliverToken, SESSION_COOKIE, sessionCookieCount } from "./session-response";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -70,6 +70,18 @@ function isAllowedOrigin(c: Context<AppEnv>): boolean {
 	return origin !== undefined && c.var.config.webOrigins.includes(origin);
 }
 
+/**
+ * The browser says another site started this request. A SameSite=Lax cookie
+ * still rides on a cross-site top-level navigation (a GET): a link on
+ * another site could replace a pending challenge and make the user's own
+ * verify fail. No request of our clients is cross-site, so a cookie request
+ * that is gets nothing, whatever its method. Browsers that do not send the
+ * header are held to the Origin rule alone.
+ */
+function isCrossSite(c: Context<AppEnv>): boolean {
+	return c.req.header("sec-fetch-site")?.trim().toLowerCase() === "cross-site";
+}
+
 export function clientKindOf(c: Context<AppEnv>): ClientKind {
 	return c.req.header("x-client")?.toLowerCase() === "app" ? "app" : "browser";
 }
@@ -91,23 +103,28 @@ export interface SessionRequirement {
 
 /**
  * Authenticates the request and applies, in API.md's order: session present
- * (401) → Origin of a cookie request (403 csrf_failed) → level (403
- * mfa_required) → recent authentication (401 reauthentication_required);
- * then slides the session's expiry when it is due.
+ * (401) → Origin (or a cross-site Sec-Fetch-Site) of a cookie request (403
+ * csrf_failed) → level (403 mfa_required) → recent authentication (401
+ * reauthentication_required); then slides the session's expiry when it is due.
+ * Nothing before these checks pass writes anything.
  */
 export function requireSession(requirement: SessionRequirement): MiddlewareHandler<AppEnv> {
 	return async function requireSession(c, next) {
+		clearLegacySessionCookie(c);
 		const bearer = bearerToken(c);
-		if (bearer === null) throw new ApiError("not_authenticated");
+		if (bearer === null || sessionCookieCount(c) > 1) throw new ApiError("not_authenticated");
 		const client: ClientKind = bearer ? "app" : "browser";
 		const token = bearer ?? getCookie(c, SESSION_COOKIE);
 		const resolved = token
-			? await resolveSession(c.var.db, token, { withPasskeys: requirement.withPasskeys === true })
+			? await resolveSession(c.var.db, token, {
+					withPasskeys: requirement.withPasskeys === true,
+					maxAge: c.var.config.sessionMaxAge,
+				})
 			: null;
 		if (!token || !resolved) throw new ApiError("not_authenticated");
 		const { session } = resolved;
 		// A cookie rides along on cross-site requests; a bearer token cannot.
-		if (client === "browser" && UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)) {
+		if (client === "browser" && (isCrossSite(c) || (UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)))) {
 			throw new ApiError("csrf_failed");
 		}
 		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
 import { clearSessionCookie, deliverToken } from "../lib/session-response";
-import { assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
+import { assertPasswordNotLocked, changePassword, logIn, reauthenticate, signUp } from "../services/accounts";
 import { revokeSession, sessionView, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
@@ -13,6 +13,7 @@ import {
 	jsonRequest,
 	NO_SESSION,
 	Password,
+	Revoked,
 	SESSION,
 	SessionResult,
 	SessionToken,
@@ -28,6 +29,10 @@ const Credentials = z
 const LoginCredentials = z
 	.object({ email: Email, password: z.string().min(1).max(256) })
 	.openapi("LoginCredentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
+
+/** How long a full session lives, as API.md says it; in the descriptions of the routes that create one. */
+export const FULL_SESSION_LIFETIME =
+	"A full session expires after 30 days unused (each use extends it), and in any case at its absolute end, 90 days after it was created by default (`SESSION_MAX_AGE_DAYS`); a browser's cookie expires with it.";
 
 /** A locked email answers 429 before its reauthentication body is read (API.md's order). */
 function passwordGate(): MiddlewareHandler<AppEnv> {
@@ -45,7 +50,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/signup",
 			tags: ["Accounts"],
 			summary: "Create an account (full session)",
-			description: "Emails are trimmed and compared without regard to case.",
+			description: `Emails are trimmed and compared without regard to case. ${FULL_SESSION_LIFETIME}`,
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), sessionCreationOrigin()] as const,
@@ -77,8 +82,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/login",
 			tags: ["Accounts"],
 			summary: "Sign in with a password",
-			description:
-				"Partial session when the user has two-factor authentication, else full. A wrong email and a wrong password get the same 400 `invalid_credentials`; 10 failures for one email within 15 minutes answer 429.",
+			description: `Partial session (it expires 10 minutes after creation) when the user has two-factor authentication, else full. ${FULL_SESSION_LIFETIME} A wrong email and a wrong password get the same 400 \`invalid_credentials\`; 10 failures for one email within 15 minutes answer 429.`,
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), sessionCreationOrigin()] as const,
@@ -129,7 +133,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			summary: "The current session",
 			security: SESSION,
 			middleware: [requireSession({ level: "2fa" })] as const,
-			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated") },
+			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated", "csrf_failed") },
 		}),
 		async (c) => {
 			const session = await viewSession(c.var.db, c.var.auth.session);
@@ -168,5 +172,34 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			const deps = serviceDeps(c);
 			const refreshed = await reauthenticate(deps, c.var.auth.session, c.req.valid("json").password);
 			return c.json({ success: true as const, session: await viewSession(deps.db, refreshed) }, 200);
+		},
+	)
+	.openapi(
+		createRoute({
+			method: "post",
+			path: "/password",
+			tags: ["Accounts"],
+			summary: "Set or change the password; every other session is signed out",
+			description:
+				"Needs a full session with a recent authentication (the current password is not asked again). 8 to 256 characters, as at sign-up. Every other session of the user, partial ones too, ends (`revoked` says how many); this one stays.",
+			security: SESSION,
+			middleware: [jsonBody(), requireSession({ level: "full", recent: true })] as const,
+			request: jsonRequest(z.object({ password: Password }).openapi({ example: { password: "a new passphrase" } })),
+			responses: {
+				200: json(Revoked, "Password set; other sessions signed out"),
+				...errors(
+					"invalid_request",
+					"not_authenticated",
+					"reauthentication_required",
+					"csrf_failed",
+					"mfa_required",
+					"payload_too_large",
+					"unsupported_media_type",
+				),
+			},
+		}),
+		async (c) => {
+			const revoked = await changePassword(serviceDeps(c), c.var.auth.session, c.req.valid("json").password);
+			return c.json({ success: true as const, revoked }, 200);
 		},
 	);

@@ -11,13 +11,17 @@ const DESCRIPTION = `Passkeys (WebAuthn), authenticator-app codes (TOTP) and rec
 JSON in, JSON out (bodies over ${MAX_BODY_BYTES / 1024} KiB answer 413, bodies that are not JSON 415). Every
 path also works with a trailing slash. Every error is the \`Error\` envelope. Checks run in this order,
 and the first that fails answers: route exists (404) → body is JSON and small enough (415/413) → session
-present (401) → \`Origin\` of a cookie request (403 \`csrf_failed\`) → session level (403 \`mfa_required\`) →
-recent authentication (401 \`reauthentication_required\`) → rate limit (429, with \`Retry-After\`) → body
-fields (400 \`invalid_request\`) → the route's own rules. 503 \`unavailable\` (with \`Retry-After\`) means
+present (401) → \`Origin\` or \`Sec-Fetch-Site\` of a cookie request (403 \`csrf_failed\`) → session level
+(403 \`mfa_required\`) → recent authentication (401 \`reauthentication_required\`) → rate limit (429, with
+\`Retry-After\`) → body fields (400 \`invalid_request\`) → the route's own rules. 503 \`unavailable\` (with \`Retry-After\`) means
 storage is briefly unavailable: try again.
 
-Browsers hold the session in an HttpOnly cookie and must send an allowed \`Origin\` on POST, PATCH and
-DELETE. Apps send \`X-Client: app\` when they sign in, get \`session_token\` in the body, and send it as
+Browsers hold the session in the HttpOnly cookie \`${SESSION_COOKIE}\` and must send an allowed \`Origin\` on
+POST, PATCH and DELETE; a cookie request marked \`Sec-Fetch-Site: cross-site\` is refused whatever its method,
+and one that carries the cookie twice answers 401. A full session expires after 30 days unused and in any
+case at its absolute end, 90 days after sign-in unless configured (\`SESSION_MAX_AGE_DAYS\`).
+
+Apps send \`X-Client: app\` when they sign in, get \`session_token\` in the body, and send it as
 \`Authorization: Bearer …\`.`;
 
 const TAGS = [
@@ -37,7 +41,8 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>): void {
 		type: "apiKey",
 		in: "cookie",
 		name: SESSION_COOKIE,
-		description: "Browser clients: HttpOnly session cookie; unsafe requests need an allowed Origin.",
+		description:
+			"Browser clients: HttpOnly, Secure, SameSite=Lax session cookie; unsafe requests need an allowed Origin, and a request marked Sec-Fetch-Site: cross-site or carrying the cookie twice is refused.",
 	});
 	app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
 		type: "http",

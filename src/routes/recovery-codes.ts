@@ -40,7 +40,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 					}),
 					"Counts",
 				),
-				...errors("not_authenticated", "mfa_required", "not_found"),
+				...errors("not_authenticated", "csrf_failed", "mfa_required", "not_found"),
 			},
 		}),
 		async (c) => {

@@ -51,7 +51,8 @@ export const SessionView = z
 		expires_at: z.string(),
 	})
 	.openapi("Session", {
-		description: "`methods`: the second factors the user can use now. A partial session expires after 10 minutes.",
+		description:
+			"`methods`: the second factors the user can use now. A partial session expires 10 minutes after creation. A full one expires after 30 days unused (use extends it), and never later than its absolute end: 90 days after creation by default (`SESSION_MAX_AGE_DAYS`). `expires_at` is the earlier of the two.",
 		example: {
 			level: "full",
 			user: { id: "Ns8cbA6tFbO_vEXA7D8Kzw", email: "ada@example.com" },
@@ -60,6 +61,14 @@ export const SessionView = z
 			expires_at: "2026-12-25T08:00:00.000Z",
 		},
 	});
+
+/** The answer of a route that signs other sessions out. */
+export const Revoked = z
+	.object({
+		success: z.literal(true),
+		revoked: z.number().int().nonnegative().openapi({ description: "How many other sessions ended", example: 2 }),
+	})
+	.openapi("Revoked");
 
 /** Only for app clients (`X-Client: app`); browsers get an HttpOnly cookie instead. */
 export const SessionToken = z

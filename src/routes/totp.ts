@@ -39,7 +39,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 					}),
 					"Status",
 				),
-				...errors("not_authenticated", "mfa_required"),
+				...errors("not_authenticated", "csrf_failed", "mfa_required"),
 			},
 		}),
 		async (c) => {

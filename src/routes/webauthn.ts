@@ -57,7 +57,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			tags: ["Passkeys"],
 			summary: "Options to register a passkey",
 			description:
-				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor.",
+				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor. A cookie request marked `Sec-Fetch-Site: cross-site` is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
 			middleware: [fullRecentWithPasskeys] as const,
 			request: {
@@ -73,7 +73,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 					z.object({ success: z.literal(true), creation_options: Options }),
 					"PublicKeyCredentialCreationOptionsJSON",
 				),
-				...errors("invalid_request", "not_authenticated", "reauthentication_required", "mfa_required"),
+				...errors("invalid_request", "not_authenticated", "csrf_failed", "reauthentication_required", "mfa_required"),
 			},
 		}),
 		async (c) => {
@@ -144,7 +144,8 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			path: "/authenticate/options",
 			tags: ["Passkeys"],
 			summary: "Options for the passkey second factor",
-			description: "`allowCredentials` holds the user's passkeys; 400 when the user has none.",
+			description:
+				"`allowCredentials` holds the user's passkeys; 400 when the user has none. The challenge replaces the session's pending one, so a cookie request marked `Sec-Fetch-Site: cross-site` (a link on another site) is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
 			middleware: [twoFactorWithPasskeys] as const,
 			responses: {
@@ -152,7 +153,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 					z.object({ success: z.literal(true), request_options: Options }),
 					"PublicKeyCredentialRequestOptionsJSON",
 				),
-				...errors("invalid_request", "not_authenticated"),
+				...errors("invalid_request", "not_authenticated", "csrf_failed"),
 			},
 		}),
 		async (c) => {
@@ -216,7 +217,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 					}),
 					"Passkeys",
 				),
-				...errors("not_authenticated", "mfa_required"),
+				...errors("not_authenticated", "csrf_failed", "mfa_required"),
 			},
 		}),
 		async (c) => {

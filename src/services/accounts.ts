@@ -1,16 +1,19 @@
 import { loginLimiterFor, type UserStateNamespace } from "../durable/stubs";
 import { clock } from "../lib/clock";
+import type { Config } from "../lib/config";
 import { hashPassword, PASSWORD_ITERATIONS, verifyPassword } from "../lib/crypto";
 import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
-import { findUserByEmail, insertUser, type UserRow } from "../storage/users";
+import { deleteOtherSessions } from "../storage/sessions";
+import { findUserByEmail, insertUser, setPassword, type UserRow } from "../storage/users";
 import { PASSWORD_LIMIT } from "./limits";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
+	issuePasswordSession,
 	issueSession,
 	methodsOf,
 	refreshAuthentication,
@@ -19,6 +22,8 @@ import {
 
 export interface AccountDeps {
 	db: Db;
+	/** The absolute lifetime of the sessions a sign-in writes. */
+	config: Pick<Config, "sessionMaxAge">;
 	userState: UserStateNamespace;
 	metrics: Metrics;
 	client: ClientKind;
@@ -53,7 +58,7 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full") };
+	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full", deps.config.sessionMaxAge) };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -132,8 +137,14 @@ export async function logIn(
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password);
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	const issued = await issuePasswordSession(deps.db, user, level, deps.config.sessionMaxAge);
+	// The password was changed while this one was being checked: it is no longer the password.
+	if (!issued) {
+		record(deps, "auth.login.failed", "password_changed");
+		throw new ApiError("invalid_credentials");
+	}
 	record(deps, "auth.login.success");
-	return { issued: await issueSession(deps.db, user, level), methods: methodsOf(counts) };
+	return { issued, methods: methodsOf(counts) };
 }
 
 export async function reauthenticate(
@@ -143,4 +154,23 @@ export async function reauthenticate(
 ): Promise<AuthenticatedSession> {
 	await checkPassword(deps, session.email, password);
 	return refreshAuthentication(deps.db, session);
+}
+
+/**
+ * Sets a new password (the session is full and recent, so no old password is
+ * asked) and, in the same batch, ends every other session of the user, as
+ * OWASP ASVS V3.3 asks: whoever knew the old password and signed in with it
+ * is out. The current session stays. Returns how many sessions ended.
+ */
+export async function changePassword(
+	deps: Pick<AccountDeps, "db">,
+	session: AuthenticatedSession,
+	password: string,
+): Promise<number> {
+	const hashed = await hashPassword(password);
+	const [, revoked] = await deps.db.batch([
+		setPassword(deps.db, session.userId, hashed),
+		deleteOtherSessions(deps.db, session.userId, session.id),
+	]);
+	return revoked.length;
 }

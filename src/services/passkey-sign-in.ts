@@ -101,7 +101,7 @@ export async function signInWithPasskey(
 			requireUserVerification: true,
 			config: deps.config,
 		});
-		const { row, issued } = await prepareSession(found.user, "full");
+		const { row, issued } = await prepareSession(found.user, "full", deps.config.sessionMaxAge);
 		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };

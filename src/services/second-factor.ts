@@ -1,5 +1,6 @@
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock } from "../lib/clock";
+import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
@@ -9,6 +10,8 @@ import { type AuthenticatedSession, completeSecondFactor, revokeSession } from "
 
 export interface SecondFactorDeps {
 	db: Db;
+	/** The absolute lifetime of the full session an upgrade writes. */
+	config: Pick<Config, "sessionMaxAge">;
 	userState: UserStateNamespace;
 	metrics: Metrics;
 	client: ClientKind;
@@ -52,7 +55,11 @@ export interface SecondFactorPassed<T> {
 	result: T;
 }
 
-export function rateLimited(deps: SecondFactorDeps, retryAfterSeconds: number, method: string): ApiError {
+export function rateLimited(
+	deps: Omit<SecondFactorDeps, "config">,
+	retryAfterSeconds: number,
+	method: string,
+): ApiError {
 	deps.metrics.record({
 		event: "rate_limit.blocked",
 		outcome: "blocked",
@@ -120,7 +127,7 @@ export async function attemptSecondFactor<V, T>(
 		}
 		if (!verified) throw new Error("a passed attempt without a verified result");
 		const result = await check.commit(verified.value);
-		const completed = await completeSecondFactor(deps.db, session);
+		const completed = await completeSecondFactor(deps.db, session, deps.config.sessionMaxAge);
 		if (!completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
 		record(method.success, "success");
 		return { ...completed, result };

@@ -1,15 +1,19 @@
 import { clock, DAY, iso, MINUTE } from "../lib/clock";
+import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
 import { sha256Hex } from "../lib/crypto";
 import { randomBytes, toBase64Url } from "../lib/encoding";
 import { type AuthenticatorCounts, countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
 import {
+	deleteOtherSessions,
 	deleteSession,
+	deleteUserSessions,
 	extendSession,
 	findLiveSession,
 	findLiveSessionWithPasskeys,
 	insertSession,
+	insertSessionIfPassword,
 	markAuthenticated,
 	type SessionRow,
 	type SessionWithUser,
@@ -19,6 +23,11 @@ import {
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
 export const RECENT_AUTHENTICATION = 5 * MINUTE;
+/**
+ * The absolute lifetime when the caller has no configuration at hand (tests,
+ * tools); the Worker passes Config.sessionMaxAge (SESSION_MAX_AGE_DAYS).
+ */
+export const DEFAULT_SESSION_MAX_AGE = DEFAULT_SESSION_MAX_AGE_DAYS * DAY;
 // Sliding expiry is written at most once a day, not on every request.
 const EXTEND_AFTER = DAY;
 
@@ -31,7 +40,9 @@ export interface AuthenticatedSession {
 	userId: string;
 	email: string;
 	level: SessionLevel;
+	createdAt: number;
 	authenticatedAt: number;
+	/** The sliding expiry, never later than createdAt + the absolute lifetime. */
 	expiresAt: number;
 }
 
@@ -49,19 +60,21 @@ export interface SessionView {
 	expires_at: string;
 }
 
-function toAuthenticated(row: SessionRow, email: string): AuthenticatedSession {
+function toAuthenticated(row: SessionRow, email: string, maxAge: number): AuthenticatedSession {
 	return {
 		id: row.id,
 		userId: row.userId,
 		email,
 		level: row.level,
+		createdAt: row.createdAt,
 		authenticatedAt: row.authenticatedAt,
-		expiresAt: row.expiresAt,
+		// A row written before the cap (or before it was lowered) may say later; the cap wins.
+		expiresAt: Math.min(row.expiresAt, row.createdAt + maxAge),
 	};
 }
 
-function newSessionRow(id: string, userId: string, level: SessionLevel, now: number): SessionRow {
-	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : FULL_SESSION_TTL;
+function newSessionRow(id: string, userId: string, level: SessionLevel, now: number, maxAge: number): SessionRow {
+	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : Math.min(FULL_SESSION_TTL, maxAge);
 	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl };
 }
 
@@ -73,20 +86,36 @@ export async function hashToken(token: string): Promise<string> {
 export async function prepareSession(
 	user: { id: string; email: string },
 	level: SessionLevel,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
 	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), user.id, level, clock.now());
-	return { row, issued: { session: toAuthenticated(row, user.email), token } };
+	const row = newSessionRow(await hashToken(token), user.id, level, clock.now(), maxAge);
+	return { row, issued: { session: toAuthenticated(row, user.email, maxAge), token } };
 }
 
 export async function issueSession(
 	db: Db,
 	user: { id: string; email: string },
 	level: SessionLevel,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<IssuedSession> {
-	const { row, issued } = await prepareSession(user, level);
+	const { row, issued } = await prepareSession(user, level, maxAge);
 	await insertSession(db, row);
 	return issued;
+}
+
+/**
+ * A password sign-in's session, written only while the password checked is
+ * still the user's (see insertSessionIfPassword); null when it changed.
+ */
+export async function issuePasswordSession(
+	db: Db,
+	user: { id: string; email: string; passwordHash: string },
+	level: SessionLevel,
+	maxAge: number,
+): Promise<IssuedSession | null> {
+	const { row, issued } = await prepareSession(user, level, maxAge);
+	return (await insertSessionIfPassword(db, row, user.passwordHash)) ? issued : null;
 }
 
 export interface ResolvedSession {
@@ -106,24 +135,38 @@ export interface ResolvedSession {
 export async function resolveSession(
 	db: Db,
 	token: string,
-	options: { withPasskeys?: boolean } = {},
+	options: { withPasskeys?: boolean; maxAge?: number } = {},
 ): Promise<ResolvedSession | null> {
 	if (token.length === 0 || token.length > 128) return null;
 	const now = clock.now();
+	const maxAge = options.maxAge ?? DEFAULT_SESSION_MAX_AGE;
 	const id = await hashToken(token);
 	let found: SessionWithUser | undefined;
 	let userPasskeys: UserPasskeys | undefined;
 	if (options.withPasskeys) {
-		const withPasskeys = await findLiveSessionWithPasskeys(db, id, now);
+		const withPasskeys = await findLiveSessionWithPasskeys(db, id, now, maxAge);
 		found = withPasskeys;
 		userPasskeys = withPasskeys?.userPasskeys;
 	} else {
-		found = await findLiveSession(db, id, now);
+		found = await findLiveSession(db, id, now, maxAge);
 	}
 	if (!found) return null;
-	const session = toAuthenticated(found.session, found.email);
-	const due = session.level === "full" && session.expiresAt - now < FULL_SESSION_TTL - EXTEND_AFTER;
-	return { session, slideTo: due ? now + FULL_SESSION_TTL : null, ...(userPasskeys ? { userPasskeys } : {}) };
+	const session = toAuthenticated(found.session, found.email, maxAge);
+	return { session, slideTo: slideTarget(session, now, maxAge), ...(userPasskeys ? { userPasskeys } : {}) };
+}
+
+/**
+ * Where a full session's sliding expiry should move now, or null: 30 days
+ * from now, capped at its absolute end. It is written at most once a day,
+ * except for the last step up to the cap, so that a session in use ends at
+ * its absolute end and not up to a day before it.
+ */
+function slideTarget(session: AuthenticatedSession, now: number, maxAge: number): number | null {
+	if (session.level !== "full") return null;
+	const end = session.createdAt + maxAge;
+	const target = Math.min(now + FULL_SESSION_TTL, end);
+	if (target <= session.expiresAt) return null;
+	return target - session.expiresAt > EXTEND_AFTER || target === end ? target : null;
 }
 
 /** Moves a full session's expiry forward (resolveSession says when and to what). */
@@ -137,6 +180,20 @@ export function revokeSession(db: Db, session: AuthenticatedSession): Promise<vo
 }
 
 /**
+ * Ends every other session of the session's user, partial ones too (a
+ * password sign-in waiting for its second factor is someone's foothold as
+ * well); the current one stays. Returns how many ended.
+ */
+export async function revokeOtherSessions(db: Db, session: AuthenticatedSession): Promise<number> {
+	return (await deleteOtherSessions(db, session.userId, session.id)).length;
+}
+
+/** Ends every session of a user (for a reset of their second factors, or an account taken back). */
+export async function revokeAllSessions(db: Db, userId: string): Promise<number> {
+	return (await deleteUserSessions(db, userId)).length;
+}
+
+/**
  * A second factor passed: a partial session becomes a full one under a new
  * token (the old one stops working); a full session only records the fresh
  * authentication and keeps its token. Returns null when a concurrent request
@@ -145,6 +202,7 @@ export function revokeSession(db: Db, session: AuthenticatedSession): Promise<vo
 export async function completeSecondFactor(
 	db: Db,
 	session: AuthenticatedSession,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ session: AuthenticatedSession; token: string | null } | null> {
 	const now = clock.now();
 	if (session.level === "full") {
@@ -152,9 +210,10 @@ export async function completeSecondFactor(
 		return { session: { ...session, authenticatedAt: now }, token: null };
 	}
 	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), session.userId, "full", now);
+	// The full session's lifetime counts from here: the partial one lived ten minutes at most.
+	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge);
 	if (!(await upgradeSession(db, session.id, row))) return null;
-	return { session: toAuthenticated(row, session.email), token };
+	return { session: toAuthenticated(row, session.email, maxAge), token };
 }
 
 export async function refreshAuthentication(db: Db, session: AuthenticatedSession): Promise<AuthenticatedSession> {

@@ -1,4 +1,4 @@
-import { and, eq, gt, inArray, lte, sql } from "drizzle-orm";
+import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
 import type { Db } from "./db";
 import { PASSKEYS_NEWEST_FIRST, type UserPasskeys } from "./passkeys";
 import { passkeys, sessions, users } from "./schema";
@@ -35,17 +35,27 @@ export async function insertSession(db: Db, session: SessionRow): Promise<void> 
 	await db.batch([sweepExpiredSessions(db, session.userId, session.createdAt), db.insert(sessions).values(session)]);
 }
 
-/** The session with this id, while it has not expired. */
-function isLiveSession(id: string, now: number) {
-	return and(eq(sessions.id, id), gt(sessions.expiresAt, now));
+/**
+ * The session with this id, while it has not expired and is younger than its
+ * absolute lifetime (`maxAge`). The second condition holds here, in the
+ * query, and not only in the expiry written on the row: a row written before
+ * the cap existed, or before the operator lowered it, ends on time too.
+ */
+function isLiveSession(id: string, now: number, maxAge: number) {
+	return and(eq(sessions.id, id), gt(sessions.expiresAt, now), gt(sessions.createdAt, now - maxAge));
 }
 
-export async function findLiveSession(db: Db, id: string, now: number): Promise<SessionWithUser | undefined> {
+export async function findLiveSession(
+	db: Db,
+	id: string,
+	now: number,
+	maxAge: number,
+): Promise<SessionWithUser | undefined> {
 	const row = await db
 		.select({ session: sessions, email: users.email })
 		.from(sessions)
 		.innerJoin(users, eq(users.id, sessions.userId))
-		.where(isLiveSession(id, now))
+		.where(isLiveSession(id, now, maxAge))
 		.get();
 	return row ?? undefined;
 }
@@ -60,14 +70,16 @@ export async function findLiveSessionWithPasskeys(
 	db: Db,
 	id: string,
 	now: number,
+	maxAge: number,
 ): Promise<(SessionWithUser & { userPasskeys: UserPasskeys }) | undefined> {
-	const liveUserId = db.select({ userId: sessions.userId }).from(sessions).where(isLiveSession(id, now));
+	const live = isLiveSession(id, now, maxAge);
+	const liveUserId = db.select({ userId: sessions.userId }).from(sessions).where(live);
 	const [found, rows] = await db.batch([
 		db
 			.select({ session: sessions, email: users.email, webauthnUserId: users.webauthnUserId })
 			.from(sessions)
 			.innerJoin(users, eq(users.id, sessions.userId))
-			.where(isLiveSession(id, now)),
+			.where(live),
 		db
 			.select()
 			.from(passkeys)
@@ -97,6 +109,43 @@ export function sessionColumns(row: SessionRow) {
 
 export async function deleteSession(db: Db, id: string): Promise<void> {
 	await db.delete(sessions).where(eq(sessions.id, id));
+}
+
+/** Every session of the user except `keepId` (partial ones too); says how many. */
+export function deleteOtherSessions(db: Db, userId: string, keepId: string) {
+	return db
+		.delete(sessions)
+		.where(and(eq(sessions.userId, userId), ne(sessions.id, keepId)))
+		.returning({ id: sessions.id });
+}
+
+/** Every session of the user; says how many. */
+export function deleteUserSessions(db: Db, userId: string) {
+	return db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id });
+}
+
+/**
+ * Writes a password sign-in's session only while the user's password is
+ * still the one that was checked (one batch, one transaction). A password
+ * change between the check and this write (a slow hash apart) revokes the
+ * other sessions in its own batch; without the condition, a sign-in with the
+ * old password that was in flight would write its session after that and
+ * survive the change. Returns false when nothing was written.
+ */
+export async function insertSessionIfPassword(db: Db, session: SessionRow, passwordHash: string): Promise<boolean> {
+	const [, inserted] = await db.batch([
+		sweepExpiredSessions(db, session.userId, session.createdAt),
+		db
+			.insert(sessions)
+			.select(
+				db
+					.select(sessionColumns(session))
+					.from(users)
+					.where(and(eq(users.id, session.userId), eq(users.passwordHash, passwordHash))),
+			)
+			.returning({ id: sessions.id }),
+	]);
+	return inserted.length === 1;
 }
 
 /**

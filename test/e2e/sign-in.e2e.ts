@@ -78,6 +78,31 @@ describe("signing up and signing in", () => {
 		await tab.close();
 	});
 
+	it("signs every other browser out from the security page, and keeps this one", async () => {
+		const mine = await openTab(browser());
+		const other = await openTab(browser());
+		const email = "barbara@example.com";
+		await signUp(mine.page, email);
+		await other.page.goto("/sign-in");
+		await submitPassword(other.page, email);
+		await settingsReady(other.page);
+		// The session cookie is host-only and prefixed, so no other host can set or shadow it.
+		const cookies = await mine.context.cookies();
+		expect(cookies.map((cookie) => cookie.name)).toEqual(["__Host-pe_session"]);
+
+		await mine.page.getByRole("button", { name: "Sign out everywhere else" }).click();
+		const dialog = mine.page.getByRole("dialog", { name: "Sign out everywhere else?" });
+		await dialog.getByRole("button", { name: "Sign out other sessions" }).click();
+		await expect.poll(() => mine.page.locator("#flash").textContent()).toBe("Signed out 1 other session.");
+
+		await other.page.reload();
+		await other.page.waitForURL("**/sign-in");
+		await mine.page.reload();
+		await settingsReady(mine.page);
+		mine.expectNoProblems();
+		await Promise.all([mine.close(), other.close()]);
+	});
+
 	it("signs in with a passkey alone, from the button and from the email field's autofill, and signals the passkey list", async () => {
 		const tab = await openTab(browser());
 		const { page } = tab;

@@ -90,14 +90,14 @@ export async function logIn(
 
 /** The full `Set-Cookie` line for the session cookie, if the response sets one. */
 export function sessionSetCookie(headers: Headers): string | undefined {
-	return headers.getSetCookie().find((line) => line.startsWith("pe_session="));
+	return headers.getSetCookie().find((line) => line.startsWith("__Host-pe_session="));
 }
 
 /** The session cookie a response sets, as a `Cookie` request header value; null when none or cleared. */
 export function sessionCookie(headers: Headers): string | null {
 	const line = sessionSetCookie(headers);
 	const pair = line?.split(";")[0];
-	return pair && pair !== "pe_session=" ? pair : null;
+	return pair && pair !== "__Host-pe_session=" ? pair : null;
 }
 
 export interface BrowserUser {

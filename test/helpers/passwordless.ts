@@ -87,8 +87,8 @@ export async function fullSessions(userId: string): Promise<number> {
 /** The session cookie a response sets, as a `Cookie` header value, or null. */
 export function cookieFrom(headers: Headers): string | null {
 	for (const line of headers.getSetCookie()) {
-		const match = /^pe_session=([^;]+)/.exec(line);
-		if (match?.[1]) return `pe_session=${match[1]}`;
+		const match = /^__Host-pe_session=([^;]+)/.exec(line);
+		if (match?.[1]) return `__Host-pe_session=${match[1]}`;
 	}
 	return null;
 }

@@ -102,11 +102,11 @@ export function verifyRecoveryCode(
 	});
 }
 
-/** The `pe_session` cookie a response set, as a Cookie header value, or null. */
+/** The `__Host-pe_session` cookie a response set, as a Cookie header value, or null. */
 export function setSessionCookie(headers: Headers): string | null {
 	for (const line of headers.getSetCookie()) {
-		const match = /^pe_session=([^;]+)/.exec(line);
-		if (match?.[1]) return `pe_session=${match[1]}`;
+		const match = /^__Host-pe_session=([^;]+)/.exec(line);
+		if (match?.[1]) return `__Host-pe_session=${match[1]}`;
 	}
 	return null;
 }

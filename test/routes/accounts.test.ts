@@ -79,7 +79,7 @@ describe("POST /api/auth/signup", () => {
 			.map((part) => part.trim().toLowerCase());
 		expect(attributes).toEqual(expect.arrayContaining(["httponly", "secure", "samesite=lax", "path=/"]));
 		const cookie = sessionCookie(response.headers);
-		expect(cookie).toMatch(/^pe_session=[A-Za-z0-9_-]{43,}$/);
+		expect(cookie).toMatch(/^__Host-pe_session=[A-Za-z0-9_-]{43,}$/);
 
 		const session = await call<{ session: SessionBody }>("GET", "/api/auth/session", { cookie: cookie ?? "" });
 		expect(session.status).toBe(200);

@@ -100,6 +100,7 @@ const BODY_ROUTES = [
 	"POST /api/auth/signup",
 	"POST /api/auth/login",
 	"POST /api/auth/reauthenticate",
+	"POST /api/auth/password",
 	"POST /api/auth/passkey/login",
 	"POST /api/webauthn/register/complete",
 	"POST /api/webauthn/verify",

@@ -173,7 +173,7 @@ describe("POST /api/auth/passkey/login/ for a browser", () => {
 		const login = await postSignIn(await signInAssertion(authenticator), { origin: ORIGIN });
 		expect(login.status).toBe(200);
 		expect(login.body).not.toHaveProperty("session_token");
-		const line = login.headers.getSetCookie().find((header) => header.startsWith("pe_session="));
+		const line = login.headers.getSetCookie().find((header) => header.startsWith("__Host-pe_session="));
 		expect(line).toMatch(/; HttpOnly/i);
 		expect(line).toMatch(/; Secure/i);
 		expect(line).toMatch(/; SameSite=Lax/i);

@@ -138,7 +138,7 @@ describe("POST /api/auth/logout", () => {
 
 		const response = await call("POST", "/api/auth/logout", { cookie: user.cookie, origin: ORIGIN });
 		expect(response.status).toBe(200);
-		const lines = response.headers.getSetCookie().filter((line) => line.startsWith("pe_session="));
+		const lines = response.headers.getSetCookie().filter((line) => line.startsWith("__Host-pe_session="));
 		expect(lines).toHaveLength(1);
 		expect(sessionCookie(response.headers)).toBeNull();
 	});
@@ -181,7 +181,7 @@ describe("GET /api/auth/session", () => {
 	it("answers 401 for a missing, unknown or malformed token", async () => {
 		expectError(await call("GET", "/api/auth/session"), 401, "not_authenticated");
 		expectError(await getSession({ token: "A".repeat(43) }), 401, "not_authenticated");
-		expectError(await getSession({ cookie: "pe_session=unknown" }), 401, "not_authenticated");
+		expectError(await getSession({ cookie: "__Host-pe_session=unknown" }), 401, "not_authenticated");
 		expectError(
 			await call("GET", "/api/auth/session", { headers: { authorization: "Basic dXNlcjpwYXNz" } }),
 			401,

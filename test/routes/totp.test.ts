@@ -226,7 +226,7 @@ describe("signing in with an authenticator app", () => {
 		const cookie = setSessionCookie(verified.headers);
 		expect(cookie).toBeTruthy();
 		expect(cookie).not.toBe(partial);
-		const line = verified.headers.getSetCookie().find((l) => l.startsWith("pe_session="));
+		const line = verified.headers.getSetCookie().find((l) => l.startsWith("__Host-pe_session="));
 		expect(line).toMatch(/HttpOnly/i);
 		expect(line).toMatch(/Secure/i);
 		expect(line).toMatch(/SameSite=Lax/i);

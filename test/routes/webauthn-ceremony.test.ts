@@ -78,7 +78,7 @@ describe("the passkey ceremony for an app client (bearer token)", () => {
 	});
 });
 
-describe("the passkey ceremony for a browser (pe_session cookie)", () => {
+describe("the passkey ceremony for a browser (__Host-pe_session cookie)", () => {
 	it("registers a passkey and then passes the second factor with a new cookie; the old cookie stops working", async () => {
 		const user = await browserSignUp();
 		const authenticator = new SoftAuthenticator();

@@ -294,7 +294,7 @@ describe("the error envelope", () => {
 			await call("POST", "/api/auth/signup", { app: true, body: { email: [], password: { $gt: "" } } }),
 			await call("POST", "/api/auth/login", { app: true, body: { email: user.email, password: "wrong password" } }),
 			await call("GET", "/api/auth/session", { headers: { authorization: "Bearer !!!" } }),
-			await call("GET", "/api/auth/session", { cookie: "pe_session=%E0%A4%A" }),
+			await call("GET", "/api/auth/session", { cookie: "__Host-pe_session=%E0%A4%A" }),
 			await call("GET", "/api/auth/session", { token: "A".repeat(500) }),
 		];
 		for (const response of responses) {

@@ -145,7 +145,10 @@ describe("CSRF in API.md's order of checks", () => {
 	});
 
 	it("answers 401 before csrf_failed when the cookie is not a live session", async () => {
-		const response = await call("POST", "/api/auth/logout", { cookie: "pe_session=not-a-session", origin: null });
+		const response = await call("POST", "/api/auth/logout", {
+			cookie: "__Host-pe_session=not-a-session",
+			origin: null,
+		});
 		expectError(response, 401, "not_authenticated");
 	});
 

@@ -114,7 +114,7 @@ describe("metrics of the TOTP and recovery-code routes", () => {
 		const cookie =
 			login.headers
 				.getSetCookie()
-				.find((line) => line.startsWith("pe_session="))
+				.find((line) => line.startsWith("__Host-pe_session="))
 				?.split(";")[0] ?? "";
 		const metrics = captureMetrics();
 		await call("POST", "/api/totp/verify/", { cookie, body: { code: await codeFor(setup.body.secret) } });

@@ -19,7 +19,8 @@ import { userWithTotp } from "../helpers/totp";
 
 // Property, against a model of API.md's checks: whatever the headers —
 // Content-Type absent or in odd case, Origin absent, `null`, foreign or
-// almost ours, a bearer token and a cookie together, a malformed
+// almost ours, Sec-Fetch-Site of any kind, a bearer token and a cookie
+// together, the session cookie twice or under its old name, a malformed
 // Authorization, X-Client in any case — every route answers exactly what
 // the first failing check in API.md's order says (route → body is JSON →
 // session → Origin of a cookie request → level → recent → body fields →
@@ -96,6 +97,24 @@ const ROUTES: Route[] = [
 		gate: "full",
 		json: {},
 		terminal: { status: 400, code: "invalid_request" },
+	},
+	// A body the sign-up rules refuse: the password stays the same.
+	{
+		method: "POST",
+		path: "/api/auth/password/",
+		body: "required",
+		gate: "full",
+		recent: true,
+		json: { password: "short" },
+		terminal: { status: 400, code: "invalid_request" },
+	},
+	{
+		method: "POST",
+		path: "/api/auth/sessions/revoke-others/",
+		body: "optional",
+		gate: "full",
+		recent: true,
+		terminal: { status: 200 },
 	},
 	{ method: "GET", path: "/api/auth/passkey/options/", body: "none", gate: "public", terminal: { status: 200 } },
 	{
@@ -233,6 +252,8 @@ const ROUTES: Route[] = [
 	},
 ];
 
+const ENDS_SESSIONS = new Set(["/api/auth/logout/", "/api/auth/sessions/revoke-others/"]);
+
 // --- header variants -------------------------------------------------------------------------------------
 
 const JSON_CONTENT_TYPES = [
@@ -277,6 +298,10 @@ interface AuthVariant {
 	name: string;
 	authorization?: { scheme: string; token?: SessionRef; trailing?: string } | { raw: string };
 	cookie?: SessionRef | { raw: string };
+	/** A second `__Host-pe_session` pair after the first. */
+	extraCookie?: SessionRef;
+	/** The unprefixed `pe_session` of earlier versions, sent first. */
+	legacyCookie?: SessionRef;
 }
 
 const AUTH_VARIANTS: AuthVariant[] = [
@@ -298,8 +323,18 @@ const AUTH_VARIANTS: AuthVariant[] = [
 	{ name: "scheme only", authorization: { raw: "Bearer" } },
 	{ name: "bad characters", authorization: { raw: "Bearer !!!" } },
 	{ name: "Token scheme", authorization: { scheme: "Token", token: "full" } },
-	{ name: "cookie garbage", cookie: { raw: "pe_session=%E0%A4%A" } },
-	{ name: "cookie of another name", cookie: { raw: "session=x; pe_sessionx=y" } },
+	{ name: "cookie garbage", cookie: { raw: "__Host-pe_session=%E0%A4%A" } },
+	{ name: "cookie of another name", cookie: { raw: "session=x; __Host-pe_sessionx=y" } },
+	{ name: "cookie twice", cookie: "full", extraCookie: "full" },
+	{ name: "cookie twice, partial first", cookie: "partial", extraCookie: "full" },
+	{
+		name: "bearer full, cookie twice",
+		authorization: { scheme: "Bearer", token: "full" },
+		cookie: "full",
+		extraCookie: "full",
+	},
+	{ name: "cookie under its old name", legacyCookie: "full" },
+	{ name: "cookie under its old name and its own", legacyCookie: "partial", cookie: "full" },
 	{ name: "cookie unknown", cookie: "unknown" },
 	{ name: "fresh full (for logout)", authorization: { scheme: "Bearer", token: "fresh-full" } },
 	{ name: "fresh full cookie (for logout)", cookie: "fresh-full" },
@@ -332,6 +367,7 @@ interface Case {
 	optionalBody: "none" | "json" | "text";
 	auth: AuthVariant;
 	origin: string | undefined;
+	secFetchSite: string | undefined;
 	xClient: string | undefined;
 }
 
@@ -344,6 +380,7 @@ const cases: fc.Arbitrary<Case> = fc.record({
 	optionalBody: fc.constantFrom("none" as const, "json" as const, "text" as const),
 	auth: authVariant,
 	origin: fc.constantFrom(...ORIGINS),
+	secFetchSite: fc.constantFrom(undefined, undefined, "same-origin", "same-site", "none", "cross-site", " Cross-Site "),
 	xClient: fc.constantFrom(undefined, "app", "APP", " App ", "browser", "application"),
 });
 
@@ -389,9 +426,14 @@ async function build(c: Case): Promise<Sent> {
 		const token = authorization.token ? await tokenFor(authorization.token, levels) : "";
 		headers.set("authorization", `${authorization.scheme} ${token}${authorization.trailing ?? ""}`);
 	}
-	if (c.auth.cookie && typeof c.auth.cookie === "object") headers.set("cookie", c.auth.cookie.raw);
-	else if (c.auth.cookie) headers.set("cookie", `pe_session=${await tokenFor(c.auth.cookie, levels)}`);
+	const cookies: string[] = [];
+	if (c.auth.legacyCookie) cookies.push(`pe_session=${await tokenFor(c.auth.legacyCookie, levels)}`);
+	if (c.auth.cookie && typeof c.auth.cookie === "object") cookies.push(c.auth.cookie.raw);
+	else if (c.auth.cookie) cookies.push(`__Host-pe_session=${await tokenFor(c.auth.cookie, levels)}`);
+	if (c.auth.extraCookie) cookies.push(`__Host-pe_session=${await tokenFor(c.auth.extraCookie, levels)}`);
+	if (cookies.length > 0) headers.set("cookie", cookies.join("; "));
 	if (c.origin !== undefined) headers.set("origin", c.origin);
+	if (c.secFetchSite !== undefined) headers.set("sec-fetch-site", c.secFetchSite);
 	if (c.xClient !== undefined) headers.set("x-client", c.xClient);
 	if (c.contentType !== undefined) headers.set("content-type", c.contentType);
 	let body: string | undefined;
@@ -425,12 +467,16 @@ function predict(c: Case, sent: Sent): Outcome {
 	const authorization = header("authorization");
 	let bearer: string | null | undefined;
 	if (authorization !== undefined) bearer = BEARER.exec(authorization)?.[1] ?? null;
-	if (bearer === null) return { status: 401, code: "not_authenticated" };
-	const cookieToken = /(?:^|;\s*)pe_session=([^;]*)/.exec(header("cookie") ?? "")?.[1];
-	const token = bearer ?? cookieToken;
+	// The session cookie twice is refused outright; the old name is never read.
+	const cookieTokens = [...(header("cookie") ?? "").matchAll(/(?:^|;\s*)__Host-pe_session=([^;]*)/g)].map((m) => m[1]);
+	if (bearer === null || cookieTokens.length > 1) return { status: 401, code: "not_authenticated" };
+	const token = bearer ?? cookieTokens[0];
 	const level = token ? sent.levels.get(token) : undefined;
 	if (!level) return { status: 401, code: "not_authenticated" };
-	if (!bearer && UNSAFE.has(route.method) && !allowedOrigin) return { status: 403, code: "csrf_failed" };
+	// A cookie request another site started is refused whatever its method; an unsafe one needs our Origin.
+	const crossSite = header("sec-fetch-site")?.trim().toLowerCase() === "cross-site";
+	if (!bearer && (crossSite || (UNSAFE.has(route.method) && !allowedOrigin)))
+		return { status: 403, code: "csrf_failed" };
 	if (route.gate === "full" && level !== "full") return { status: 403, code: "mfa_required" };
 	return route.terminal;
 }
@@ -463,10 +509,10 @@ describe("header variants on every route", () => {
 				const after = await userRows(user.id);
 				if (answer.status >= 400) expect(after).toBe(rows);
 				rows = after;
-				// A logout that passed ended the session it used: later cases get a new one.
-				if (c.route.path === "/api/auth/logout/" && answer.status === 200) {
+				// A logout that passed ended the session it used, a revoke-others every other one: later cases get new ones.
+				if (ENDS_SESSIONS.has(c.route.path) && answer.status === 200) {
 					for (const level of ["full", "partial"] as const) {
-						if (sent.levels.has(tokens[level]) && !(await stillLive(tokens[level]))) tokens[level] = await mint(level);
+						if (!(await stillLive(tokens[level]))) tokens[level] = await mint(level);
 					}
 					rows = await userRows(user.id);
 				}

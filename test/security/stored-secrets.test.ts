@@ -45,7 +45,7 @@ describe("secrets at rest", () => {
 		const user = await signUp();
 		const login = await logIn(user.email);
 		const browser = await browserSignUp();
-		const tokens = [user.token, login.body.session_token, browser.cookie.replace("pe_session=", "")];
+		const tokens = [user.token, login.body.session_token, browser.cookie.replace("__Host-pe_session=", "")];
 
 		const rows = [...(await sessionRows(user.id)), ...(await sessionRows(browser.id))];
 		expect(rows).toHaveLength(3);
@@ -61,6 +61,6 @@ describe("secrets at rest", () => {
 		const [row] = await sessionRows(user.id);
 		const storedId = String(row?.id);
 		expect((await call("GET", "/api/auth/session", { token: storedId })).status).toBe(401);
-		expect((await call("GET", "/api/auth/session", { cookie: `pe_session=${storedId}` })).status).toBe(401);
+		expect((await call("GET", "/api/auth/session", { cookie: `__Host-pe_session=${storedId}` })).status).toBe(401);
 	});
 });

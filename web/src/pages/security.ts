@@ -671,6 +671,34 @@ async function regenerateRecoveryCodes(): Promise<void> {
 	showRecoveryCodes(codes);
 }
 
+// ---------------------------------------------------------------- sessions
+
+/**
+ * Ends every other session of the account; this one stays. Removing a
+ * factor or making new recovery codes does not do it on its own (the user
+ * is often tidying up on purpose), so it is offered here, one click away.
+ */
+async function signOutEverywhereElse(): Promise<void> {
+	clearNotice();
+	clearError(byId("sessions-error", HTMLElement));
+	let revoked = 0;
+	const done = await confirmAction({
+		title: "Sign out everywhere else?",
+		text: "Every other browser and app signed in to this account will have to sign in again. This one stays signed in.",
+		confirmLabel: "Sign out other sessions",
+		busyLabel: "Signing out…",
+		action: async () => {
+			revoked = (await api<{ revoked: number }>("POST", "/api/auth/sessions/revoke-others/")).revoked;
+		},
+	});
+	if (!done) return;
+	notify(
+		revoked === 0
+			? "No other session was signed in."
+			: `Signed out ${revoked} other ${revoked === 1 ? "session" : "sessions"}.`,
+	);
+}
+
 // ---------------------------------------------------------------- page
 
 export async function initSecurity(): Promise<void> {
@@ -707,6 +735,7 @@ export async function initSecurity(): Promise<void> {
 		hideRecoveryCodes();
 		byId("recovery-regenerate", HTMLButtonElement).focus();
 	});
+	byId("revoke-others", HTMLButtonElement).addEventListener("click", () => void signOutEverywhereElse());
 	const signOut = byId("sign-out", HTMLButtonElement);
 	signOut.addEventListener("click", () => {
 		void whileBusy(signOut, "Signing out…", async () => {
