@@ -14,5 +14,9 @@ export default defineConfig({
 		testTimeout: 180_000,
 		hookTimeout: 300_000,
 		teardownTimeout: 60_000,
+		// expect.poll waits on what the page does (a list re-rendered, a
+		// passkey manager updated); under load that can take longer than
+		// vitest's default of one second.
+		expect: { poll: { timeout: 30_000, interval: 100 } },
 	},
 });
