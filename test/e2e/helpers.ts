@@ -202,8 +202,8 @@ export async function openTab(
 		locale: "en-US",
 		timezoneId: "UTC",
 	});
-	context.setDefaultTimeout(45_000);
-	context.setDefaultNavigationTimeout(60_000);
+	context.setDefaultTimeout(90_000);
+	context.setDefaultNavigationTimeout(120_000);
 	await context.addInitScript(recordSignals);
 	await context.addInitScript(holdAutofill);
 	const page = await context.newPage();
