@@ -10,9 +10,16 @@ export default defineConfig({
 		globalSetup: ["./test/e2e/global-setup.ts"],
 		// One Worker, one browser per file: files run one after another.
 		fileParallelism: false,
-		// The machine is shared with other test suites: allow slow starts.
-		testTimeout: 180_000,
+		// The machine is shared with other test suites: allow slow starts. Every
+		// wait inside a test is on what the page or the Worker does; these
+		// bounds only stop a hung run (the reauthentication test starts
+		// `wrangler d1 execute` three times, two minutes under heavy load).
+		testTimeout: 300_000,
 		hookTimeout: 300_000,
 		teardownTimeout: 60_000,
+		// expect.poll waits on what the page does (a list re-rendered, a
+		// passkey manager updated); under load that can take longer than
+		// vitest's default of one second.
+		expect: { poll: { timeout: 30_000, interval: 100 } },
 	},
 });

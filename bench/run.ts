@@ -438,4 +438,17 @@ async function main(): Promise<void> {
 	console.log(`\nwrote bench/results/${outName}.json and .md in ${round((Date.now() - started) / 1000, 0)} s`);
 }
 
-await main();
+try {
+	await main();
+} catch (error) {
+	console.error(error);
+	process.exitCode = 1;
+}
+// Every server this run started is stopped and every bounded wait's timer
+// cleared by now, so Node would end by itself; the explicit exit guarantees
+// it, so that a handle some library leaves open cannot keep a finished run
+// alive. What was still open is named, so that it can be fixed.
+const stillOpen = process.getActiveResourcesInfo().filter((resource) => resource !== "TTYWrap");
+if (stillOpen.length > 0) console.error(`bench: still open at the end: ${stillOpen.join(", ")}`);
+console.log(`bench: done (exit code ${process.exitCode ?? 0})`);
+process.exit();

@@ -74,6 +74,25 @@ export function startProcess(name: string, command: string, args: string[], opti
 	return started;
 }
 
+/**
+ * `promise`'s value, or `late` once `ms` have passed. The timer is cleared
+ * either way: a bare `Promise.race` with a sleep leaves that sleep pending,
+ * and a pending timer keeps Node running after the benchmark is done (the
+ * 10-minute bound of the peer's `npm ci` kept `npm run bench` alive long
+ * after it had written its results).
+ */
+export async function within<T, U>(promise: Promise<T>, ms: number, late: U): Promise<T | U> {
+	let timer: NodeJS.Timeout | undefined;
+	const deadline = new Promise<U>((resolve) => {
+		timer = setTimeout(() => resolve(late), ms);
+	});
+	try {
+		return await Promise.race([promise, deadline]);
+	} finally {
+		clearTimeout(timer);
+	}
+}
+
 /** SIGTERM to the process group, SIGKILL if it is still there after `graceMs`. */
 export async function stopProcess(started: Started, graceMs = 5000): Promise<void> {
 	if (started.child.exitCode !== null || started.child.signalCode !== null) {
@@ -81,10 +100,14 @@ export async function stopProcess(started: Started, graceMs = 5000): Promise<voi
 		return;
 	}
 	killGroup(started.pid, "SIGTERM");
-	const gone = await Promise.race([started.exited.then(() => true), sleep(graceMs).then(() => false)]);
+	const gone = await within(
+		started.exited.then(() => true),
+		graceMs,
+		false,
+	);
 	if (!gone) {
 		killGroup(started.pid, "SIGKILL");
-		await Promise.race([started.exited, sleep(2000)]);
+		await within(started.exited, 2000, null);
 	}
 	// The group may hold children that outlive their parent (workerd under wrangler).
 	killGroup(started.pid, "SIGKILL");
@@ -99,7 +122,7 @@ export async function runToCompletion(
 	options: SpawnOptions & { timeoutMs: number },
 ): Promise<string[]> {
 	const started = startProcess(name, command, args, options);
-	const code = await Promise.race([started.exited, sleep(options.timeoutMs).then(() => "timeout" as const)]);
+	const code = await within(started.exited, options.timeoutMs, "timeout" as const);
 	if (code === "timeout") {
 		await stopProcess(started, 1000);
 		throw new Error(`${name} did not finish within ${options.timeoutMs / 1000} s:\n${started.output.join("\n")}`);

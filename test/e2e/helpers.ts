@@ -70,6 +70,78 @@ function recordSignals(): void {
 	}
 }
 
+/** What the page asked of navigator.credentials.get, in order: "autofill" is conditional mediation, "modal" the rest. */
+export type WebAuthnEvent =
+	| "autofill:pending"
+	| "autofill:aborted"
+	| "autofill:picked"
+	| "autofill:resolved"
+	| "autofill:rejected"
+	| "modal:started"
+	| "modal:resolved"
+	| "modal:rejected";
+
+/**
+ * Runs in the page before its own scripts. The virtual authenticator answers
+ * every request by itself (or, with presence off, never): it cannot be a
+ * person who sees the email field's passkey list and picks from it later. So
+ * an autofill request (conditional mediation) is held here, pending as the
+ * browser's would be, until the test picks the passkey
+ * (`window.e2ePickAutofill()`: the request then goes to the browser and the
+ * authenticator answers it) or the page aborts it. Modal requests go straight
+ * to the browser. Each step is recorded in sessionStorage, which survives the
+ * redirect after sign-in, so that a test can tell which request signed in.
+ */
+function holdAutofill(): void {
+	const credentials = globalThis.navigator?.credentials;
+	if (!credentials || typeof credentials.get !== "function") return;
+	const page = globalThis as unknown as { e2eAutofillPending?: boolean; e2ePickAutofill?: () => void };
+	const record = (event: WebAuthnEvent) => {
+		const events: unknown[] = JSON.parse(sessionStorage.getItem("e2e-webauthn") ?? "[]");
+		events.push(event);
+		sessionStorage.setItem("e2e-webauthn", JSON.stringify(events));
+	};
+	const get = credentials.get.bind(credentials);
+	const traced = (kind: "autofill" | "modal", request: Promise<Credential | null>) =>
+		request.then(
+			(credential) => {
+				record(`${kind}:resolved`);
+				return credential;
+			},
+			(error: unknown) => {
+				record(`${kind}:rejected`);
+				throw error;
+			},
+		);
+	credentials.get = (options?: CredentialRequestOptions) => {
+		if (options?.mediation !== "conditional") {
+			record("modal:started");
+			return traced("modal", get(options));
+		}
+		record("autofill:pending");
+		return new Promise<Credential | null>((resolve, reject) => {
+			const signal = options.signal;
+			const abort = () => {
+				page.e2eAutofillPending = false;
+				page.e2ePickAutofill = undefined;
+				record("autofill:aborted");
+				// What the browser does: the promise rejects with the signal's reason.
+				reject(signal?.reason ?? new DOMException("The operation was aborted.", "AbortError"));
+			};
+			if (signal?.aborted) return abort();
+			signal?.addEventListener("abort", abort, { once: true });
+			page.e2eAutofillPending = true;
+			page.e2ePickAutofill = () => {
+				signal?.removeEventListener("abort", abort);
+				page.e2eAutofillPending = false;
+				page.e2ePickAutofill = undefined;
+				record("autofill:picked");
+				traced("autofill", get(options)).then(resolve, reject);
+			};
+		});
+	};
+}
+
 export interface AuthenticatorOptions {
 	/** "internal": a platform authenticator (Touch ID, Windows Hello); "usb": a security key. */
 	transport?: "internal" | "usb";
@@ -106,6 +178,12 @@ export interface Tab {
 	page: Page;
 	addAuthenticator(options?: AuthenticatorOptions): Promise<Authenticator>;
 	signals(): Promise<SignalCall[]>;
+	/** The page's WebAuthn get() calls recorded since the last call of this (see holdAutofill). */
+	takeWebAuthnEvents(): Promise<WebAuthnEvent[]>;
+	/** Resolves once the page has an autofill request pending (held until `pickFromAutofill`). */
+	autofillPending(): Promise<void>;
+	/** The person picks the passkey from the email field's list: the held autofill request goes to the authenticator. */
+	pickFromAutofill(): Promise<void>;
 	/** Fails on page errors and Content-Security-Policy violations seen so far. */
 	expectNoProblems(): void;
 	close(): Promise<void>;
@@ -124,9 +202,10 @@ export async function openTab(
 		locale: "en-US",
 		timezoneId: "UTC",
 	});
-	context.setDefaultTimeout(45_000);
-	context.setDefaultNavigationTimeout(60_000);
+	context.setDefaultTimeout(90_000);
+	context.setDefaultNavigationTimeout(120_000);
 	await context.addInitScript(recordSignals);
+	await context.addInitScript(holdAutofill);
 	const page = await context.newPage();
 	const problems: string[] = [];
 	page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
@@ -156,6 +235,24 @@ export async function openTab(
 		async signals() {
 			return page.evaluate(() => JSON.parse(sessionStorage.getItem("e2e-signals") ?? "[]") as SignalCall[]);
 		},
+		async takeWebAuthnEvents() {
+			return page.evaluate(() => {
+				const events = JSON.parse(sessionStorage.getItem("e2e-webauthn") ?? "[]") as WebAuthnEvent[];
+				sessionStorage.removeItem("e2e-webauthn");
+				return events;
+			});
+		},
+		async autofillPending() {
+			await page.waitForFunction(() => (globalThis as { e2eAutofillPending?: boolean }).e2eAutofillPending === true);
+		},
+		async pickFromAutofill() {
+			// Checked and picked in one step of the page, once the request is pending.
+			await page.waitForFunction(() => {
+				const pick = (globalThis as { e2ePickAutofill?: () => void }).e2ePickAutofill;
+				pick?.();
+				return pick !== undefined;
+			});
+		},
 		expectNoProblems() {
 			expect(problems).toEqual([]);
 		},
@@ -179,7 +276,7 @@ export async function signUp(page: Page, email: string): Promise<void> {
 }
 
 export async function signOut(page: Page): Promise<void> {
-	// Waiting starts before the click: the sign-in page may move on by itself (passkey autofill).
+	// Waiting starts before the click, so that the navigation cannot be missed.
 	await Promise.all([page.waitForURL("**/sign-in"), page.getByRole("button", { name: "Sign out" }).click()]);
 }
 
@@ -264,8 +361,23 @@ export async function ageSessions(email: string): Promise<void> {
 const SCREENSHOT_DIR = process.env.UPDATE_SCREENSHOTS === "1" ? "docs/screenshots" : "test-results/screenshots";
 
 export async function screenshot(page: Page, name: string): Promise<void> {
-	// Let transitions and the smooth scroll to new content finish first.
-	await page.waitForTimeout(400);
+	// Let transitions and the smooth scroll to new content finish first: the
+	// finite animations end, then the scroll position holds for a few frames
+	// (a smooth scroll moves it every frame). Counted in frames, not in time.
+	await page.evaluate(async () => {
+		const finite = document
+			.getAnimations()
+			.filter((animation) => animation.effect?.getComputedTiming().iterations !== Number.POSITIVE_INFINITY);
+		await Promise.all(finite.map((animation) => animation.finished.catch(() => undefined)));
+		let still = 0;
+		let last = `${window.scrollX},${window.scrollY}`;
+		while (still < 3) {
+			await new Promise((resolve) => requestAnimationFrame(resolve));
+			const now = `${window.scrollX},${window.scrollY}`;
+			still = now === last ? still + 1 : 0;
+			last = now;
+		}
+	});
 	await page.screenshot({
 		path: join(ROOT, SCREENSHOT_DIR, `${name}.png`),
 		fullPage: true,
@@ -280,9 +392,13 @@ export function totpCode(secret: string, at = Date.now()): Promise<string> {
 	return generate({ secret, algorithm: "sha1", digits: 6, period: 30, epoch: Math.floor(at / 1000) });
 }
 
-/** A code the app shows at no time step near now. */
+/**
+ * A code the app shows at no time step near now: the server accepts ±1 step
+ * around the time it verifies, which may be a step after this one.
+ */
 export async function wrongTotpCode(secret: string): Promise<string> {
-	const near = await Promise.all([-1, 0, 1].map((offset) => totpCode(secret, Date.now() + offset * TOTP_PERIOD_MS)));
+	const now = Date.now();
+	const near = await Promise.all([-2, -1, 0, 1, 2].map((offset) => totpCode(secret, now + offset * TOTP_PERIOD_MS)));
 	return ["000000", "111111", "222222"].find((code) => !near.includes(code)) ?? "333333";
 }
 

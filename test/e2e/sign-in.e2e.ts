@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
+import type { Route } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
@@ -22,7 +23,7 @@ describe("signing up and signing in", () => {
 	it("signs up, adds a passkey, signs out, and signs in with the password and then the passkey", async () => {
 		const tab = await openTab(browser());
 		const { page } = tab;
-		const laptop = await tab.addAuthenticator({ synced: true });
+		await tab.addAuthenticator({ synced: true });
 		const email = "ada@example.com";
 
 		await signUp(page, email);
@@ -40,21 +41,27 @@ describe("signing up and signing in", () => {
 		expect(await page.locator("#two-factor-status").textContent()).toBe("On");
 
 		// The person ignores the passkey the email field offers, and types a password.
-		await laptop.presence(false);
 		await signOut(page);
+		await tab.autofillPending();
 		expect(await page.getByLabel("Email").getAttribute("autocomplete")).toBe("username webauthn");
 		await screenshot(page, "sign-in");
 
-		// A wrong password: the button shows that it waits, then the envelope's message.
+		// A wrong password: the button shows that it waits, then the envelope's
+		// message. The answer is held until the waiting button has been seen.
+		let release = () => {};
+		const seen = new Promise<void>((resolve) => {
+			release = resolve;
+		});
 		await page.route("**/api/auth/login/", async (route) => {
-			await new Promise((resolve) => setTimeout(resolve, 1000));
+			await seen;
 			await route.continue();
 		});
 		await submitPassword(page, email, "not my password");
-		const busy = page.locator("#sign-in-form button[type=submit]");
-		await expect.poll(() => busy.getAttribute("aria-busy")).toBe("true");
+		const busy = page.locator("#sign-in-form button[type=submit][aria-busy=true]");
+		await busy.waitFor();
 		expect(await busy.isDisabled()).toBe(true);
 		expect(await busy.textContent()).toContain("Signing in…");
+		release();
 		await page.getByRole("alert").filter({ hasText: "The email or password is incorrect." }).waitFor();
 		await page.unroute("**/api/auth/login/");
 
@@ -70,9 +77,15 @@ describe("signing up and signing in", () => {
 		expect(await page.getByRole("button", { name: "Use your authenticator app" }).isVisible()).toBe(false);
 		await screenshot(page, "second-factor");
 
-		await laptop.presence(true);
 		await page.getByRole("button", { name: "Use passkey" }).click();
 		await settingsReady(page);
+		// The autofill request never reached the authenticator: the second step stopped it.
+		expect(await tab.takeWebAuthnEvents()).toEqual([
+			"autofill:pending",
+			"autofill:aborted",
+			"modal:started",
+			"modal:resolved",
+		]);
 		await expect.poll(() => passkeyItems(page).first().textContent()).toContain("Last used just now");
 		tab.expectNoProblems();
 		await tab.close();
@@ -106,7 +119,7 @@ describe("signing up and signing in", () => {
 	it("signs in with a passkey alone, from the button and from the email field's autofill, and signals the passkey list", async () => {
 		const tab = await openTab(browser());
 		const { page } = tab;
-		const key = await tab.addAuthenticator();
+		await tab.addAuthenticator();
 		const email = "grace@example.com";
 		await signUp(page, email);
 		// No name: the server names it after the authenticator's model (unknown for a virtual one).
@@ -115,11 +128,20 @@ describe("signing up and signing in", () => {
 		expect(await passkeyItems(page).first().locator(".item-title").textContent()).toBe("Passkey");
 		const listed = await listedPasskeys(page);
 
-		await key.presence(false);
+		// The button, pressed while the page's autofill request is pending (the
+		// person has not picked from the list): the page aborts that request
+		// before it asks for its own, and its own signs in.
+		await tab.takeWebAuthnEvents();
 		await signOut(page);
-		await key.presence(true);
+		await tab.autofillPending();
 		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
 		await settingsReady(page);
+		expect(await tab.takeWebAuthnEvents()).toEqual([
+			"autofill:pending",
+			"autofill:aborted",
+			"modal:started",
+			"modal:resolved",
+		]);
 
 		const signals = await tab.signals();
 		const accepted = signals.filter((call) => call.name === "signalAllAcceptedCredentials").at(-1);
@@ -132,11 +154,13 @@ describe("signing up and signing in", () => {
 		expect(details?.options).toMatchObject({ rpId: "localhost", userId: listed.webauthn_user_id, name: email });
 
 		// Autofill (conditional mediation): the sign-in page asks for a passkey as
-		// it loads; the virtual authenticator answers at once, like a person
-		// picking the passkey from the email field's list. Nothing is clicked.
+		// it loads; the person picks it from the email field's list. Nothing is
+		// clicked on the page, and the autofill request is the one that signs in.
 		await signOut(page);
+		await tab.pickFromAutofill();
 		await settingsReady(page);
 		expect(await page.locator("#account-email").textContent()).toBe(email);
+		expect(await tab.takeWebAuthnEvents()).toEqual(["autofill:pending", "autofill:picked", "autofill:resolved"]);
 		tab.expectNoProblems();
 		await tab.close();
 	});
@@ -145,7 +169,6 @@ describe("signing up and signing in", () => {
 		const tab = await openTab(browser());
 		const { page } = tab;
 		const key = await tab.addAuthenticator();
-		await key.presence(false);
 		const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
 		const credentialId = randomBytes(16);
 		await key.addCredential({
@@ -155,31 +178,64 @@ describe("signing up and signing in", () => {
 		});
 		expect(await key.credentialIds()).toEqual([credentialId.toString("base64url")]);
 
-		// The page starts an autofill request on load. Let it start while the
-		// authenticator ignores touches, so that it stays pending (the virtual
-		// authenticator only answers requests started with presence on): the
-		// button's request is then the one that signs in.
-		await page.addInitScript(() => {
-			const credentials = navigator.credentials;
-			const get = credentials.get.bind(credentials);
-			credentials.get = (options) => {
-				(globalThis as { e2eGetCalls?: number }).e2eGetCalls =
-					((globalThis as { e2eGetCalls?: number }).e2eGetCalls ?? 0) + 1;
-				return get(options);
-			};
-		});
+		// The page starts an autofill request on load, which stays pending (the
+		// person does not pick from the list): the button's request is the one
+		// that asks the authenticator.
 		await page.goto("/sign-in");
-		await page.waitForFunction(() => ((globalThis as { e2eGetCalls?: number }).e2eGetCalls ?? 0) >= 1);
-		await key.presence(true);
+		await tab.autofillPending();
 		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
 		await page.getByRole("alert").filter({ hasText: "The authenticator's response could not be verified." }).waitFor();
 		expect(page.url()).toMatch(/\/sign-in$/);
+		// (After the failure the page starts a new autofill request: not counted here.)
+		expect((await tab.takeWebAuthnEvents()).slice(0, 4)).toEqual([
+			"autofill:pending",
+			"autofill:aborted",
+			"modal:started",
+			"modal:resolved",
+		]);
 		const unknown = (await tab.signals()).filter((call) => call.name === "signalUnknownCredential");
 		expect(unknown.map((call) => call.options)).toContainEqual({
 			rpId: "localhost",
 			credentialId: credentialId.toString("base64url"),
 		});
 		await expect.poll(() => key.credentialIds()).toEqual([]);
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
+	it("drops the autofill request it is still preparing when the passkey button is pressed", async () => {
+		const tab = await openTab(browser());
+		const { page } = tab;
+		await tab.addAuthenticator();
+		await signUp(page, "barbara@example.com");
+		await addPasskey(page);
+		await dismissRecoveryCodes(page);
+
+		// Every request for passkey options is held until the test lets it go:
+		// the first is the autofill's, so the button is pressed while the page
+		// is still preparing the autofill request.
+		const held: Route[] = [];
+		let arrived = () => {};
+		await page.route("**/api/auth/passkey/options/", (route) => {
+			held.push(route);
+			arrived();
+		});
+		const nthHeld = async (n: number): Promise<Route> => {
+			while (held.length < n) await new Promise<void>((resolve) => (arrived = resolve));
+			return held[n - 1] as Route;
+		};
+		await tab.takeWebAuthnEvents();
+		await signOut(page);
+		const autofillOptions = await nthHeld(1);
+		const cancelled = page.waitForEvent("requestfailed", (request) => request === autofillOptions.request());
+		await page.getByRole("button", { name: "Sign in with a passkey" }).click();
+		// The page cancels the autofill's request: its options, arriving after
+		// the button's, would otherwise start an autofill ceremony that aborts
+		// the button's prompt.
+		await cancelled;
+		await (await nthHeld(2)).continue();
+		await settingsReady(page);
+		expect(await tab.takeWebAuthnEvents()).toEqual(["modal:started", "modal:resolved"]);
 		tab.expectNoProblems();
 		await tab.close();
 	});
@@ -221,15 +277,13 @@ describe("signing up and signing in", () => {
 	it("fits a phone-sized screen", async () => {
 		const tab = await openTab(browser(), { viewport: { width: 390, height: 844 }, mobile: true });
 		const { page } = tab;
-		const key = await tab.addAuthenticator({ synced: true });
-		await key.presence(false);
+		await tab.addAuthenticator({ synced: true });
 		const overflow = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
 		await page.goto("/sign-in");
 		await page.getByLabel("Email").waitFor();
 		expect(await overflow()).toBeLessThanOrEqual(0);
 
-		await key.presence(true);
 		await signUp(page, "katherine.phone@example.com");
 		await addPasskey(page, "iPhone with a rather long passkey name to see it wrap");
 		await dismissRecoveryCodes(page);

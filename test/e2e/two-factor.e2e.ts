@@ -47,8 +47,11 @@ describe("authenticator app and recovery codes", () => {
 		await page.getByLabel("Enter the 6-digit code from the app").fill(await wrongTotpCode(secret));
 		await page.getByRole("button", { name: "Verify and turn on" }).click();
 		await page.getByRole("alert").filter({ hasText: "The code is not valid." }).waitFor();
-		const activationStep = totpStep();
-		await page.getByLabel("Enter the 6-digit code from the app").fill(await totpCode(secret));
+		// The step is the one of the code typed (read at the same instant): the
+		// server remembers the step that matched as used.
+		const activationAt = Date.now();
+		const activationStep = totpStep(activationAt);
+		await page.getByLabel("Enter the 6-digit code from the app").fill(await totpCode(secret, activationAt));
 		await page.getByRole("button", { name: "Verify and turn on" }).click();
 		await page.getByRole("status").filter({ hasText: "Authenticator app turned on." }).waitFor();
 

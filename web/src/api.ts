@@ -89,19 +89,22 @@ function toApiError(response: Response, body: unknown): ApiError {
 	return new ApiError(response.status, "unexpected_response", `The server answered ${response.status}. Try again.`);
 }
 
-async function send<T>(method: Method, path: string, body: unknown): Promise<T> {
+async function send<T>(method: Method, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
 	let response: Response;
 	try {
 		response = await fetch(path, {
 			method,
 			credentials: "same-origin",
+			...(signal ? { signal } : {}),
 			headers:
 				body === undefined
 					? { Accept: "application/json" }
 					: { Accept: "application/json", "Content-Type": "application/json" },
 			...(body === undefined ? {} : { body: JSON.stringify(body) }),
 		});
-	} catch {
+	} catch (error) {
+		// Stopped by the page itself: not a network problem to tell anyone about.
+		if (signal?.aborted) throw signal.reason ?? error;
 		throw new ApiError(0, "network_error", "The server could not be reached. Check your connection and try again.");
 	}
 	let parsed: unknown = null;
@@ -117,11 +120,13 @@ async function send<T>(method: Method, path: string, body: unknown): Promise<T> 
 export interface CallOptions {
 	/** false for the calls that reauthenticate, which must not prompt again. */
 	reauthenticate?: boolean;
+	/** Cancels the request, such as the autofill's when the person presses the passkey button. */
+	signal?: AbortSignal;
 }
 
 export async function api<T>(method: Method, path: string, body?: unknown, options: CallOptions = {}): Promise<T> {
 	try {
-		return await send<T>(method, path, body);
+		return await send<T>(method, path, body, options.signal);
 	} catch (error) {
 		const handler = reauthenticationHandler;
 		if (
@@ -133,6 +138,6 @@ export async function api<T>(method: Method, path: string, body?: unknown, optio
 			throw error;
 		}
 		await handler(error);
-		return send<T>(method, path, body);
+		return send<T>(method, path, body, options.signal);
 	}
 }

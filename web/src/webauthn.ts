@@ -101,12 +101,20 @@ export async function signalUnknownCredential(credentialId: string): Promise<voi
 	await quietly(signals.signalUnknownCredential({ rpId: location.hostname, credentialId }));
 }
 
-/** Passwordless sign-in: the modal prompt, or the form's autofill (conditional mediation). */
-export async function signInWithPasskey(useBrowserAutofill: boolean): Promise<SessionResult> {
+/**
+ * Passwordless sign-in: the modal prompt, or the form's autofill (conditional
+ * mediation). `signal` stops it before the browser is asked: a request that
+ * was still loading its options when the person chose another way must not
+ * reach startAuthentication, which would abort the ceremony that replaced it.
+ */
+export async function signInWithPasskey(useBrowserAutofill: boolean, signal?: AbortSignal): Promise<SessionResult> {
 	const { request_options } = await api<{ request_options: PublicKeyCredentialRequestOptionsJSON }>(
 		"GET",
 		"/api/auth/passkey/options/",
+		undefined,
+		signal ? { signal } : {},
 	);
+	signal?.throwIfAborted();
 	const credential: AuthenticationResponseJSON = await startAuthentication({
 		optionsJSON: request_options,
 		useBrowserAutofill,

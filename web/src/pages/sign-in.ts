@@ -27,29 +27,36 @@ export async function initSignIn(): Promise<void> {
 	const passkeyError = byId("passkey-error", HTMLElement);
 
 	// Conditional mediation: the passkeys of this site appear in the email
-	// field's autofill list; choosing one signs in without a password.
-	let autofillRun = 0;
+	// field's autofill list; choosing one signs in without a password. One
+	// autofill request at a time: each has its own controller, aborted when a
+	// newer request (the button, a renewal, the second step) replaces it, so
+	// that an old one still loading its options never starts a ceremony (which
+	// would abort the newer one) nor shows an error.
+	let autofill: AbortController | null = null;
 	let renewTimer: ReturnType<typeof setTimeout> | undefined;
 	function stopAutofill(): void {
-		autofillRun++;
+		autofill?.abort();
+		autofill = null;
 		clearTimeout(renewTimer);
 		cancelCeremony();
 	}
 	async function startAutofill(restarts = 0): Promise<void> {
-		if (!(await browserSupportsWebAuthnAutofill())) return;
-		const run = ++autofillRun;
+		autofill?.abort();
+		const run = new AbortController();
+		autofill = run;
 		clearTimeout(renewTimer);
+		if (!(await browserSupportsWebAuthnAutofill()) || run.signal.aborted) return;
 		renewTimer = setTimeout(() => {
-			if (run === autofillRun) void startAutofill();
+			if (autofill === run) void startAutofill();
 		}, AUTOFILL_RENEW_MS);
 		try {
-			const result = await signInWithPasskey(true);
-			if (run !== autofillRun) return;
+			const result = await signInWithPasskey(true, run.signal);
+			if (run.signal.aborted) return;
 			clearTimeout(renewTimer);
 			await finishSignIn(result.session);
 		} catch (error) {
-			// A newer request (the button, a renewal, the second step) replaced this one.
-			if (run !== autofillRun) return;
+			// A newer request replaced this one: its failure is nobody's concern.
+			if (run.signal.aborted) return;
 			showError(formError, error);
 			if (error instanceof ApiError && error.status >= 400 && error.status < 500 && restarts < AUTOFILL_MAX_RESTARTS) {
 				void startAutofill(restarts + 1);
