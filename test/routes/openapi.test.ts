@@ -72,13 +72,11 @@ const NOT_BUILT_YET = [
 	"POST /api/server/users/{external_id}/sessions",
 	"DELETE /api/server/users/{external_id}/sessions",
 	"POST /api/server/users/{external_id}/second-factors/reset",
-	// Account security (issues 12 and 16)
+	// Account security (issue 16)
 	"POST /api/auth/signup/passkey/options",
 	"POST /api/auth/signup/passkey/complete",
-	"POST /api/auth/password",
 	"GET /api/auth/sessions",
 	"DELETE /api/auth/sessions/{id}",
-	"POST /api/auth/sessions/revoke-others",
 	"GET /api/auth/activity",
 ];
 
