@@ -6,6 +6,7 @@ import { sweepExpired } from "./services/housekeeping";
 import { createDb } from "./storage/db";
 
 export type { AppType } from "./app";
+export { AuthService } from "./auth-service";
 export { UserState } from "./durable/user-state";
 
 // A deployment without a usable TOKEN_SIGNING_KEYS says so in the logs as
