@@ -37,7 +37,9 @@ const MAX_HEADER = 8192;
 
 /** The session token of a request: the bearer token if there is an Authorization header, else the cookie. */
 function sessionTokenOf(query: SessionQuery): string | null {
-	const authorization = typeof query?.authorization === "string" ? query.authorization : undefined;
+	// An empty header is no header, as on the HTTP routes.
+	const authorization =
+		typeof query?.authorization === "string" && query.authorization ? query.authorization : undefined;
 	// Like the HTTP routes: an Authorization header that is there but not a bearer token is not a session.
 	if (authorization !== undefined) {
 		if (authorization.length > MAX_HEADER) return null;

@@ -1,21 +1,48 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
+import { ApiError } from "../lib/errors";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { DEFAULT_TTL_SECONDS, issueAccessToken, MAX_TTL_SECONDS, readTokenSettings } from "../services/access-tokens";
 import { serviceDeps } from "./deps";
 import { errors, json, SESSION } from "./schemas";
 import { validationHook } from "./validation";
 
-const TokenRequest = z
-	.object({
-		audience: z
-			.string()
-			.min(1)
-			.max(256)
-			.optional()
-			.openapi({ description: "One of TOKEN_AUDIENCES; default: the first of them" }),
-	})
-	.openapi("TokenRequest", { example: { audience: "https://app.example.com" } });
+const TokenRequest = z.object({ audience: z.string().min(1).max(256).optional() });
+
+/**
+ * The body is optional, and an empty one (a client that always sends
+ * `Content-Type: application/json`) is no body: read here rather than by the
+ * route's validator, which would refuse an empty JSON body as malformed.
+ * The media type and size rules were applied by jsonBody() before.
+ */
+async function tokenRequest(c: Context<AppEnv>): Promise<z.infer<typeof TokenRequest>> {
+	const text = await c.req.text();
+	if (text.trim() === "") return {};
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(text);
+	} catch {
+		throw new ApiError("invalid_request");
+	}
+	const result = TokenRequest.safeParse(parsed);
+	if (!result.success) validationHook(result as never, c as never);
+	return result.data ?? {};
+}
+
+// The schema of the document; tokenRequest() above validates with TokenRequest.
+const TOKEN_REQUEST_DOCUMENT = {
+	type: "object" as const,
+	properties: {
+		audience: {
+			type: "string" as const,
+			minLength: 1,
+			maxLength: 256,
+			description: "One of TOKEN_AUDIENCES; default: the first of them",
+		},
+	},
+	example: { audience: "https://app.example.com" },
+};
 
 export const AccessToken = z
 	.object({
@@ -49,7 +76,7 @@ export const tokens = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, str
 		description: DESCRIPTION,
 		security: SESSION,
 		middleware: [jsonBody({ optional: true }), requireSession({ level: "full" })] as const,
-		request: { body: { required: false, content: { "application/json": { schema: TokenRequest } } } },
+		request: { body: { required: false, content: { "application/json": { schema: TOKEN_REQUEST_DOCUMENT } } } },
 		responses: {
 			200: json(AccessToken, "Issued"),
 			...errors(
@@ -65,7 +92,7 @@ export const tokens = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, str
 	async (c) => {
 		const deps = serviceDeps(c);
 		const settings = readTokenSettings(c.env, c.var.config);
-		const issued = await issueAccessToken({ ...deps, settings }, c.var.auth.session, c.req.valid("json").audience);
+		const issued = await issueAccessToken({ ...deps, settings }, c.var.auth.session, (await tokenRequest(c)).audience);
 		return c.json(
 			{
 				success: true as const,

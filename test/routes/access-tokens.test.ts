@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clock } from "../../src/lib/clock";
@@ -121,6 +122,31 @@ describe("POST /api/auth/token/", () => {
 		expect(notConfigured.status).toBe(400);
 	});
 
+	it("reads an empty JSON body as no body, and holds a body that is sent to the JSON rules", async () => {
+		const user = await signUp();
+		const emptyJson = await requestToken({ token: user.token, headers: { "content-type": "application/json" } });
+		expect(emptyJson.status).toBe(200);
+		const blank = await requestToken({
+			token: user.token,
+			headers: { "content-type": "application/json" },
+			rawBody: " \n",
+		});
+		expect(blank.status).toBe(200);
+		expect((await requestToken({ token: user.token, body: {} })).status).toBe(200);
+
+		const malformed = await requestToken({
+			token: user.token,
+			headers: { "content-type": "application/json" },
+			rawBody: "{audience:",
+		});
+		expect(malformed.status).toBe(400);
+		expect(malformed.body).toMatchObject({ code: "invalid_request" });
+		const wrongType = await requestToken({ token: user.token, body: { audience: 5 } });
+		expect(wrongType.body).toMatchObject({ code: "invalid_request", fields: { audience: expect.any(String) } });
+		const notJson = await requestToken({ token: user.token, headers: { "content-type": "text/plain" }, rawBody: "x" });
+		expect(notJson.status).toBe(415);
+	});
+
 	it("takes its issuer and lifetime from the configuration, and refuses a lifetime over 15 minutes", async () => {
 		const user = await signUp();
 		const vars = { TOKEN_ISSUER: "https://auth.example.com", TOKEN_TTL_SECONDS: "900" };
@@ -148,6 +174,13 @@ describe("POST /api/auth/token/", () => {
 		expect(after.body).toMatchObject({ code: "not_authenticated" });
 		// The token already issued lives on until its exp: that is the documented trade-off.
 		expect((await verifyToken(issued)).sub).toBe(user.id);
+	});
+
+	it("stops issuing at once when the session is revoked (a password change or a revocation deletes its row)", async () => {
+		const user = await signUp();
+		await tokenFor({ token: user.token });
+		await env.DB.prepare("DELETE FROM sessions WHERE user_id = ?").bind(user.id).run();
+		expect((await requestToken({ token: user.token })).status).toBe(401);
 	});
 
 	it("is refused by a verifier once expired", async () => {

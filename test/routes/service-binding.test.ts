@@ -40,6 +40,10 @@ describe("AuthService.session() through a service binding", () => {
 		const response = await get("/me", { cookie: `theme=dark; ${user.cookie}` });
 		expect(response.status).toBe(200);
 		expect(response.body.user).toEqual({ id: user.id, email: user.email });
+		// An empty Authorization header is no header, as on the HTTP routes: the cookie still counts.
+		expect((await get("/me", { authorization: "", cookie: user.cookie })).status).toBe(200);
+		// A bearer token that is not a session does not fall back to the cookie.
+		expect((await get("/me", { authorization: "Bearer nope", cookie: user.cookie })).status).toBe(401);
 	});
 
 	it("answers a full session after a second factor with its methods", async () => {
