@@ -1,5 +1,30 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { build } from "esbuild";
 import { defineConfig } from "vitest/config";
+import testSigningKeys from "./test/fixtures/token-signing-keys.json" with { type: "json" };
+
+// The example Worker of examples/service-binding-worker runs beside the Worker
+// under test as an auxiliary Worker, binding its RPC entrypoint for real.
+// Auxiliary Workers take JavaScript, not TypeScript: it is bundled here, in
+// memory, from the same source that `wrangler deploy` would bundle.
+async function exampleWorkerModule(): Promise<string> {
+	const result = await build({
+		entryPoints: ["./examples/service-binding-worker/src/index.ts"],
+		bundle: true,
+		format: "esm",
+		platform: "neutral",
+		target: "es2022",
+		write: false,
+		logLevel: "warning",
+	});
+	const [output] = result.outputFiles;
+	if (!output) throw new Error("esbuild produced no output for the service binding example");
+	return output.text;
+}
+
+// The pool renames the Worker under test; an auxiliary Worker reaches it by
+// that name (vitest-plugin-runner-<project name>, the project here has none).
+const WORKER_UNDER_TEST = "vitest-plugin-runner-";
 
 export default defineConfig({
 	plugins: [
@@ -11,7 +36,17 @@ export default defineConfig({
 					// Test-only secrets; real ones come from `wrangler secret put` or .dev.vars.
 					TOTP_ENCRYPTION_KEY: "test-totp-encryption-key-0123456789abcdef",
 					RECOVERY_CODE_HMAC_KEY: "test-recovery-code-hmac-key-0123456789abcdef",
+					TOKEN_SIGNING_KEYS: JSON.stringify(testSigningKeys.current),
 				},
+				serviceBindings: { EXAMPLE_APP: "service-binding-example" },
+				workers: [
+					{
+						name: "service-binding-example",
+						modules: [{ type: "ESModule", path: "index.mjs", contents: await exampleWorkerModule() }],
+						compatibilityDate: "2026-11-01",
+						serviceBindings: { AUTH: { name: WORKER_UNDER_TEST, entrypoint: "AuthService" } },
+					},
+				],
 			},
 		})),
 	],

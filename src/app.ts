@@ -14,6 +14,7 @@ import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
 import { recoveryCodes } from "./routes/recovery-codes";
 import { sessions } from "./routes/sessions";
+import { tokens } from "./routes/tokens";
 import { totp } from "./routes/totp";
 import { webauthn } from "./routes/webauthn";
 import { wellKnown } from "./routes/well-known";
@@ -28,6 +29,7 @@ const routes = app
 	.route("/api/auth/passkey", passkeySignIn)
 	.route("/api/auth/sessions", sessions)
 	.route("/api/auth", auth)
+	.route("/api/auth", tokens)
 	.route("/api/webauthn", webauthn)
 	.route("/api/totp", totp)
 	.route("/api/recovery-codes", recoveryCodes)

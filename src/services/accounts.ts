@@ -1,4 +1,5 @@
 import { loginLimiterFor, type UserStateNamespace } from "../durable/stubs";
+import type { AmrUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { hashPassword, PASSWORD_ITERATIONS, verifyPassword } from "../lib/crypto";
@@ -19,6 +20,8 @@ import {
 	refreshAuthentication,
 	type SecondFactorMethod,
 } from "./sessions";
+
+const PASSWORD_USE: AmrUse = { m: "pwd" };
 
 export interface AccountDeps {
 	db: Db;
@@ -58,7 +61,10 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full", deps.config.sessionMaxAge) };
+	return {
+		user: { id: user.id, email },
+		issued: await issueSession(deps.db, user, "full", deps.config.sessionMaxAge, PASSWORD_USE),
+	};
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -137,7 +143,7 @@ export async function logIn(
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password);
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
-	const issued = await issuePasswordSession(deps.db, user, level, deps.config.sessionMaxAge);
+	const issued = await issuePasswordSession(deps.db, user, level, deps.config.sessionMaxAge, PASSWORD_USE);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {
 		record(deps, "auth.login.failed", "password_changed");
@@ -153,7 +159,7 @@ export async function reauthenticate(
 	password: string,
 ): Promise<AuthenticatedSession> {
 	await checkPassword(deps, session.email, password);
-	return refreshAuthentication(deps.db, session);
+	return refreshAuthentication(deps.db, session, PASSWORD_USE);
 }
 
 /**

@@ -1,3 +1,4 @@
+import { type AmrRecord, type AmrUse, startRecord, withUse } from "../lib/amr";
 import { clock, DAY, iso, MINUTE } from "../lib/clock";
 import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
 import { sha256Hex } from "../lib/crypto";
@@ -44,6 +45,8 @@ export interface AuthenticatedSession {
 	authenticatedAt: number;
 	/** The sliding expiry, never later than createdAt + the absolute lifetime. */
 	expiresAt: number;
+	/** How it was authenticated: each method with its newest time (lib/amr.ts). */
+	amr: AmrRecord;
 }
 
 export interface IssuedSession {
@@ -70,12 +73,20 @@ function toAuthenticated(row: SessionRow, email: string, maxAge: number): Authen
 		authenticatedAt: row.authenticatedAt,
 		// A row written before the cap (or before it was lowered) may say later; the cap wins.
 		expiresAt: Math.min(row.expiresAt, row.createdAt + maxAge),
+		amr: row.amr,
 	};
 }
 
-function newSessionRow(id: string, userId: string, level: SessionLevel, now: number, maxAge: number): SessionRow {
+function newSessionRow(
+	id: string,
+	userId: string,
+	level: SessionLevel,
+	now: number,
+	maxAge: number,
+	amr: AmrRecord,
+): SessionRow {
 	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : Math.min(FULL_SESSION_TTL, maxAge);
-	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl };
+	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl, amr };
 }
 
 export async function hashToken(token: string): Promise<string> {
@@ -87,9 +98,12 @@ export async function prepareSession(
 	user: { id: string; email: string },
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
+	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
+	method?: AmrUse,
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
 	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), user.id, level, clock.now(), maxAge);
+	const now = clock.now();
+	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, method ? startRecord(method, now) : []);
 	return { row, issued: { session: toAuthenticated(row, user.email, maxAge), token } };
 }
 
@@ -98,8 +112,9 @@ export async function issueSession(
 	user: { id: string; email: string },
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
+	method?: AmrUse,
 ): Promise<IssuedSession> {
-	const { row, issued } = await prepareSession(user, level, maxAge);
+	const { row, issued } = await prepareSession(user, level, maxAge, method);
 	await insertSession(db, row);
 	return issued;
 }
@@ -113,8 +128,9 @@ export async function issuePasswordSession(
 	user: { id: string; email: string; passwordHash: string },
 	level: SessionLevel,
 	maxAge: number,
+	method: AmrUse,
 ): Promise<IssuedSession | null> {
-	const { row, issued } = await prepareSession(user, level, maxAge);
+	const { row, issued } = await prepareSession(user, level, maxAge, method);
 	return (await insertSessionIfPassword(db, row, user.passwordHash)) ? issued : null;
 }
 
@@ -197,29 +213,38 @@ export async function revokeAllSessions(db: Db, userId: string): Promise<number>
  * A second factor passed: a partial session becomes a full one under a new
  * token (the old one stops working); a full session only records the fresh
  * authentication and keeps its token. Returns null when a concurrent request
- * already upgraded this partial session.
+ * already upgraded this partial session. Either way the method joins the
+ * session's record of how it was authenticated (the new row carries the
+ * partial one's record over).
  */
 export async function completeSecondFactor(
 	db: Db,
 	session: AuthenticatedSession,
+	method: AmrUse,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ session: AuthenticatedSession; token: string | null } | null> {
 	const now = clock.now();
+	const amr = withUse(session.amr, method, now);
 	if (session.level === "full") {
-		await markAuthenticated(db, session.id, now);
-		return { session: { ...session, authenticatedAt: now }, token: null };
+		await markAuthenticated(db, session.id, now, amr);
+		return { session: { ...session, authenticatedAt: now, amr }, token: null };
 	}
 	const token = toBase64Url(randomBytes(32));
 	// The full session's lifetime counts from here: the partial one lived ten minutes at most.
-	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge);
+	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr);
 	if (!(await upgradeSession(db, session.id, row))) return null;
 	return { session: toAuthenticated(row, session.email, maxAge), token };
 }
 
-export async function refreshAuthentication(db: Db, session: AuthenticatedSession): Promise<AuthenticatedSession> {
+export async function refreshAuthentication(
+	db: Db,
+	session: AuthenticatedSession,
+	method: AmrUse,
+): Promise<AuthenticatedSession> {
 	const now = clock.now();
-	await markAuthenticated(db, session.id, now);
-	return { ...session, authenticatedAt: now };
+	const amr = withUse(session.amr, method, now);
+	await markAuthenticated(db, session.id, now, amr);
+	return { ...session, authenticatedAt: now, amr };
 }
 
 export function isRecent(session: AuthenticatedSession): boolean {

@@ -171,6 +171,7 @@ export async function verifyTotpSecondFactor(
 						: await sealWithNewest(deps.encryptionKeys, opened.plaintext, sealFor(session.userId));
 				return { step, sealed: { read: row.secretCiphertext, store } };
 			},
+			amr: () => ({ m: "otp" }),
 			// Conditional on the newest accepted step: of two uses of one code, one wins.
 			commit: async ({ step, sealed }) => {
 				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now(), sealed))) {

@@ -20,6 +20,10 @@ export type Vars = Partial<
 		| "APPLE_APP_IDS"
 		| "TOTP_ENCRYPTION_KEY"
 		| "RECOVERY_CODE_HMAC_KEY"
+		| "TOKEN_SIGNING_KEYS"
+		| "TOKEN_ISSUER"
+		| "TOKEN_AUDIENCES"
+		| "TOKEN_TTL_SECONDS"
 	>
 >;
 

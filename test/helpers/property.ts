@@ -103,6 +103,13 @@ export async function send(request: Request, through: "entry" | "app" = "app"): 
 	return { status: response.status, headers: response.headers, body, text };
 }
 
+// API.md: the token keys and the discovery document are public and cached
+// for 5 minutes; every other answer is never cached.
+const CACHEABLE = new Map([
+	["GET /.well-known/jwks.json", "public, max-age=300"],
+	["GET /.well-known/openid-configuration", "public, max-age=300"],
+]);
+
 /**
  * The property every answer holds: never a 5xx; a status the document lists
  * for the route; for an error, exactly API.md's envelope with one of the
@@ -119,7 +126,8 @@ export function expectDocumentedAnswer(index: OpenApiIndex, request: Request, an
 	expect(answer.status, where).toBeLessThan(500);
 	expect(documented?.statuses.has(answer.status), where).toBe(true);
 	expect(answer.headers.get("x-content-type-options"), where).toBe("nosniff");
-	expect(answer.headers.get("cache-control"), where).toBe("no-store");
+	const cache = answer.status === 200 ? (CACHEABLE.get(operation) ?? "no-store") : "no-store";
+	expect(answer.headers.get("cache-control"), where).toBe(cache);
 	expect(answer.headers.get("content-type"), where).toMatch(/^application\/json/);
 	const body = answer.body as Record<string, unknown>;
 	expect(typeof body === "object" && body !== null && !Array.isArray(body), where).toBe(true);
@@ -137,8 +145,15 @@ export function expectDocumentedAnswer(index: OpenApiIndex, request: Request, an
 			for (const problem of Object.values(body.fields as object)) expect(typeof problem, where).toBe("string");
 		}
 	} else if (operation === "GET /api/openapi.json") {
-		// The one success that is a document, not an envelope.
+		// The successes that are documents, not envelopes.
 		expect(body.openapi, where).toBe("3.1.0");
+	} else if (operation === "GET /.well-known/jwks.json") {
+		const keys = body.keys as Record<string, unknown>[];
+		expect(Array.isArray(keys) && keys.length > 0, where).toBe(true);
+		for (const key of keys)
+			expect(Object.keys(key).sort(), where).toEqual(["alg", "crv", "kid", "kty", "use", "x", "y"]);
+	} else if (operation === "GET /.well-known/openid-configuration") {
+		expect(typeof body.issuer === "string" && typeof body.jwks_uri === "string", where).toBe(true);
 	} else {
 		expect(body.success, where).toBe(true);
 	}

@@ -241,6 +241,8 @@ const ROUTES: Record<string, Route> = {
 		auth: "user",
 		countsAttempts: true,
 	},
+	// An optional body: none, or one of the configured audiences.
+	token: { method: "POST", path: () => "/api/auth/token/", fields: { audience: wrongValue }, auth: "user" },
 	// A body-less route still holds a body to the JSON rules.
 	logout: { method: "POST", path: () => "/api/auth/logout/", fields: { reason: wrongValue }, auth: "fresh" },
 };

@@ -63,6 +63,8 @@ interface Route {
 	path: string;
 	/** required: a JSON body is sent; optional: a body may be sent (and is held to the JSON rules); none: GET. */
 	body: "required" | "optional" | "none";
+	/** An optional body the route reads (not just holds to the JSON rules): text that is not JSON is a 400. */
+	readsOptionalBody?: true;
 	/** creation: no session, but a browser's foreign Origin is refused; 2fa / full: the session needed. */
 	gate: "public" | "creation" | "2fa" | "full";
 	recent?: boolean;
@@ -250,6 +252,16 @@ const ROUTES: Route[] = [
 		gate: "public",
 		terminal: { status: 404, code: "not_found" },
 	},
+	{
+		method: "POST",
+		path: "/api/auth/token/",
+		body: "optional",
+		readsOptionalBody: true,
+		gate: "full",
+		terminal: { status: 200 },
+	},
+	{ method: "GET", path: "/.well-known/jwks.json", body: "none", gate: "public", terminal: { status: 200 } },
+	{ method: "GET", path: "/.well-known/openid-configuration", body: "none", gate: "public", terminal: { status: 200 } },
 ];
 
 const ENDS_SESSIONS = new Set(["/api/auth/logout/", "/api/auth/sessions/revoke-others/"]);
@@ -478,6 +490,7 @@ function predict(c: Case, sent: Sent): Outcome {
 	if (!bearer && (crossSite || (UNSAFE.has(route.method) && !allowedOrigin)))
 		return { status: 403, code: "csrf_failed" };
 	if (route.gate === "full" && level !== "full") return { status: 403, code: "mfa_required" };
+	if (route.readsOptionalBody && sent.body === "not json") return { status: 400, code: "invalid_request" };
 	return route.terminal;
 }
 
