@@ -125,10 +125,11 @@ async function startDjango(env: Record<string, string>): Promise<RunningDjango> 
 	const port = await new Promise<number | null>((resolve) => {
 		const timer = setTimeout(() => resolve(null), 120_000);
 		const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-		lines.once("line", (line) => {
+		lines.on("line", (line) => {
+			const port = /^\{"port": (\d+)\}$/.exec(line.trim())?.[1];
+			if (port === undefined) return;
 			clearTimeout(timer);
-			const parsed = JSON.parse(line) as { port?: unknown };
-			resolve(typeof parsed.port === "number" ? parsed.port : null);
+			resolve(Number(port));
 		});
 		child.once("exit", () => resolve(null));
 	});
@@ -165,6 +166,8 @@ async function prepare(worker: RunningWorker, running: { django?: RunningDjango 
 		PASSKEY_EDGE_ISSUER: issuer,
 		PASSKEY_EDGE_AUDIENCE: AUDIENCE,
 		PASSKEY_EDGE_JWKS_URL: jwksUri,
+		// The machine may be busy: a slow first answer of wrangler dev is not a failure here.
+		PASSKEY_EDGE_JWKS_TIMEOUT_SECONDS: "60",
 	});
 	await expectStatus(call(`${running.django.baseUrl}/api/health`), 200, "Django /api/health");
 

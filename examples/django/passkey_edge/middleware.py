@@ -16,6 +16,7 @@ Settings (or environment variables of the same names):
   PASSKEY_EDGE_LEEWAY_SECONDS            clock skew allowed (default 30)
   PASSKEY_EDGE_JWKS_REFRESH_INTERVAL     fewest seconds between two fetches
                                          caused by an unknown `kid` (default 30)
+  PASSKEY_EDGE_JWKS_TIMEOUT_SECONDS      for one fetch of the keys (default 5)
 """
 import json
 import logging
@@ -47,7 +48,6 @@ REQUIRED_CLAIMS = ["exp", "iat", "nbf", "iss", "aud", "sub"]
 # A JWT of passkey-edge is well under 1 KiB: a longer header is not one of
 # them, and is refused before any parsing.
 MAX_TOKEN_LENGTH = 4096
-JWKS_FETCH_TIMEOUT_SECONDS = 5
 JWKS_CACHE_SECONDS = 300  # the Cache-Control max-age of passkey-edge's JWKS
 
 
@@ -91,9 +91,10 @@ class BoundedJWKSClient(jwt.PyJWKClient):
     publishes) is still picked up.
     """
 
-    def __init__(self, uri: str, refresh_interval: float):
+    def __init__(self, uri: str, refresh_interval: float, timeout: float):
         super().__init__(uri, cache_keys=False, cache_jwk_set=True, lifespan=JWKS_CACHE_SECONDS)
         self.refresh_interval = refresh_interval
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._last_fetch: Optional[float] = None
 
@@ -102,7 +103,7 @@ class BoundedJWKSClient(jwt.PyJWKClient):
             self._last_fetch = time.monotonic()
         request = urllib.request.Request(self.uri, headers={"Accept": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=JWKS_FETCH_TIMEOUT_SECONDS) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 data = json.load(response)
         except (OSError, ValueError) as error:  # unreachable, timed out, HTTP error, not JSON
             raise JWKSUnavailable(f"cannot fetch {self.uri}: {error}") from error
@@ -200,7 +201,11 @@ class PasskeyEdgeJWTMiddleware:
         _check_jwks_url(jwks_url)
         self.leeway = float(_setting("PASSKEY_EDGE_LEEWAY_SECONDS", 30))
         # One client per process: its cache of the keys is shared by all requests.
-        self.jwks = BoundedJWKSClient(jwks_url, float(_setting("PASSKEY_EDGE_JWKS_REFRESH_INTERVAL", 30)))
+        self.jwks = BoundedJWKSClient(
+            jwks_url,
+            refresh_interval=float(_setting("PASSKEY_EDGE_JWKS_REFRESH_INTERVAL", 30)),
+            timeout=float(_setting("PASSKEY_EDGE_JWKS_TIMEOUT_SECONDS", 5)),
+        )
 
     def __call__(self, request):
         request.passkey_user = None

@@ -46,17 +46,23 @@ class StandInIssuer:
         self.published = []
         self.fetches = 0
         self.status = 200
+        self.stalled = None  # an Event the handler waits for before answering
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 issuer.fetches += 1
+                if issuer.stalled is not None:
+                    issuer.stalled.wait(30)
                 body = json.dumps(issuer.jwks()).encode("utf-8")
-                self.send_response(issuer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(issuer.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up waiting
 
             def log_message(self, *args):
                 pass
@@ -139,6 +145,7 @@ class IssuerTestCase(SimpleTestCase):
         self.issuer.published = []
         self.issuer.status = 200
         self.issuer.fetches = 0
+        self.issuer.stalled = None
         self.kid = self.issuer.new_key()
         self.use_settings(PASSKEY_EDGE_JWKS_URL=self.issuer.jwks_url)
 
@@ -304,6 +311,15 @@ class UnavailableKeys(IssuerTestCase):
             closed_port = probe.getsockname()[1]
         self.use_settings(PASSKEY_EDGE_JWKS_URL=f"http://127.0.0.1:{closed_port}/.well-known/jwks.json")
         self.assertUnavailable(self.get("/api/me", self.issuer.sign(self.kid)))
+
+    def test_a_stalled_jwks_is_503_after_the_timeout(self):
+        # PyJWT 2.6's own client has no timeout: each request would hang.
+        self.issuer.stalled = threading.Event()
+        self.addCleanup(self.issuer.stalled.set)
+        self.use_settings(PASSKEY_EDGE_JWKS_TIMEOUT_SECONDS=0.5)
+        started = time.monotonic()
+        self.assertUnavailable(self.get("/api/me", self.issuer.sign(self.kid)))
+        self.assertLess(time.monotonic() - started, 10)
 
     def test_a_jwks_answering_an_error_is_503(self):
         self.issuer.status = 500
