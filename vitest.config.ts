@@ -1,5 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import testSigningKeys from "./test/fixtures/token-signing-keys.json" with { type: "json" };
 
 export default defineConfig({
 	plugins: [
@@ -11,6 +12,7 @@ export default defineConfig({
 					// Test-only secrets; real ones come from `wrangler secret put` or .dev.vars.
 					TOTP_ENCRYPTION_KEY: "test-totp-encryption-key-0123456789abcdef",
 					RECOVERY_CODE_HMAC_KEY: "test-recovery-code-hmac-key-0123456789abcdef",
+					TOKEN_SIGNING_KEYS: JSON.stringify(testSigningKeys.current),
 				},
 			},
 		})),

@@ -3,14 +3,14 @@
 // sizes and exits non-zero past the budget. Part of `npm test`, so a change
 // that pushes the bundle past the budget fails the test command.
 //
-// Usage: node scripts/bundle-size.mjs [--json] [--budget-kib 250]
+// Usage: node scripts/bundle-size.mjs [--json] [--budget-kib 300]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 
-const BUDGET_KIB_DEFAULT = 250;
+const BUDGET_KIB_DEFAULT = 300;
 // Cloudflare's own limit for a Worker on the free plan (compressed), for context.
 const FREE_PLAN_LIMIT_KIB = 3 * 1024;
 

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { MissingSecretError } from "./lib/config";
+import { ConfigError } from "./lib/config";
 import type { AppEnv } from "./lib/context";
 import { cors } from "./lib/cors";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
@@ -13,6 +13,7 @@ import { health } from "./routes/health";
 import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
 import { recoveryCodes } from "./routes/recovery-codes";
+import { tokens } from "./routes/tokens";
 import { totp } from "./routes/totp";
 import { webauthn } from "./routes/webauthn";
 import { wellKnown } from "./routes/well-known";
@@ -26,6 +27,7 @@ app.use("*", cors());
 const routes = app
 	.route("/api/auth/passkey", passkeySignIn)
 	.route("/api/auth", auth)
+	.route("/api/auth", tokens)
 	.route("/api/webauthn", webauthn)
 	.route("/api/totp", totp)
 	.route("/api/recovery-codes", recoveryCodes)
@@ -62,7 +64,7 @@ app.onError((error, c) => {
 		console.error(`[${requestId}] storage unavailable: ${describeError(error)}`);
 		return respond(c, new ApiError("unavailable", { retryAfterSeconds: 2 }));
 	}
-	if (error instanceof MissingSecretError) {
+	if (error instanceof ConfigError) {
 		console.error(`[${requestId}] ${error.message}`);
 	} else {
 		const frames = error instanceof Error ? (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line)) : [];

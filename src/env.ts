@@ -12,6 +12,14 @@ export interface Env {
 	TOTP_ENCRYPTION_KEY?: string;
 	/** Keys the HMAC under which recovery codes are stored. */
 	RECOVERY_CODE_HMAC_KEY?: string;
+	/** A JWK Set of private P-256 keys: the first signs the access tokens, every one is published. */
+	TOKEN_SIGNING_KEYS?: string;
+	/** The access tokens' `iss`; default: the first web origin of ORIGINS. */
+	TOKEN_ISSUER?: string;
+	/** Comma-separated audiences a token may be asked for; default: the issuer. */
+	TOKEN_AUDIENCES?: string;
+	/** An access token's lifetime: default 300, at most 900. */
+	TOKEN_TTL_SECONDS?: string;
 	ANDROID_PACKAGE_NAME?: string;
 	ANDROID_SHA256_CERT_FINGERPRINTS?: string;
 	APPLE_APP_IDS?: string;

@@ -9,7 +9,10 @@ export interface Config {
 	webOrigins: string[];
 }
 
-export class MissingSecretError extends Error {
+/** A deployment mistake: logged as it is (it names the setting, never a secret's value), answered 500. */
+export class ConfigError extends Error {}
+
+export class MissingSecretError extends ConfigError {
 	constructor(readonly secret: string) {
 		super(`Missing secret ${secret}: set it with \`wrangler secret put ${secret}\` (or in .dev.vars locally)`);
 	}

@@ -18,16 +18,21 @@ export const EVENTS = [
 	"auth.login.success",
 	"auth.login.failed",
 	"rate_limit.blocked",
+	"token.issued",
 ] as const;
 
 export type MetricEvent = (typeof EVENTS)[number];
 export type ClientKind = "browser" | "app";
 
+/** token.issued: the token's `amr`, space-separated ("pwd hwk mfa"): labels, no secret. */
+export type AmrLabel = `${"pwd" | "hwk" | "swk" | "otp"}${string}` | "";
+
 export interface MetricPoint {
 	event: MetricEvent;
 	outcome: "success" | "failure" | "blocked";
+	/** token.issued: the assurance level (aal1, aal2). */
 	reason?: string;
-	method?: "password" | "webauthn" | "totp" | "recovery_code" | "";
+	method?: "password" | "webauthn" | "totp" | "recovery_code" | AmrLabel;
 	client: ClientKind;
 	durationMs: number;
 }

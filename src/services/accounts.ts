@@ -1,4 +1,5 @@
 import { loginLimiterFor, type UserStateNamespace } from "../durable/stubs";
+import type { AmrUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import { hashPassword, PASSWORD_ITERATIONS, verifyPassword } from "../lib/crypto";
 import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
@@ -16,6 +17,8 @@ import {
 	refreshAuthentication,
 	type SecondFactorMethod,
 } from "./sessions";
+
+const PASSWORD_USE: AmrUse = { m: "pwd" };
 
 export interface AccountDeps {
 	db: Db;
@@ -53,7 +56,7 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full") };
+	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full", PASSWORD_USE) };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -133,7 +136,7 @@ export async function logIn(
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
 	record(deps, "auth.login.success");
-	return { issued: await issueSession(deps.db, user, level), methods: methodsOf(counts) };
+	return { issued: await issueSession(deps.db, user, level, PASSWORD_USE), methods: methodsOf(counts) };
 }
 
 export async function reauthenticate(
@@ -142,5 +145,5 @@ export async function reauthenticate(
 	password: string,
 ): Promise<AuthenticatedSession> {
 	await checkPassword(deps, session.email, password);
-	return refreshAuthentication(deps.db, session);
+	return refreshAuthentication(deps.db, session, PASSWORD_USE);
 }

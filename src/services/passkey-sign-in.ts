@@ -3,6 +3,7 @@ import {
 	generateAuthenticationOptions,
 	type PublicKeyCredentialRequestOptionsJSON,
 } from "@simplewebauthn/server";
+import { passkeyUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
@@ -92,7 +93,9 @@ export async function signInWithPasskey(
 			requireUserVerification: true,
 			config: deps.config,
 		});
-		const { row, issued } = await prepareSession(found.user, "full");
+		// User verification is required here, so a passwordless sign-in is always `user` too.
+		const method = passkeyUse(found.passkey.backupEligible, inspected.authData.flags.uv);
+		const { row, issued } = await prepareSession(found.user, "full", method);
 		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };

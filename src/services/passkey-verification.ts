@@ -7,6 +7,7 @@ import {
 } from "@simplewebauthn/server";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import type { KnownFailure } from "../durable/user-state";
+import { passkeyUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { timingSafeEqual } from "../lib/crypto";
@@ -189,12 +190,15 @@ export async function verifyPasskeySecondFactor(
 			verify: async () => {
 				const passkey = passkeys.find((p) => p.credentialId === inspected.credentialId);
 				if (!passkey) throw new CeremonyFailure("verification_failed", "credential_not_allowed");
-				return verifyAssertion(passkey, response, inspected, signed.challenge, {
+				const use = await verifyAssertion(passkey, response, inspected, signed.challenge, {
 					requireUserVerification: false,
 					config: deps.config,
 				});
+				// The UV flag is part of the authenticator data the signature covers.
+				return { use, method: passkeyUse(passkey.backupEligible, inspected.authData.flags.uv) };
 			},
-			commit: (use) => recordAssertion(deps.db, use),
+			commit: ({ use }) => recordAssertion(deps.db, use),
+			amr: ({ method }) => method,
 		},
 	);
 }

@@ -51,6 +51,8 @@ export async function verifyRecoveryCode(
 		session,
 		{ method: "recovery_code", success: "recovery_code.verify.success", failed: "recovery_code.verify.failed" },
 		{
+			// RFC 8176 has no value of its own for a recovery code: it is a one-time code.
+			amr: () => ({ m: "otp" }),
 			// Read first, so a wrong code is counted by the Durable Object before the answer.
 			verify: async () => {
 				const hash = await hashRecoveryCode(deps.recoveryKey, code);

@@ -1,4 +1,5 @@
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import type { AmrUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
@@ -44,6 +45,8 @@ export interface SecondFactorMethod {
 export interface SecondFactorCheck<V, T> {
 	verify: () => Promise<V>;
 	commit: (verified: V) => Promise<T>;
+	/** The method the session's record gains (lib/amr.ts): a passkey's kind depends on what verified. */
+	amr: (verified: V) => AmrUse;
 }
 
 export interface SecondFactorPassed<T> {
@@ -120,7 +123,7 @@ export async function attemptSecondFactor<V, T>(
 		}
 		if (!verified) throw new Error("a passed attempt without a verified result");
 		const result = await check.commit(verified.value);
-		const completed = await completeSecondFactor(deps.db, session);
+		const completed = await completeSecondFactor(deps.db, session, check.amr(verified.value));
 		if (!completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
 		record(method.success, "success");
 		return { ...completed, result };

@@ -1,3 +1,4 @@
+import { type AmrRecord, type AmrUse, startRecord, withUse } from "../lib/amr";
 import { clock, DAY, iso, MINUTE } from "../lib/clock";
 import { sha256Hex } from "../lib/crypto";
 import { randomBytes, toBase64Url } from "../lib/encoding";
@@ -33,6 +34,8 @@ export interface AuthenticatedSession {
 	level: SessionLevel;
 	authenticatedAt: number;
 	expiresAt: number;
+	/** How it was authenticated: each method with its newest time (lib/amr.ts). */
+	amr: AmrRecord;
 }
 
 export interface IssuedSession {
@@ -57,12 +60,13 @@ function toAuthenticated(row: SessionRow, email: string): AuthenticatedSession {
 		level: row.level,
 		authenticatedAt: row.authenticatedAt,
 		expiresAt: row.expiresAt,
+		amr: row.amr,
 	};
 }
 
-function newSessionRow(id: string, userId: string, level: SessionLevel, now: number): SessionRow {
+function newSessionRow(id: string, userId: string, level: SessionLevel, now: number, amr: AmrRecord): SessionRow {
 	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : FULL_SESSION_TTL;
-	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl };
+	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl, amr };
 }
 
 export async function hashToken(token: string): Promise<string> {
@@ -73,9 +77,12 @@ export async function hashToken(token: string): Promise<string> {
 export async function prepareSession(
 	user: { id: string; email: string },
 	level: SessionLevel,
+	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
+	method?: AmrUse,
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
 	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), user.id, level, clock.now());
+	const now = clock.now();
+	const row = newSessionRow(await hashToken(token), user.id, level, now, method ? startRecord(method, now) : []);
 	return { row, issued: { session: toAuthenticated(row, user.email), token } };
 }
 
@@ -83,8 +90,9 @@ export async function issueSession(
 	db: Db,
 	user: { id: string; email: string },
 	level: SessionLevel,
+	method?: AmrUse,
 ): Promise<IssuedSession> {
-	const { row, issued } = await prepareSession(user, level);
+	const { row, issued } = await prepareSession(user, level, method);
 	await insertSession(db, row);
 	return issued;
 }
@@ -140,27 +148,36 @@ export function revokeSession(db: Db, session: AuthenticatedSession): Promise<vo
  * A second factor passed: a partial session becomes a full one under a new
  * token (the old one stops working); a full session only records the fresh
  * authentication and keeps its token. Returns null when a concurrent request
- * already upgraded this partial session.
+ * already upgraded this partial session. Either way the method joins the
+ * session's record of how it was authenticated (the new row carries the
+ * partial one's record over).
  */
 export async function completeSecondFactor(
 	db: Db,
 	session: AuthenticatedSession,
+	method: AmrUse,
 ): Promise<{ session: AuthenticatedSession; token: string | null } | null> {
 	const now = clock.now();
+	const amr = withUse(session.amr, method, now);
 	if (session.level === "full") {
-		await markAuthenticated(db, session.id, now);
-		return { session: { ...session, authenticatedAt: now }, token: null };
+		await markAuthenticated(db, session.id, now, amr);
+		return { session: { ...session, authenticatedAt: now, amr }, token: null };
 	}
 	const token = toBase64Url(randomBytes(32));
-	const row = newSessionRow(await hashToken(token), session.userId, "full", now);
+	const row = newSessionRow(await hashToken(token), session.userId, "full", now, amr);
 	if (!(await upgradeSession(db, session.id, row))) return null;
 	return { session: toAuthenticated(row, session.email), token };
 }
 
-export async function refreshAuthentication(db: Db, session: AuthenticatedSession): Promise<AuthenticatedSession> {
+export async function refreshAuthentication(
+	db: Db,
+	session: AuthenticatedSession,
+	method: AmrUse,
+): Promise<AuthenticatedSession> {
 	const now = clock.now();
-	await markAuthenticated(db, session.id, now);
-	return { ...session, authenticatedAt: now };
+	const amr = withUse(session.amr, method, now);
+	await markAuthenticated(db, session.id, now, amr);
+	return { ...session, authenticatedAt: now, amr };
 }
 
 export function isRecent(session: AuthenticatedSession): boolean {

@@ -130,6 +130,7 @@ export async function verifyTotpSecondFactor(
 				if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
 				return step;
 			},
+			amr: () => ({ m: "otp" }),
 			// Conditional on the newest accepted step: of two uses of one code, one wins.
 			commit: async (step) => {
 				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now()))) {

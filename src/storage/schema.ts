@@ -1,4 +1,6 @@
+import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { AmrRecord } from "../lib/amr";
 
 // Times are milliseconds since the epoch (UTC).
 
@@ -26,6 +28,8 @@ export const sessions = sqliteTable(
 		createdAt: integer("created_at").notNull(),
 		authenticatedAt: integer("authenticated_at").notNull(),
 		expiresAt: integer("expires_at").notNull(),
+		/** How the session was authenticated (lib/amr.ts): the access token's `amr` and `acr`. */
+		amr: text("amr", { mode: "json" }).$type<AmrRecord>().notNull().default(sql`'[]'`),
 	},
 	// expires_at: the scheduled sweep finds expired sessions of users who never come back.
 	(table) => [index("sessions_user_id").on(table.userId), index("sessions_expires_at").on(table.expiresAt)],

@@ -92,6 +92,7 @@ export function sessionColumns(row: SessionRow) {
 		createdAt: sql<number>`${row.createdAt}`.as("created_at"),
 		authenticatedAt: sql<number>`${row.authenticatedAt}`.as("authenticated_at"),
 		expiresAt: sql<number>`${row.expiresAt}`.as("expires_at"),
+		amr: sql<SessionRow["amr"]>`${JSON.stringify(row.amr)}`.as("amr"),
 	};
 }
 
@@ -122,8 +123,14 @@ export async function upgradeSession(db: Db, oldId: string, next: SessionRow): P
 	return inserted.length === 1;
 }
 
-export async function markAuthenticated(db: Db, id: string, now: number): Promise<void> {
-	await db.update(sessions).set({ authenticatedAt: now }).where(eq(sessions.id, id));
+/**
+ * Two reauthentications of one session at the same instant each write the
+ * record they read plus their own method: the later write can leave out the
+ * other's method, which only ever understates how the session was
+ * authenticated, never overstates it.
+ */
+export async function markAuthenticated(db: Db, id: string, now: number, amr: SessionRow["amr"]): Promise<void> {
+	await db.update(sessions).set({ authenticatedAt: now, amr }).where(eq(sessions.id, id));
 }
 
 export async function extendSession(db: Db, id: string, expiresAt: number): Promise<void> {

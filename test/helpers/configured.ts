@@ -8,7 +8,16 @@ import { type ApiResponse, buildRequest, type CallOptions, readResponse } from "
 export type Vars = Partial<
 	Pick<
 		Env,
-		"RP_ID" | "RP_NAME" | "ORIGINS" | "ANDROID_PACKAGE_NAME" | "ANDROID_SHA256_CERT_FINGERPRINTS" | "APPLE_APP_IDS"
+		| "RP_ID"
+		| "RP_NAME"
+		| "ORIGINS"
+		| "ANDROID_PACKAGE_NAME"
+		| "ANDROID_SHA256_CERT_FINGERPRINTS"
+		| "APPLE_APP_IDS"
+		| "TOKEN_SIGNING_KEYS"
+		| "TOKEN_ISSUER"
+		| "TOKEN_AUDIENCES"
+		| "TOKEN_TTL_SECONDS"
 	>
 >;
 
