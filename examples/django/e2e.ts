@@ -406,6 +406,13 @@ export async function runEndToEnd(): Promise<Tally> {
 		console.log(`e2e: the Worker answers on ${running.worker.baseUrl}`);
 		prepared = await prepare(running.worker, running);
 		console.log(`e2e: the Django example answers on ${prepared.django.baseUrl}`);
+		for (const [name, user] of [
+			["Ada", prepared.ada],
+			["Bob", prepared.bob],
+		] as const) {
+			const claims = payloadOf(user.token);
+			console.log(`e2e: ${name}'s token: amr ${JSON.stringify(claims.amr)}, acr ${String(claims.acr)}`);
+		}
 	} catch (error) {
 		const message = error instanceof Error ? error.message : String(error);
 		console.error(`e2e: setup failed: ${message}`);
