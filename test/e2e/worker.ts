@@ -111,7 +111,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 	}
 }
 
-export async function startWorker(): Promise<RunningWorker> {
+export interface WorkerOptions {
+	/** More `--var NAME:value` for this run (the examples configure token audiences so). */
+	vars?: Record<string, string>;
+}
+
+export async function startWorker(options: WorkerOptions = {}): Promise<RunningWorker> {
 	await run(process.execPath, [join(ROOT, "scripts/ensure-dev-vars.mjs")], { cwd: ROOT });
 	const persistDir = await mkdtemp(join(tmpdir(), "passkey-edge-e2e-"));
 	await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir]);
@@ -147,6 +152,7 @@ async function startDev(persistDir: string, attempt: number): Promise<RunningWor
 			persistDir,
 			"--var",
 			`ORIGINS:${baseUrl}`,
+			...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
 			"--show-interactive-dev-session=false",
 		],
 		{ cwd: ROOT, env: WRANGLER_ENV, detached: true, stdio: ["ignore", "pipe", "pipe"] },
