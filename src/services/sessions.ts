@@ -103,7 +103,14 @@ export async function prepareSession(
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
 	const token = toBase64Url(randomBytes(32));
 	const now = clock.now();
-	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, method ? startRecord(method, now) : []);
+	const row = newSessionRow(
+		await hashToken(token),
+		user.id,
+		level,
+		now,
+		maxAge,
+		method ? startRecord(method, now) : [],
+	);
 	return { row, issued: { session: toAuthenticated(row, user.email, maxAge), token } };
 }
 

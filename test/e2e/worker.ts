@@ -125,7 +125,7 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
 	// wrangler exit with "Address already in use": then again, on new ports.
 	const failures: string[] = [];
 	for (let attempt = 1; attempt <= 3; attempt++) {
-		const started = await startDev(persistDir, attempt);
+		const started = await startDev(persistDir, attempt, options);
 		if ("baseUrl" in started) return started;
 		failures.push(started.failure);
 	}
@@ -133,7 +133,11 @@ export async function startWorker(options: WorkerOptions = {}): Promise<RunningW
 	throw new Error(`wrangler dev did not become ready:\n${failures.join("\n\n")}`);
 }
 
-async function startDev(persistDir: string, attempt: number): Promise<RunningWorker | { failure: string }> {
+async function startDev(
+	persistDir: string,
+	attempt: number,
+	options: WorkerOptions,
+): Promise<RunningWorker | { failure: string }> {
 	const port = await freePort();
 	const inspectorPort = await freePort();
 	const baseUrl = `http://localhost:${port}`;
