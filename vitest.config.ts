@@ -53,7 +53,10 @@ export default defineConfig({
 	test: {
 		include: ["test/**/*.test.ts"],
 		setupFiles: ["./test/setup.ts"],
-		testTimeout: 30_000,
-		hookTimeout: 30_000,
+		// Bounds against a hung run, not speed checks: the property tests run
+		// hundreds of requests each, and on a machine whose CPUs other work keeps
+		// busy (CI runners, shared machines) they take minutes, not seconds.
+		testTimeout: 240_000,
+		hookTimeout: 120_000,
 	},
 });
