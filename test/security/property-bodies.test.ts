@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueSession } from "../../src/services/sessions";
 import { createDb } from "../../src/storage/db";
 import type { SoftAuthenticator } from "../helpers/authenticator";
@@ -18,11 +18,6 @@ import {
 	send,
 	userRows,
 } from "../helpers/property";
-
-// Each test here runs a whole property (hundreds of requests through workerd):
-// CPU-bound, so on a busy 2-core machine it can take minutes. The run counts
-// stay as they are; only the wait for them is longer than the suite's 30 s.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 // Property: whatever JSON (or not-quite-JSON) a client sends to a route that
 // reads a body, the answer is the documented success or API.md's error

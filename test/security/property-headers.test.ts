@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueSession, resolveSession } from "../../src/services/sessions";
 import { createDb } from "../../src/storage/db";
 import { ORIGIN, type TestUser } from "../helpers/api";
@@ -16,11 +16,6 @@ import {
 	userRows,
 } from "../helpers/property";
 import { userWithTotp } from "../helpers/totp";
-
-// Each test here runs a whole property (hundreds of requests through workerd):
-// CPU-bound, so on a busy 2-core machine it can take minutes. The run counts
-// stay as they are; only the wait for them is longer than the suite's 30 s.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 // Property, against a model of API.md's checks: whatever the headers —
 // Content-Type absent or in odd case, Origin absent, `null`, foreign or

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TestUser } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { registrationOptions, userWithPasskey } from "../helpers/flows";
@@ -14,11 +14,6 @@ import {
 	send,
 	userRows,
 } from "../helpers/property";
-
-// Each test here runs a whole property (hundreds of requests through workerd):
-// CPU-bound, so on a busy 2-core machine it can take minutes. The run counts
-// stay as they are; only the wait for them is longer than the suite's 30 s.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
 
 // Property, against API.md's rule for names: "trimmed, then 1 to 64 Unicode
 // code points, stored as given (no HTML is ever interpreted)" — whatever

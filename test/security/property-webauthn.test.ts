@@ -22,11 +22,6 @@ import {
 	userRows,
 } from "../helpers/property";
 
-// Each test here runs a whole property (hundreds of requests through workerd):
-// CPU-bound, so on a busy 2-core machine it can take minutes. The run counts
-// stay as they are; only the wait for them is longer than the suite's 30 s.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 120_000 });
-
 // Property: a WebAuthn payload that is malformed — bad base64url, random or
 // truncated bytes where CBOR or authenticator data belong, a clientDataJSON
 // that is not what a browser signs — is refused with a documented 4xx and
