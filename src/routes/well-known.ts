@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
 import { loadSigningKeys } from "../lib/signing-keys";
-import { readTokenSettings } from "../services/access-tokens";
+import { tokenIssuer } from "../services/access-tokens";
 import { appleAppSiteAssociation, assetLinks, relatedOrigins } from "../services/well-known";
 import { errorsWithoutStorage, json, NO_SESSION } from "./schemas";
 
@@ -95,7 +95,7 @@ export const wellKnown = new OpenAPIHono<AppEnv>({ strict: false })
 			responses: { 200: json(Jwks, "The keys"), ...errorsWithoutStorage() },
 		}),
 		async (c) => {
-			const keys = await loadSigningKeys(readTokenSettings(c.env, c.var.config).signingKeys);
+			const keys = await loadSigningKeys(c.env.TOKEN_SIGNING_KEYS);
 			c.header("Cache-Control", KEYS_CACHE);
 			return c.json(keys.jwks, 200);
 		},
@@ -112,7 +112,7 @@ export const wellKnown = new OpenAPIHono<AppEnv>({ strict: false })
 			responses: { 200: json(OpenIdConfiguration, "Discovery document"), ...errorsWithoutStorage() },
 		}),
 		(c) => {
-			const { issuer } = readTokenSettings(c.env, c.var.config);
+			const issuer = tokenIssuer(c.env, c.var.config);
 			c.header("Cache-Control", KEYS_CACHE);
 			return c.json(
 				{

@@ -36,12 +36,22 @@ interface TokenEnv {
 }
 
 /**
+ * The tokens' `iss`: configured, or the first web origin. Not the request's
+ * Host: the RPC entrypoint has no request, and an issuer must not change
+ * with the name a request happened to use.
+ */
+export function tokenIssuer(env: TokenEnv, config: Config): string {
+	const issuer = env.TOKEN_ISSUER?.trim() || config.webOrigins[0];
+	if (!issuer) throw new ConfigError("TOKEN_ISSUER is not set and ORIGINS has no web origin to default to");
+	return issuer;
+}
+
+/**
  * The token settings, checked: read only by the routes that need them, so a
  * mistake here answers 500 on the token route and leaves sign-in working.
  */
 export function readTokenSettings(env: TokenEnv, config: Config): TokenSettings {
-	const issuer = env.TOKEN_ISSUER?.trim() || config.webOrigins[0];
-	if (!issuer) throw new ConfigError("TOKEN_ISSUER is not set and ORIGINS has no web origin to default to");
+	const issuer = tokenIssuer(env, config);
 	const audiences = (env.TOKEN_AUDIENCES ?? "")
 		.split(",")
 		.map((audience) => audience.trim())

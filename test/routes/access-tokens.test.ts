@@ -163,6 +163,11 @@ describe("POST /api/auth/token/", () => {
 			expect(refused.body).toMatchObject({ success: false, code: "internal_error" });
 		}
 		expect(errors.mock.calls.map((args) => String(args[0])).join("\n")).toContain("TOKEN_TTL_SECONDS");
+		// The keys and the discovery document do not depend on the lifetime.
+		const { callConfigured } = await import("../helpers/configured");
+		for (const path of ["/.well-known/jwks.json", "/.well-known/openid-configuration"]) {
+			expect((await callConfigured({ TOKEN_TTL_SECONDS: "901" }, "GET", path)).status, path).toBe(200);
+		}
 	});
 
 	it("stops issuing at once when the session is logged out", async () => {
