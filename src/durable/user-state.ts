@@ -51,7 +51,7 @@ export interface DecideAttempt extends AttemptLimit {
 export type AttemptDecision =
 	| { outcome: "locked"; retryAfterSeconds: number }
 	| { outcome: "passed" }
-	| { outcome: "failed"; failure: KnownFailure; sessionFailures: number };
+	| { outcome: "failed"; failure: KnownFailure };
 
 /**
  * One per user (`idFromName(userId)`), and one per login email for the
@@ -72,8 +72,7 @@ export class UserState extends DurableObject<Env> {
 			CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS attempts (id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT, at INTEGER NOT NULL);
 			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);
-			CREATE TABLE IF NOT EXISTS session_failures (attempt_id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT NOT NULL, at INTEGER NOT NULL);
-			CREATE INDEX IF NOT EXISTS session_failures_session ON session_failures (scope, session_id);`);
+			DROP TABLE IF EXISTS session_failures;`);
 	}
 
 	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
@@ -146,38 +145,16 @@ export class UserState extends DurableObject<Env> {
 			failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
 		}
 		if (!failure) return { outcome: "passed" };
-		return { outcome: "failed", failure, sessionFailures: this.countFailure(input, input.sessionId) };
-	}
-
-	/**
-	 * A failure counts toward the user's limit and toward its session's own
-	 * (which ends a partial session); returns the session's failures.
-	 */
-	private countFailure(limit: AttemptLimit & { now: number }, sessionId: string): number {
-		const attemptId = crypto.randomUUID();
+		// Counted toward the user's limit only: a partial session is not ended
+		// by it (API.md), its verify routes answer 429 until the window passes.
 		this.sql.exec(
 			"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			attemptId,
-			limit.scope,
-			sessionId,
-			limit.now,
+			crypto.randomUUID(),
+			input.scope,
+			input.sessionId,
+			input.now,
 		);
-		this.sql.exec(
-			"INSERT INTO session_failures (attempt_id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			attemptId,
-			limit.scope,
-			sessionId,
-			limit.now,
-		);
-		return (
-			this.sql
-				.exec<{ n: number }>(
-					"SELECT COUNT(*) AS n FROM session_failures WHERE scope = ? AND session_id = ?",
-					limit.scope,
-					sessionId,
-				)
-				.one().n ?? 0
-		);
+		return { outcome: "failed", failure };
 	}
 
 	/**
@@ -245,7 +222,6 @@ export class UserState extends DurableObject<Env> {
 
 	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {
 		this.sql.exec("DELETE FROM attempts WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
-		this.sql.exec("DELETE FROM session_failures WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
 		this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", limit.now);
 	}
 

@@ -9,6 +9,7 @@ import { serviceDeps } from "./deps";
 import {
 	Email,
 	errors,
+	GivenPassword,
 	json,
 	jsonRequest,
 	NO_SESSION,
@@ -26,7 +27,7 @@ const Credentials = z
 	.object({ email: Email, password: Password })
 	.openapi("Credentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
 const LoginCredentials = z
-	.object({ email: Email, password: z.string().min(1).max(256) })
+	.object({ email: Email, password: GivenPassword })
 	.openapi("LoginCredentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
 
 /** A locked email answers 429 before its reauthentication body is read (API.md's order). */
@@ -147,7 +148,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
 			request: jsonRequest(
 				z
-					.object({ password: z.string().min(1).max(256) })
+					.object({ password: GivenPassword })
 					.openapi({ example: { password: "correct horse battery staple" } }),
 			),
 			responses: {

@@ -5,5 +5,3 @@ import { MINUTE } from "../lib/clock";
 export const SECOND_FACTOR_LIMIT: AttemptLimit = { scope: "second_factor", limit: 5, windowMs: 15 * MINUTE };
 /** 10 failed password logins per email within 15 minutes. */
 export const PASSWORD_LIMIT: AttemptLimit = { scope: "password", limit: 10, windowMs: 15 * MINUTE };
-/** A partial session is revoked after its own 5 failures. */
-export const PARTIAL_SESSION_FAILURES = 5;

@@ -6,7 +6,7 @@ import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
-import { acceptTotpStep, findTotp } from "../storage/totp";
+import { findTotp, totpStepUse } from "../storage/totp";
 import { recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
@@ -130,12 +130,10 @@ export async function verifyTotpSecondFactor(
 				if (step === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
 				return step;
 			},
-			// Conditional on the newest accepted step: of two uses of one code, one wins.
-			commit: async (step) => {
-				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now()))) {
-					throw new CeremonyFailure("invalid_code", "code_already_used");
-				}
-			},
+			// Conditional on the newest accepted step, and spent with the session
+			// change: of two uses of one code, one wins, and a loser burns no step.
+			use: (step) => totpStepUse(deps.db, session.userId, step, clock.now()),
+			result: async () => {},
 		},
 	);
 }
