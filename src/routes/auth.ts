@@ -147,9 +147,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			security: SESSION,
 			middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
 			request: jsonRequest(
-				z
-					.object({ password: GivenPassword })
-					.openapi({ example: { password: "correct horse battery staple" } }),
+				z.object({ password: GivenPassword }).openapi({ example: { password: "correct horse battery staple" } }),
 			),
 			responses: {
 				200: json(SessionResult, "Authentication refreshed"),

@@ -51,14 +51,14 @@ export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: s
  * and `claimed` spends it only for the request that changed the session.
  */
 export function recoveryCodeUse(db: Db, userId: string, codeHash: string, now: number): SingleUse {
-	const unused = and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt));
+	const unused = and(
+		eq(recoveryCodes.userId, userId),
+		eq(recoveryCodes.codeHash, codeHash),
+		isNull(recoveryCodes.usedAt),
+	);
 	return {
 		available: exists(db.select({ one: sql`1` }).from(recoveryCodes).where(unused)),
-		spend: (claimed: SQL) =>
-			db
-				.update(recoveryCodes)
-				.set({ usedAt: now })
-				.where(and(unused, claimed)),
+		spend: (claimed: SQL) => db.update(recoveryCodes).set({ usedAt: now }).where(and(unused, claimed)),
 	};
 }
 

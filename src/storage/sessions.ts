@@ -123,7 +123,12 @@ export type UpgradeOutcome = "upgraded" | "session_gone" | "factor_used";
  * nothing and spends nothing. The new row's id is unique to this request,
  * so "it exists" says "this request won".
  */
-export async function upgradeSession(db: Db, oldId: string, next: SessionRow, use?: SingleUse): Promise<UpgradeOutcome> {
+export async function upgradeSession(
+	db: Db,
+	oldId: string,
+	next: SessionRow,
+	use?: SingleUse,
+): Promise<UpgradeOutcome> {
 	const isNew = exists(db.select({ one: sql`1` }).from(sessions).where(eq(sessions.id, next.id)));
 	const partial = and(eq(sessions.id, oldId), eq(sessions.level, "partial"));
 	const results = await db.batch([

@@ -21,9 +21,6 @@ export function totpStepUse(db: Db, userId: string, step: number, now: number): 
 	return {
 		available: exists(db.select({ one: sql`1` }).from(totpCredentials).where(newer)),
 		spend: (claimed: SQL) =>
-			db
-				.update(totpCredentials)
-				.set({ lastStep: step, lastUsedAt: now })
-				.where(and(newer, claimed)),
+			db.update(totpCredentials).set({ lastStep: step, lastUsedAt: now }).where(and(newer, claimed)),
 	};
 }

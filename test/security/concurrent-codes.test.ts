@@ -44,7 +44,10 @@ describe("different valid recovery codes at once", () => {
 			const partial = await partialToken(user);
 			const responses = await Promise.all(codes.map((code) => verifyRecoveryCode(partial, code)));
 			const statuses = responses.map((response) => response.status);
-			expect(statuses.filter((status) => status === 200), `round ${round}: ${statuses}`).toHaveLength(1);
+			expect(
+				statuses.filter((status) => status === 200),
+				`round ${round}: ${statuses}`,
+			).toHaveLength(1);
 			// A loser found the token replaced (401, as any later request with it) or its code's chance gone (400).
 			for (const response of responses.filter((r) => r.status !== 200)) {
 				expect(response.body, `round ${round}: ${statuses}`).toMatchObject({
@@ -68,7 +71,10 @@ describe("different valid recovery codes at once", () => {
 			const codes = (recoveryCodes ?? []).slice(0, 5);
 			const responses = await Promise.all(codes.map((code) => verifyRecoveryCode(user.token, code)));
 			const statuses = responses.map((response) => response.status);
-			expect(statuses.filter((status) => status === 200), `round ${round}: ${statuses}`).toHaveLength(1);
+			expect(
+				statuses.filter((status) => status === 200),
+				`round ${round}: ${statuses}`,
+			).toHaveLength(1);
 			for (const response of responses.filter((r) => r.status !== 200)) {
 				expect({ status: response.status, body: response.body }, `round ${round}`).toMatchObject({
 					status: 400,
@@ -98,7 +104,10 @@ describe("different valid TOTP codes at once", () => {
 			const partial = await partialToken(user);
 			const responses = await Promise.all(codes.map((code) => verifyTotp(partial, code)));
 			const statuses = responses.map((response) => response.status);
-			expect(statuses.filter((status) => status === 200), `round ${round}: ${statuses}`).toHaveLength(1);
+			expect(
+				statuses.filter((status) => status === 200),
+				`round ${round}: ${statuses}`,
+			).toHaveLength(1);
 			for (const response of responses.filter((r) => r.status !== 200)) {
 				expect([400, 401], `round ${round}: ${statuses}`).toContain(response.status);
 			}
