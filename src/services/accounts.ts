@@ -6,13 +6,14 @@ import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
-import { findUserByEmail, insertUser, type UserRow } from "../storage/users";
+import { findUserByEmail, insertUserWithSession, type UserRow } from "../storage/users";
 import { PASSWORD_LIMIT } from "./limits";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
 	issueSession,
 	methodsOf,
+	prepareSession,
 	refreshAuthentication,
 	type SecondFactorMethod,
 } from "./sessions";
@@ -46,14 +47,15 @@ export async function signUp(
 		webauthnUserId: toBase64Url(randomBytes(32)),
 		createdAt: clock.now(),
 	};
+	const { row, issued } = await prepareSession({ id: user.id, email }, "full");
 	try {
-		await insertUser(deps.db, user);
+		await insertUserWithSession(deps.db, user, row);
 	} catch (error) {
 		// Two sign-ups with one email: the UNIQUE index decides.
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full") };
+	return { user: { id: user.id, email }, issued };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
