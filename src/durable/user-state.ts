@@ -17,7 +17,8 @@ import {
 	type TotpActivated,
 } from "./authenticator-changes";
 
-export type AttemptScope = "second_factor" | "password";
+/** Per user (second factor), per login email (password), per client address (client_*). */
+export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup";
 
 export interface AttemptLimit {
 	scope: AttemptScope;
@@ -54,8 +55,8 @@ export type AttemptDecision =
 	| { outcome: "failed"; failure: KnownFailure };
 
 /**
- * One per user (`idFromName(userId)`), and one per login email for the
- * password limiter. It is the single place that serializes a user's security
+ * One per user (`idFromName(userId)`), one per login email for the
+ * password limiter, and one per client address for the per-client limits. It is the single place that serializes a user's security
  * state: challenges and attempt counters live in its own SQLite storage and
  * are read and written synchronously, so no other request can interleave
  * between a check and its consume. Authenticator changes await D1, which

@@ -1,9 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { clientKeyOf } from "../lib/client-address";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
 import { clearSessionCookie, deliverToken } from "../lib/session-response";
-import { assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
+import { assertClientNotLimited, assertPasswordNotLocked, logIn, reauthenticate, signUp } from "../services/accounts";
 import { revokeSession, sessionView, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
@@ -38,6 +39,19 @@ function passwordGate(): MiddlewareHandler<AppEnv> {
 	};
 }
 
+/** The per-client limits key on CF-Connecting-IP only: X-Forwarded-For is the client's to write. */
+function accountDeps(c: Context<AppEnv>) {
+	return { ...serviceDeps(c), clientKey: clientKeyOf(c.req.header("cf-connecting-ip")) };
+}
+
+/** A limited client answers 429 before its sign-up or sign-in body is read (API.md's order). */
+function clientGate(scope: "client_signup" | "client_password"): MiddlewareHandler<AppEnv> {
+	return async function clientGate(c, next) {
+		await assertClientNotLimited(accountDeps(c), scope);
+		await next();
+	};
+}
+
 // One chain, so that the type of the sub-app carries every route (hc<AppType>).
 export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
 	.openapi(
@@ -46,10 +60,11 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/signup",
 			tags: ["Accounts"],
 			summary: "Create an account (full session)",
-			description: "Emails are trimmed and compared without regard to case.",
+			description:
+				"Emails are trimmed and compared without regard to case. At most 10 sign-ups (created or `email_taken`) per client address (CF-Connecting-IP) within an hour; then 429 with Retry-After.",
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			middleware: [jsonBody(), sessionCreationOrigin(), clientGate("client_signup")] as const,
 			request: jsonRequest(Credentials),
 			responses: {
 				201: json(
@@ -61,11 +76,18 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 					}),
 					"Signed up and signed in",
 				),
-				...errors("invalid_request", "csrf_failed", "email_taken", "payload_too_large", "unsupported_media_type"),
+				...errors(
+					"invalid_request",
+					"csrf_failed",
+					"email_taken",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const deps = accountDeps(c);
 			const { user, issued } = await signUp(deps, c.req.valid("json"));
 			// A user created this instant has no second factor to count.
 			const session = sessionView(issued.session, []);
@@ -79,10 +101,10 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			tags: ["Accounts"],
 			summary: "Sign in with a password",
 			description:
-				"Partial session when the user has two-factor authentication, else full. A wrong email and a wrong password get the same 400 `invalid_credentials`; 10 failures for one email within 15 minutes answer 429.",
+				"Partial session when the user has two-factor authentication, else full. A wrong email and a wrong password get the same 400 `invalid_credentials`; 10 failures for one email, or 30 from one client address (CF-Connecting-IP) whatever the emails, within 15 minutes answer 429 with Retry-After.",
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			middleware: [jsonBody(), sessionCreationOrigin(), clientGate("client_password")] as const,
 			request: jsonRequest(LoginCredentials),
 			responses: {
 				200: json(SessionResult, "Signed in"),
@@ -97,7 +119,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const deps = accountDeps(c);
 			const { issued, methods } = await logIn(deps, c.req.valid("json"));
 			const session = sessionView(issued.session, methods);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
