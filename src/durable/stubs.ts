@@ -16,3 +16,12 @@ export function userStateFor(namespace: UserStateNamespace, userId: string): Use
 export async function loginLimiterFor(namespace: UserStateNamespace, email: string): Promise<UserStateStub> {
 	return namespace.get(namespace.idFromName(`login:${await sha256Hex(email)}`));
 }
+
+/**
+ * The per-client limiter of one address (CF-Connecting-IP, reduced by
+ * clientKey): sign-ups and failed password sign-ins from it, whatever the
+ * emails. Named by a hash, like the login limiter.
+ */
+export async function clientLimiterFor(namespace: UserStateNamespace, clientKey: string): Promise<UserStateStub> {
+	return namespace.get(namespace.idFromName(`client:${await sha256Hex(clientKey)}`));
+}

@@ -16,7 +16,8 @@ import {
 	type TotpActivated,
 } from "./authenticator-changes";
 
-export type AttemptScope = "second_factor" | "password";
+/** Per user (second factor), per login email (password), per client address (client_*). */
+export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup";
 
 export interface AttemptLimit {
 	scope: AttemptScope;
@@ -50,11 +51,11 @@ export interface DecideAttempt extends AttemptLimit {
 export type AttemptDecision =
 	| { outcome: "locked"; retryAfterSeconds: number }
 	| { outcome: "passed" }
-	| { outcome: "failed"; failure: KnownFailure; sessionFailures: number };
+	| { outcome: "failed"; failure: KnownFailure };
 
 /**
- * One per user (`idFromName(userId)`), and one per login email for the
- * password limiter. It is the single place that serializes a user's security
+ * One per user (`idFromName(userId)`), one per login email for the
+ * password limiter, and one per client address for the per-client limits. It is the single place that serializes a user's security
  * state: challenges and attempt counters live in its own SQLite storage and
  * are read and written synchronously, so no other request can interleave
  * between a check and its consume. Authenticator changes await D1, which
@@ -71,8 +72,7 @@ export class UserState extends DurableObject<Env> {
 			CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
 			CREATE TABLE IF NOT EXISTS attempts (id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT, at INTEGER NOT NULL);
 			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);
-			CREATE TABLE IF NOT EXISTS session_failures (attempt_id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT NOT NULL, at INTEGER NOT NULL);
-			CREATE INDEX IF NOT EXISTS session_failures_session ON session_failures (scope, session_id);`);
+			DROP TABLE IF EXISTS session_failures;`);
 	}
 
 	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
@@ -145,38 +145,16 @@ export class UserState extends DurableObject<Env> {
 			failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
 		}
 		if (!failure) return { outcome: "passed" };
-		return { outcome: "failed", failure, sessionFailures: this.countFailure(input, input.sessionId) };
-	}
-
-	/**
-	 * A failure counts toward the user's limit and toward its session's own
-	 * (which ends a partial session); returns the session's failures.
-	 */
-	private countFailure(limit: AttemptLimit & { now: number }, sessionId: string): number {
-		const attemptId = crypto.randomUUID();
+		// Counted toward the user's limit only: a partial session is not ended
+		// by it (API.md), its verify routes answer 429 until the window passes.
 		this.sql.exec(
 			"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			attemptId,
-			limit.scope,
-			sessionId,
-			limit.now,
+			crypto.randomUUID(),
+			input.scope,
+			input.sessionId,
+			input.now,
 		);
-		this.sql.exec(
-			"INSERT INTO session_failures (attempt_id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			attemptId,
-			limit.scope,
-			sessionId,
-			limit.now,
-		);
-		return (
-			this.sql
-				.exec<{ n: number }>(
-					"SELECT COUNT(*) AS n FROM session_failures WHERE scope = ? AND session_id = ?",
-					limit.scope,
-					sessionId,
-				)
-				.one().n ?? 0
-		);
+		return { outcome: "failed", failure };
 	}
 
 	/**
@@ -242,7 +220,6 @@ export class UserState extends DurableObject<Env> {
 
 	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {
 		this.sql.exec("DELETE FROM attempts WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
-		this.sql.exec("DELETE FROM session_failures WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
 		this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", limit.now);
 	}
 

@@ -27,11 +27,19 @@ export function requestContext(): MiddlewareHandler<AppEnv> {
 	};
 }
 
-// The same rule as @hono/zod-openapi's media-type gate on routes with a body
-// schema (parameters as `; name=value`): a looser one here would let
-// "application/json ; x=1" past this check and be refused with 415 only
-// after the session checks, out of API.md's order.
-const JSON_MEDIA_TYPE = /^application\/json(;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
+// RFC 9110 allows whitespace on both sides of a parameter's `;`
+// ("application/json ; charset=utf-8"). @hono/zod-openapi's own media-type
+// gate, later on routes with a body schema, allows it only after the `;`, so
+// an accepted header is handed on in that form (normalJsonMediaType): one
+// rule decides, here, before the session checks as API.md orders them.
+const JSON_MEDIA_TYPE = /^application\/json(\s*;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
+
+function normalJsonMediaType(contentType: string): string {
+	return contentType
+		.split(";")
+		.map((part) => part.trim())
+		.join("; ");
+}
 
 /**
  * For routes that take a body: JSON only (415), at most 64 KiB (413). Runs
@@ -45,6 +53,12 @@ export function jsonBody(options: { optional?: boolean } = {}): MiddlewareHandle
 		const sendsBody = c.req.raw.body !== null && c.req.header("content-length") !== "0";
 		if (options.optional && !sendsBody && !contentType) return next();
 		if (!contentType || !JSON_MEDIA_TYPE.test(contentType.trim())) throw new ApiError("unsupported_media_type");
+		const normal = normalJsonMediaType(contentType);
+		if (normal !== contentType) {
+			const headers = new Headers(c.req.raw.headers);
+			headers.set("content-type", normal);
+			c.req.raw = new Request(c.req.raw, { headers });
+		}
 		const declared = Number(c.req.header("content-length") ?? "0");
 		if (declared > MAX_BODY_BYTES) throw new ApiError("payload_too_large");
 		// Chunked bodies declare no length: read at most one byte past the limit.

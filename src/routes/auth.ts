@@ -1,14 +1,23 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { clientKeyOf } from "../lib/client-address";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
 import { clearSessionCookie, deliverToken } from "../lib/session-response";
-import { assertPasswordNotLocked, changePassword, logIn, reauthenticate, signUp } from "../services/accounts";
+import {
+	assertClientNotLimited,
+	assertPasswordNotLocked,
+	changePassword,
+	logIn,
+	reauthenticate,
+	signUp,
+} from "../services/accounts";
 import { revokeSession, sessionView, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
 	Email,
 	errors,
+	GivenPassword,
 	json,
 	jsonRequest,
 	NO_SESSION,
@@ -27,7 +36,7 @@ const Credentials = z
 	.object({ email: Email, password: Password })
 	.openapi("Credentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
 const LoginCredentials = z
-	.object({ email: Email, password: z.string().min(1).max(256) })
+	.object({ email: Email, password: GivenPassword })
 	.openapi("LoginCredentials", { example: { email: "ada@example.com", password: "correct horse battery staple" } });
 
 /** How long a full session lives, as API.md says it; in the descriptions of the routes that create one. */
@@ -42,6 +51,19 @@ function passwordGate(): MiddlewareHandler<AppEnv> {
 	};
 }
 
+/** The per-client limits key on CF-Connecting-IP only: X-Forwarded-For is the client's to write. */
+function accountDeps(c: Context<AppEnv>) {
+	return { ...serviceDeps(c), clientKey: clientKeyOf(c.req.header("cf-connecting-ip")) };
+}
+
+/** A limited client answers 429 before its sign-up or sign-in body is read (API.md's order). */
+function clientGate(scope: "client_signup" | "client_password"): MiddlewareHandler<AppEnv> {
+	return async function clientGate(c, next) {
+		await assertClientNotLimited(accountDeps(c), scope);
+		await next();
+	};
+}
+
 // One chain, so that the type of the sub-app carries every route (hc<AppType>).
 export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, strict: false })
 	.openapi(
@@ -50,10 +72,10 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/signup",
 			tags: ["Accounts"],
 			summary: "Create an account (full session)",
-			description: `Emails are trimmed and compared without regard to case. ${FULL_SESSION_LIFETIME}`,
+			description: `Emails are trimmed and compared without regard to case. ${FULL_SESSION_LIFETIME} At most 10 sign-ups (created or \`email_taken\`) per client address (CF-Connecting-IP) within an hour; then 429 with Retry-After.`,
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			middleware: [jsonBody(), sessionCreationOrigin(), clientGate("client_signup")] as const,
 			request: jsonRequest(Credentials),
 			responses: {
 				201: json(
@@ -65,11 +87,18 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 					}),
 					"Signed up and signed in",
 				),
-				...errors("invalid_request", "csrf_failed", "email_taken", "payload_too_large", "unsupported_media_type"),
+				...errors(
+					"invalid_request",
+					"csrf_failed",
+					"email_taken",
+					"payload_too_large",
+					"unsupported_media_type",
+					"too_many_attempts",
+				),
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const deps = accountDeps(c);
 			const { user, issued } = await signUp(deps, c.req.valid("json"));
 			// A user created this instant has no second factor to count.
 			const session = sessionView(issued.session, []);
@@ -82,10 +111,10 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/login",
 			tags: ["Accounts"],
 			summary: "Sign in with a password",
-			description: `Partial session (it expires 10 minutes after creation) when the user has two-factor authentication, else full. ${FULL_SESSION_LIFETIME} A wrong email and a wrong password get the same 400 \`invalid_credentials\`; 10 failures for one email within 15 minutes answer 429.`,
+			description: `Partial session (it expires 10 minutes after creation) when the user has two-factor authentication, else full. ${FULL_SESSION_LIFETIME} A wrong email and a wrong password get the same 400 \`invalid_credentials\`; 10 failures for one email, or 30 from one client address (CF-Connecting-IP) whatever the emails, within 15 minutes answer 429 with Retry-After.`,
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), sessionCreationOrigin()] as const,
+			middleware: [jsonBody(), sessionCreationOrigin(), clientGate("client_password")] as const,
 			request: jsonRequest(LoginCredentials),
 			responses: {
 				200: json(SessionResult, "Signed in"),
@@ -100,7 +129,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const deps = accountDeps(c);
 			const { issued, methods } = await logIn(deps, c.req.valid("json"));
 			const session = sessionView(issued.session, methods);
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
@@ -150,9 +179,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			security: SESSION,
 			middleware: [jsonBody(), requireSession({ level: "full" }), passwordGate()] as const,
 			request: jsonRequest(
-				z
-					.object({ password: z.string().min(1).max(256) })
-					.openapi({ example: { password: "correct horse battery staple" } }),
+				z.object({ password: GivenPassword }).openapi({ example: { password: "correct horse battery staple" } }),
 			),
 			responses: {
 				200: json(SessionResult, "Authentication refreshed"),

@@ -32,7 +32,13 @@ const base64url = (max: number) =>
 		.regex(/^[A-Za-z0-9_-]+$/, "must be base64url without padding");
 
 export const Email = z.string().trim().min(3).max(254).email().openapi({ example: "ada@example.com" });
-/** 8 to 256 characters, counted as Unicode code points (an emoji is one). */
+/**
+ * A lone surrogate is not text: UTF-8 encoding turns every one into U+FFFD,
+ * so two different passwords (or names) would become one stored value.
+ */
+const isWellFormed = (text: string) => !/\p{Cs}/u.test(text);
+
+/** 8 to 256 characters, counted as Unicode code points (an emoji is one), and valid Unicode text. */
 export const Password = z
 	.string()
 	.max(1024)
@@ -40,7 +46,16 @@ export const Password = z
 		const length = [...password].length;
 		return length >= 8 && length <= 256;
 	}, "must be 8 to 256 characters")
+	.refine(isWellFormed, "must be valid Unicode text")
 	.openapi({ description: "8 to 256 characters (Unicode code points)", example: "correct horse battery staple" });
+
+/** A password to check (sign-in, reauthentication): any length up to 256, but text, as at sign-up. */
+export const GivenPassword = z
+	.string()
+	.min(1)
+	.max(256)
+	.refine(isWellFormed, "must be valid Unicode text")
+	.openapi({ example: "correct horse battery staple" });
 
 export const SessionView = z
 	.object({
@@ -122,7 +137,7 @@ export const PasskeyName = z
 	.transform((name) => name.trim())
 	.refine((name) => [...name].length >= 1 && [...name].length <= 64, "must be 1 to 64 characters after trimming")
 	// A lone surrogate is not a code point: D1 would store mojibake, not the name as given.
-	.refine((name) => !/\p{Cs}/u.test(name), "must be valid Unicode text");
+	.refine(isWellFormed, "must be valid Unicode text");
 
 export const Passkey = z
 	.object({

@@ -39,12 +39,9 @@ function userPasskeys(c: Context<AppEnv>): UserPasskeys {
 	if (!found) throw new Error("route needs a session check with withPasskeys");
 	return found;
 }
+// Any id is accepted here: one that cannot exist is a 404 like any unknown id, not a 400 (the service decides).
 const PasskeyId = z.object({
-	id: z
-		.string()
-		.min(1)
-		.max(64)
-		.openapi({ param: { name: "id", in: "path" } }),
+	id: z.string().openapi({ param: { name: "id", in: "path" } }),
 });
 const Options = z.record(z.string(), z.unknown()).openapi("WebAuthnOptionsJSON");
 

@@ -1,4 +1,5 @@
-import { loginLimiterFor, type UserStateNamespace } from "../durable/stubs";
+import { clientLimiterFor, loginLimiterFor, type UserStateNamespace, type UserStateStub } from "../durable/stubs";
+import type { AttemptLimit } from "../durable/user-state";
 import type { AmrUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -9,14 +10,14 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deleteOtherSessions } from "../storage/sessions";
-import { findUserByEmail, insertUser, setPassword, type UserRow } from "../storage/users";
-import { PASSWORD_LIMIT } from "./limits";
+import { findUserByEmail, insertUserWithSession, setPassword, type UserRow } from "../storage/users";
+import { CLIENT_PASSWORD_LIMIT, CLIENT_SIGNUP_LIMIT, PASSWORD_LIMIT } from "./limits";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
 	issuePasswordSession,
-	issueSession,
 	methodsOf,
+	prepareSession,
 	refreshAuthentication,
 	type SecondFactorMethod,
 } from "./sessions";
@@ -31,6 +32,8 @@ export interface AccountDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	/** The per-client limits' key (clientKeyOf); null off Cloudflare, where no client is limited. */
+	clientKey?: string | null;
 }
 
 /** Emails are trimmed and compared without regard to case. */
@@ -42,6 +45,12 @@ export async function signUp(
 	deps: AccountDeps,
 	input: { email: string; password: string },
 ): Promise<{ user: { id: string; email: string }; issued: IssuedSession }> {
+	const limiter = await clientLimiter(deps);
+	if (limiter) {
+		// Counted before the email is looked up, so parallel sign-ups cannot outrun it.
+		const start = await limiter.beginAttempt({ ...CLIENT_SIGNUP_LIMIT, now: clock.now() });
+		if (start.locked) throw rateLimited(deps, "client_signup", start.retryAfterSeconds);
+	}
 	const email = normalizeEmail(input.email);
 	if (await findUserByEmail(deps.db, email)) throw new ApiError("email_taken");
 	const password = await hashPassword(input.password);
@@ -54,17 +63,16 @@ export async function signUp(
 		webauthnUserId: toBase64Url(randomBytes(32)),
 		createdAt: clock.now(),
 	};
+	// Under the configured absolute lifetime, like every other full session.
+	const { row, issued } = await prepareSession({ id: user.id, email }, "full", deps.config.sessionMaxAge, PASSWORD_USE);
 	try {
-		await insertUser(deps.db, user);
+		await insertUserWithSession(deps.db, user, row);
 	} catch (error) {
 		// Two sign-ups with one email: the UNIQUE index decides.
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return {
-		user: { id: user.id, email },
-		issued: await issueSession(deps.db, user, "full", deps.config.sessionMaxAge, PASSWORD_USE),
-	};
+	return { user: { id: user.id, email }, issued };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -90,16 +98,40 @@ function record(deps: AccountDeps, event: "auth.login.success" | "auth.login.fai
 	});
 }
 
-function passwordLocked(deps: AccountDeps, retryAfterSeconds: number): ApiError {
+type PasswordLimit = "password" | "client_password" | "client_signup";
+
+function rateLimited(deps: AccountDeps, reason: PasswordLimit, retryAfterSeconds: number): ApiError {
 	deps.metrics.record({
 		event: "rate_limit.blocked",
 		outcome: "blocked",
-		reason: "password",
+		reason,
 		method: "password",
 		client: deps.client,
 		durationMs: performance.now() - deps.startedAt,
 	});
 	return new ApiError("too_many_attempts", { retryAfterSeconds });
+}
+
+function passwordLocked(deps: AccountDeps, retryAfterSeconds: number): ApiError {
+	return rateLimited(deps, "password", retryAfterSeconds);
+}
+
+async function clientLimiter(deps: AccountDeps): Promise<UserStateStub | null> {
+	return deps.clientKey ? clientLimiterFor(deps.userState, deps.clientKey) : null;
+}
+
+const CLIENT_LIMITS = { client_password: CLIENT_PASSWORD_LIMIT, client_signup: CLIENT_SIGNUP_LIMIT } as const;
+
+/**
+ * API.md answers 429 before it looks at the body: the sign-up and sign-in
+ * routes ask the client's limiter first. This only reads the counter; the
+ * service counts the attempt.
+ */
+export async function assertClientNotLimited(deps: AccountDeps, scope: keyof typeof CLIENT_LIMITS): Promise<void> {
+	const limiter = await clientLimiter(deps);
+	if (!limiter) return;
+	const status = await limiter.attemptStatus({ ...CLIENT_LIMITS[scope], now: clock.now() });
+	if (status.locked) throw rateLimited(deps, scope, status.retryAfterSeconds);
 }
 
 /**
@@ -113,21 +145,49 @@ export async function assertPasswordNotLocked(deps: AccountDeps, email: string):
 	if (status.locked) throw passwordLocked(deps, status.retryAfterSeconds);
 }
 
+interface Reserved {
+	limiter: UserStateStub;
+	limit: AttemptLimit;
+	reason: PasswordLimit;
+}
+
 /**
- * Checks a password under the email's limiter: the attempt is counted before
- * the hash is computed, so parallel guesses cannot outrun the limit.
+ * Checks a password under the email's limiter and, for a sign-in, the
+ * client's: the attempt is counted by both (in parallel) before the hash is
+ * computed, so parallel guesses cannot outrun either limit. A passed check
+ * takes both reservations back; so does a locked one take back the other's,
+ * since nothing was checked.
  */
-async function checkPassword(deps: AccountDeps, email: string, password: string): Promise<UserRow> {
-	const limiter = await loginLimiterFor(deps.userState, email);
-	const start = await limiter.beginAttempt({ ...PASSWORD_LIMIT, now: clock.now() });
-	if (start.locked) throw passwordLocked(deps, start.retryAfterSeconds);
+async function checkPassword(
+	deps: AccountDeps,
+	email: string,
+	password: string,
+	options: { perClient: boolean },
+): Promise<UserRow> {
+	const client = options.perClient ? await clientLimiter(deps) : null;
+	const limits: Reserved[] = [
+		{ limiter: await loginLimiterFor(deps.userState, email), limit: PASSWORD_LIMIT, reason: "password" },
+		...(client ? [{ limiter: client, limit: CLIENT_PASSWORD_LIMIT, reason: "client_password" as const }] : []),
+	];
+	const now = clock.now();
+	const starts = await Promise.all(limits.map(({ limiter, limit }) => limiter.beginAttempt({ ...limit, now })));
+	const takeBack = () =>
+		Promise.all(
+			starts.map((start, i) => (start.locked ? undefined : limits[i]?.limiter.succeedAttempt(start.attemptId))),
+		);
+	const locked = starts.findIndex((start) => start.locked);
+	if (locked >= 0) {
+		await takeBack();
+		const start = starts[locked];
+		throw rateLimited(deps, limits[locked]?.reason ?? "password", start?.locked ? start.retryAfterSeconds : 1);
+	}
 	const user = await findUserByEmail(deps.db, email);
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
 		throw new ApiError("invalid_credentials");
 	}
-	await limiter.succeedAttempt(start.attemptId);
+	await takeBack();
 	return user;
 }
 
@@ -140,7 +200,7 @@ export async function logIn(
 	deps: AccountDeps,
 	input: { email: string; password: string },
 ): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[] }> {
-	const user = await checkPassword(deps, normalizeEmail(input.email), input.password);
+	const user = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
 	const issued = await issuePasswordSession(deps.db, user, level, deps.config.sessionMaxAge, PASSWORD_USE);
@@ -158,7 +218,8 @@ export async function reauthenticate(
 	session: AuthenticatedSession,
 	password: string,
 ): Promise<AuthenticatedSession> {
-	await checkPassword(deps, session.email, password);
+	// Bound to a session and its email's limiter: not a sign-in from the client's spray.
+	await checkPassword(deps, session.email, password, { perClient: false });
 	return refreshAuthentication(deps.db, session, PASSWORD_USE);
 }
 

@@ -5,5 +5,17 @@ import { MINUTE } from "../lib/clock";
 export const SECOND_FACTOR_LIMIT: AttemptLimit = { scope: "second_factor", limit: 5, windowMs: 15 * MINUTE };
 /** 10 failed password logins per email within 15 minutes. */
 export const PASSWORD_LIMIT: AttemptLimit = { scope: "password", limit: 10, windowMs: 15 * MINUTE };
-/** A partial session is revoked after its own 5 failures. */
-export const PARTIAL_SESSION_FAILURES = 5;
+/**
+ * 30 failed password sign-ins per client address within 15 minutes, whatever
+ * the emails: a password spray from one address gets 30 guesses per quarter
+ * hour instead of 10 per email. Only failures count, three times the
+ * per-email limit, so an office behind one NAT address is not locked out by
+ * its people signing in, nor by a few of them mistyping.
+ */
+export const CLIENT_PASSWORD_LIMIT: AttemptLimit = { scope: "client_password", limit: 30, windowMs: 15 * MINUTE };
+/**
+ * 10 sign-ups per client address within an hour, counting every well-formed
+ * attempt (one that creates an account and one answered `email_taken`): it
+ * bounds both account farming and probing emails through `email_taken`.
+ */
+export const CLIENT_SIGNUP_LIMIT: AttemptLimit = { scope: "client_signup", limit: 10, windowMs: 60 * MINUTE };

@@ -19,8 +19,18 @@ export function listUserPasskeys(found: UserPasskeys): PasskeyList {
 	return { passkeys: found.passkeys.map(viewPasskey), webauthnUserId: found.user.webauthnUserId };
 }
 
+/**
+ * Our ids are base64url (randomId): one of another shape, or over-long, is
+ * an id that does not exist, answered 404 like any unknown id (API.md), and
+ * without a storage call.
+ */
+function requirePossibleId(id: string): void {
+	if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new ApiError("not_found");
+}
+
 /** Another user's passkey id answers 404, never 403: ids are not revealed. */
 export async function renameUserPasskey(db: Db, userId: string, id: string, name: string): Promise<PasskeyView> {
+	requirePossibleId(id);
 	const row = await renamePasskey(db, userId, id, name);
 	if (!row) throw new ApiError("not_found");
 	return viewPasskey(row);
@@ -44,6 +54,7 @@ export async function removeAuthenticator(
 	userId: string,
 	target: ({ kind: "webauthn" } & { id: string }) | { kind: "totp" },
 ): Promise<void> {
+	if (target.kind === "webauthn") requirePossibleId(target.id);
 	const stub = userStateFor(deps.userState, userId);
 	const result =
 		target.kind === "webauthn" ? await stub.removePasskey(userId, target.id) : await stub.removeTotp(userId);

@@ -5,8 +5,8 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import {
-	consumeRecoveryCode,
 	findUnusedRecoveryCode,
+	recoveryCodeUse,
 	replaceRecoveryCodes,
 	summarizeRecoveryCodes,
 } from "../storage/recovery-codes";
@@ -41,7 +41,11 @@ export async function regenerateRecoveryCodes(
 	return codes;
 }
 
-/** Each code works once: the conditional UPDATE lets exactly one of many concurrent uses win. */
+/**
+ * Each code works once: the conditional UPDATE lets exactly one of many
+ * concurrent uses win, and it runs in the session's own batch, so a code
+ * is spent only by the request that upgraded (or refreshed) the session.
+ */
 export async function verifyRecoveryCode(
 	deps: SecondFactorDeps & { recoveryKeys: KeySet },
 	session: AuthenticatedSession,
@@ -61,12 +65,8 @@ export async function verifyRecoveryCode(
 				if (hash === null) throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
 				return hash;
 			},
-			commit: async (hash) => {
-				if (!(await consumeRecoveryCode(deps.db, session.userId, hash, clock.now()))) {
-					throw new CeremonyFailure("invalid_code", "wrong_or_used_code");
-				}
-				return { unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused };
-			},
+			use: (hash) => recoveryCodeUse(deps.db, session.userId, hash, clock.now()),
+			result: async () => ({ unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused }),
 		},
 	);
 }

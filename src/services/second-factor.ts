@@ -5,9 +5,10 @@ import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { PARTIAL_SESSION_FAILURES, SECOND_FACTOR_LIMIT } from "./limits";
+import type { SingleUse } from "../storage/sessions";
+import { SECOND_FACTOR_LIMIT } from "./limits";
 import type { SignedAssertion } from "./passkey-verification";
-import { type AuthenticatedSession, completeSecondFactor, revokeSession } from "./sessions";
+import { type AuthenticatedSession, completeSecondFactor } from "./sessions";
 
 export interface SecondFactorDeps {
 	db: Db;
@@ -41,16 +42,21 @@ export interface SecondFactorMethod {
 
 /**
  * A method's checks, in two parts: `verify` only reads (the signature or
- * code is checked here, before the Durable Object decides), and `commit`
- * makes the use stick once the attempt passed (a sign count, a TOTP step,
- * a recovery code), which a concurrent replay can still lose.
+ * code is checked here, before the Durable Object decides); then, once the
+ * attempt passed, the use is made to stick. A passkey's `commit` records
+ * its sign count before the session changes (its challenge, taken by the
+ * Durable Object, already made the attempt single). A code that works once
+ * (a TOTP step, a recovery code) gives its `use`, spent in the same
+ * transaction as the session change, so a request that loses the race for
+ * the session does not burn it; `result` then reads what the answer shows.
  */
-export interface SecondFactorCheck<V, T> {
-	verify: () => Promise<V>;
-	commit: (verified: V) => Promise<T>;
+export type SecondFactorCheck<V, T> = (
+	| { verify: () => Promise<V>; commit: (verified: V) => Promise<T> }
+	| { verify: () => Promise<V>; use: (verified: V) => SingleUse; result: () => Promise<T> }
+) & {
 	/** The method the session's record gains (lib/amr.ts): a passkey's kind depends on what verified. */
 	amr: (verified: V) => AmrUse;
-}
+};
 
 export interface SecondFactorPassed<T> {
 	session: AuthenticatedSession;
@@ -82,11 +88,12 @@ export function rateLimited(
  * guesses cannot outrun the limit. A passed attempt commits its use and
  * upgrades the session.
  *
- * A passed attempt that loses the commit to a concurrent use of the same
- * valid factor (the same TOTP code or recovery code, or the session already
- * upgraded) is answered as a failure but not counted: it is not a guess, and
- * counting those would let a burst of replays revoke the partial session
- * under the request that won, or lock the user out.
+ * A passed attempt that loses the commit to a concurrent use (the same
+ * TOTP code or recovery code, another code on the same session, or the
+ * session already upgraded) is answered as a failure but not counted: it is
+ * not a guess, and counting those would let a burst of replays lock the
+ * user out. A partial session whose token another verify already replaced
+ * answers 401, as any later request with that token does.
  */
 export async function attemptSecondFactor<V, T>(
 	deps: SecondFactorDeps,
@@ -121,24 +128,36 @@ export async function attemptSecondFactor<V, T>(
 			durationMs: performance.now() - deps.startedAt,
 		});
 	try {
-		if (decision.outcome === "failed") {
-			// A partial session ends after its own failures; a full one stays (it only re-verified).
-			if (session.level === "partial" && decision.sessionFailures >= PARTIAL_SESSION_FAILURES) {
-				await revokeSession(deps.db, session);
-			}
-			throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
-		}
+		if (decision.outcome === "failed") throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
 		if (!verified) throw new Error("a passed attempt without a verified result");
-		const result = await check.commit(verified.value);
+		if ("commit" in check) {
+			const result = await check.commit(verified.value);
+			const completed = await completeSecondFactor(
+				deps.db,
+				session,
+				check.amr(verified.value),
+				deps.config.sessionMaxAge,
+			);
+			if (!completed.completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
+			record(method.success, "success");
+			return { session: completed.session, token: completed.token, result };
+		}
 		const completed = await completeSecondFactor(
 			deps.db,
 			session,
 			check.amr(verified.value),
 			deps.config.sessionMaxAge,
+			check.use(verified.value),
 		);
-		if (!completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
+		if (!completed.completed) {
+			if (completed.reason === "session_gone") {
+				record(method.failed, "failure", "session_already_upgraded");
+				throw new ApiError("not_authenticated");
+			}
+			throw new CeremonyFailure("invalid_code", "lost_to_concurrent_use");
+		}
 		record(method.success, "success");
-		return { ...completed, result };
+		return { session: completed.session, token: completed.token, result: await check.result() };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record(method.failed, "failure", error.reason);

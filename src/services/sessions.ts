@@ -16,8 +16,10 @@ import {
 	insertSession,
 	insertSessionIfPassword,
 	markAuthenticated,
+	refreshSessionWith,
 	type SessionRow,
 	type SessionWithUser,
+	type SingleUse,
 	upgradeSession,
 } from "../storage/sessions";
 
@@ -202,6 +204,11 @@ export function revokeSession(db: Db, session: AuthenticatedSession): Promise<vo
 	return deleteSession(db, session.id);
 }
 
+export type SecondFactorCompletion =
+	| { completed: true; session: AuthenticatedSession; token: string | null }
+	/** `session_gone`: a concurrent request already upgraded (or ended) this partial session; `lost`: the factor was used, or the session's authentication moved, first. */
+	| { completed: false; reason: "session_gone" | "lost" };
+
 /**
  * Ends every other session of the session's user, partial ones too (a
  * password sign-in waiting for its second factor is someone's foothold as
@@ -219,28 +226,43 @@ export async function revokeAllSessions(db: Db, userId: string): Promise<number>
 /**
  * A second factor passed: a partial session becomes a full one under a new
  * token (the old one stops working); a full session only records the fresh
- * authentication and keeps its token. Returns null when a concurrent request
- * already upgraded this partial session. Either way the method joins the
- * session's record of how it was authenticated (the new row carries the
- * partial one's record over).
+ * authentication and keeps its token. A factor that works once (`use`) is
+ * spent in the same transaction, only by the request that changed the
+ * session: a request that loses a race spends nothing. Either way the method
+ * joins the session's record of how it was authenticated (the new row
+ * carries the partial one's record over).
  */
 export async function completeSecondFactor(
 	db: Db,
 	session: AuthenticatedSession,
 	method: AmrUse,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
-): Promise<{ session: AuthenticatedSession; token: string | null } | null> {
+	use?: SingleUse,
+): Promise<SecondFactorCompletion> {
 	const now = clock.now();
 	const amr = withUse(session.amr, method, now);
 	if (session.level === "full") {
-		await markAuthenticated(db, session.id, now, amr);
-		return { session: { ...session, authenticatedAt: now, amr }, token: null };
+		if (!use) {
+			await markAuthenticated(db, session.id, now, amr);
+			return { completed: true, session: { ...session, authenticatedAt: now, amr }, token: null };
+		}
+		const authenticatedAt = await refreshSessionWith(
+			db,
+			{ id: session.id, seenAt: session.authenticatedAt },
+			now,
+			maxAge,
+			use,
+			amr,
+		);
+		if (authenticatedAt === null) return { completed: false, reason: "lost" };
+		return { completed: true, session: { ...session, authenticatedAt, amr }, token: null };
 	}
 	const token = toBase64Url(randomBytes(32));
 	// The full session's lifetime counts from here: the partial one lived ten minutes at most.
 	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr);
-	if (!(await upgradeSession(db, session.id, row))) return null;
-	return { session: toAuthenticated(row, session.email, maxAge), token };
+	const outcome = await upgradeSession(db, session.id, row, use);
+	if (outcome !== "upgraded") return { completed: false, reason: outcome === "session_gone" ? "session_gone" : "lost" };
+	return { completed: true, session: toAuthenticated(row, session.email, maxAge), token };
 }
 
 export async function refreshAuthentication(

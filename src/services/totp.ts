@@ -6,7 +6,7 @@ import { type KeySet, openSealed, sealWithNewest, UnlistedKeyError } from "../li
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
-import { acceptTotpStep, findTotp } from "../storage/totp";
+import { findTotp, totpStepUse } from "../storage/totp";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import type { AuthenticatedSession } from "./sessions";
@@ -172,12 +172,11 @@ export async function verifyTotpSecondFactor(
 				return { step, sealed: { read: row.secretCiphertext, store } };
 			},
 			amr: () => ({ m: "otp" }),
-			// Conditional on the newest accepted step: of two uses of one code, one wins.
-			commit: async ({ step, sealed }) => {
-				if (!(await acceptTotpStep(deps.db, session.userId, step, clock.now(), sealed))) {
-					throw new CeremonyFailure("invalid_code", "code_already_used");
-				}
-			},
+			// Conditional on the newest accepted step and on the secret read, and
+			// spent with the session change: of two uses of one code, one wins,
+			// and a loser burns no step (nor re-wraps the secret).
+			use: ({ step, sealed }) => totpStepUse(deps.db, session.userId, step, clock.now(), sealed),
+			result: async () => {},
 		},
 	);
 }

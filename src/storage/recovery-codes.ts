@@ -1,8 +1,9 @@
-import { and, count, eq, inArray, isNull, min, not, sql } from "drizzle-orm";
+import { and, count, eq, exists, inArray, isNull, min, not, type SQL, sql } from "drizzle-orm";
 import { randomId } from "../lib/encoding";
 import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
 import { recoveryCodes } from "./schema";
+import type { SingleUse } from "./sessions";
 
 /** The statements that replace all of a user's codes, to run inside one batch (a transaction). */
 export function recoveryCodeReplacement(db: Db, userId: string, codeHashes: string[], now: number) {
@@ -44,14 +45,23 @@ export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: s
 	await db.batch(recoveryCodeReplacement(db, userId, codeHashes, now));
 }
 
-/** Marks a code used; the `used_at IS NULL` condition makes each code work once, even under a race. */
-export async function consumeRecoveryCode(db: Db, userId: string, codeHash: string, now: number): Promise<boolean> {
-	const rows = await db
-		.update(recoveryCodes)
-		.set({ usedAt: now })
-		.where(and(eq(recoveryCodes.userId, userId), eq(recoveryCodes.codeHash, codeHash), isNull(recoveryCodes.usedAt)))
-		.returning({ id: recoveryCodes.id });
-	return rows.length === 1;
+/**
+ * The use of one code, for the batch that changes the session: the
+ * `used_at IS NULL` condition makes each code work once, even under a race,
+ * and `claimed` spends it only for the request that changed the session.
+ * `codeHash` is the stored hash findUnusedRecoveryCode matched (under
+ * whichever listed key it was made), so the row spent is the row found.
+ */
+export function recoveryCodeUse(db: Db, userId: string, codeHash: string, now: number): SingleUse {
+	const unused = and(
+		eq(recoveryCodes.userId, userId),
+		eq(recoveryCodes.codeHash, codeHash),
+		isNull(recoveryCodes.usedAt),
+	);
+	return {
+		available: exists(db.select({ one: sql`1` }).from(recoveryCodes).where(unused)),
+		spend: (claimed: SQL) => db.update(recoveryCodes).set({ usedAt: now }).where(and(unused, claimed)),
+	};
 }
 
 /** The stored hash of an unused code equal to one of `candidates` (the input hashed under each listed key), or null. */

@@ -1,4 +1,5 @@
-import { and, eq, gt, inArray, lte, ne, sql } from "drizzle-orm";
+import { and, eq, exists, gt, inArray, lte, ne, type SQL, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "./db";
 import { PASSKEYS_NEWEST_FIRST, type UserPasskeys } from "./passkeys";
 import { passkeys, sessions, users } from "./schema";
@@ -150,26 +151,112 @@ export async function insertSessionIfPassword(db: Db, session: SessionRow, passw
 }
 
 /**
+ * A second factor that works once (a recovery code, a TOTP time step),
+ * spent in the same transaction as the session change it pays for, or not
+ * at all: a request that loses the race for the session spends nothing.
+ */
+export interface SingleUse {
+	/** Holds while the factor can still be used (the code unused, the step newer than the last). */
+	available: SQL;
+	/** The statement that spends it, changing nothing unless `claimed` holds. */
+	spend: (claimed: SQL) => BatchItem<"sqlite">;
+}
+
+export type UpgradeOutcome = "upgraded" | "session_gone" | "factor_used";
+
+/**
  * Replaces a partial session by a full one in one round trip (a D1 batch is
  * one transaction): the full row is inserted only while the partial one
- * exists, then the partial one is deleted. Of two upgrades of the same
- * session, the second finds no partial row and inserts nothing.
+ * exists (and the factor, if any, is still usable), the factor is spent
+ * only if that row was inserted, then the partial one is deleted. Of two
+ * upgrades of the same session, the second finds no partial row: it inserts
+ * nothing and spends nothing. The new row's id is unique to this request,
+ * so "it exists" says "this request won".
  */
-export async function upgradeSession(db: Db, oldId: string, next: SessionRow): Promise<boolean> {
-	const [inserted] = await db.batch([
+export async function upgradeSession(
+	db: Db,
+	oldId: string,
+	next: SessionRow,
+	use?: SingleUse,
+): Promise<UpgradeOutcome> {
+	const isNew = exists(db.select({ one: sql`1` }).from(sessions).where(eq(sessions.id, next.id)));
+	const partial = and(eq(sessions.id, oldId), eq(sessions.level, "partial"));
+	const results = await db.batch([
 		db
 			.insert(sessions)
 			.select(
 				db
 					.select(sessionColumns(next))
 					.from(sessions)
-					.where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"), eq(sessions.userId, next.userId))),
+					.where(and(partial, eq(sessions.userId, next.userId), use?.available)),
 			)
 			.returning({ id: sessions.id }),
-		db.delete(sessions).where(and(eq(sessions.id, oldId), eq(sessions.level, "partial"))),
+		...(use ? [use.spend(isNew)] : []),
+		db.delete(sessions).where(and(partial, isNew)),
 		sweepExpiredSessions(db, next.userId, next.createdAt),
+		// Read in the same transaction: why a request that lost, lost.
+		db.select({ id: sessions.id }).from(sessions).where(partial),
 	]);
-	return inserted.length === 1;
+	const inserted = results[0] as unknown[];
+	const remaining = results[results.length - 1] as unknown[];
+	if (inserted.length === 1) return "upgraded";
+	return remaining.length === 0 ? "session_gone" : "factor_used";
+}
+
+/** A value no real authentication time has: it marks, inside one transaction, the session this request claimed. */
+function claimMarker(): number {
+	const [high = 0, low = 0] = crypto.getRandomValues(new Uint32Array(2));
+	return -(1 + (high % 0x200000) * 0x100000000 + low);
+}
+
+/**
+ * Refreshes a full session's authentication with a factor that works once,
+ * in one transaction: the session is claimed only if its authentication is
+ * still the one this request saw (`seenAt`), and the factor is spent only
+ * if this request holds the claim. Of concurrent uses of different codes
+ * on one session, the first refreshes it and spends its code; the others
+ * find the authentication moved and spend nothing, since theirs would add
+ * nothing. The new time is after `seenAt` even when the clock has not moved,
+ * so every refresh changes what the next one must have seen. The claim
+ * holds only while the session is live as resolveSession sees it (its
+ * sliding expiry and its absolute lifetime, `maxAge`).
+ */
+export async function refreshSessionWith(
+	db: Db,
+	session: { id: string; seenAt: number },
+	now: number,
+	maxAge: number,
+	use: SingleUse,
+	amr: SessionRow["amr"],
+): Promise<number | null> {
+	const marker = claimMarker();
+	const authenticatedAt = Math.max(now, session.seenAt + 1);
+	const claimed = exists(
+		db
+			.select({ one: sql`1` })
+			.from(sessions)
+			.where(and(eq(sessions.id, session.id), eq(sessions.authenticatedAt, marker))),
+	);
+	const [, , refreshed] = await db.batch([
+		db
+			.update(sessions)
+			.set({ authenticatedAt: marker })
+			.where(
+				and(
+					isLiveSession(session.id, now, maxAge),
+					eq(sessions.level, "full"),
+					eq(sessions.authenticatedAt, session.seenAt),
+					use.available,
+				),
+			),
+		use.spend(claimed),
+		db
+			.update(sessions)
+			.set({ authenticatedAt, amr })
+			.where(and(eq(sessions.id, session.id), eq(sessions.authenticatedAt, marker)))
+			.returning({ id: sessions.id }),
+	]);
+	return refreshed.length === 1 ? authenticatedAt : null;
 }
 
 /**

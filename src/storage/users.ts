@@ -1,11 +1,17 @@
 import { eq } from "drizzle-orm";
 import type { Db } from "./db";
-import { users } from "./schema";
+import { sessions, users } from "./schema";
+import type { SessionRow } from "./sessions";
 
 export type UserRow = typeof users.$inferSelect;
 
-export async function insertUser(db: Db, user: UserRow): Promise<void> {
-	await db.insert(users).values(user);
+/**
+ * A new account and its first session in one transaction (a D1 batch): a
+ * sign-up cut off by a fault leaves both or neither, never a user without a
+ * session whose email would then be taken for good.
+ */
+export async function insertUserWithSession(db: Db, user: UserRow, session: SessionRow): Promise<void> {
+	await db.batch([db.insert(users).values(user), db.insert(sessions).values(session)]);
 }
 
 export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {

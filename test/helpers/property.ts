@@ -207,7 +207,6 @@ export async function durableState(userId: string): Promise<DurableState> {
 export async function clearAttempts(userId: string): Promise<void> {
 	await runInDurableObject(userStateFor(env.USER_STATE, userId), (_, state) => {
 		state.storage.sql.exec("DELETE FROM attempts");
-		state.storage.sql.exec("DELETE FROM session_failures");
 	});
 }
 

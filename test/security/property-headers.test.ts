@@ -274,12 +274,13 @@ const JSON_CONTENT_TYPES = [
 	"application/json;charset=utf-8",
 	"APPLICATION/JSON",
 	"application/json; charset=utf-8; x=y",
+	// RFC 9110: whitespace is allowed before a parameter's ";" too.
+	"application/json ; q=1",
 ];
 
 const OTHER_CONTENT_TYPES = [
 	undefined,
 	"",
-	"application/json ; q=1",
 	"application/json;",
 	"application/json; charset",
 	"application/vnd.api+json",
@@ -398,8 +399,8 @@ const cases: fc.Arbitrary<Case> = fc.record({
 
 // --- the model -------------------------------------------------------------------------------------------
 
-// API.md: JSON is `application/json`, in any case, with `; name=value` parameters.
-const JSON_MEDIA_TYPE = /^application\/json(;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
+// API.md: JSON is `application/json`, in any case, with `; name=value` parameters (RFC 9110: whitespace around the ";").
+const JSON_MEDIA_TYPE = /^application\/json(\s*;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
 const BEARER = /^Bearer\s+([A-Za-z0-9_-]+)\s*$/i;
 const UNSAFE = new Set(["POST", "PATCH", "DELETE"]);
 

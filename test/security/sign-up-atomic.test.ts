@@ -1,0 +1,68 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { call, logIn, PASSWORD, uniqueEmail } from "../helpers/api";
+import { expectError } from "../helpers/expect-error";
+import { callWithFaults, D1_OUTAGES, type FaultKind, FaultPlan } from "../helpers/faults";
+import { countRows } from "../helpers/flows";
+
+// A sign-up writes the user and its first session in one D1 transaction. A
+// storage fault at any of its calls leaves no account behind (no user row
+// without a session, whose email would be taken for good), so the client's
+// retry of the same sign-up succeeds.
+
+afterEach(() => {
+	vi.restoreAllMocks();
+});
+
+const BASE = "http://localhost:8787";
+
+function signUpRequest(email: string): Request {
+	return new Request(`${BASE}/api/auth/signup/`, {
+		method: "POST",
+		headers: { "content-type": "application/json", "x-client": "app" },
+		body: JSON.stringify({ email, password: PASSWORD }),
+	});
+}
+
+describe("a sign-up cut off by a storage fault", () => {
+	it("leaves no half-made account, and retrying it succeeds, whichever call fails", async () => {
+		vi.spyOn(console, "error").mockImplementation(() => {});
+		const plan = new FaultPlan();
+		plan.reset(null);
+		const dry = await callWithFaults(plan, signUpRequest(uniqueEmail("dry")));
+		expect(dry.status).toBe(201);
+		const calls = [...plan.calls];
+		expect(calls.length).toBeGreaterThan(0);
+		const kinds = Object.values(D1_OUTAGES);
+		for (let n = 1; n <= calls.length; n++) {
+			const email = uniqueEmail("cut-off");
+			plan.reset(n, kinds[n % kinds.length] as FaultKind);
+			const cut = await callWithFaults(plan, signUpRequest(email));
+			expectError(cut, 503, "unavailable");
+			const context = `call ${n} of ${calls.length} (${calls[n - 1]})`;
+			expect({ context, users: await countRows("SELECT COUNT(*) AS n FROM users WHERE email = ?", email) }).toEqual({
+				context,
+				users: 0,
+			});
+			const retried = await call("POST", "/api/auth/signup/", { app: true, body: { email, password: PASSWORD } });
+			expect({ context, status: retried.status }).toEqual({ context, status: 201 });
+			expect((await logIn(email)).status).toBe(200);
+		}
+	});
+
+	it("whose write went through but whose answer was lost leaves a whole account that signs in", async () => {
+		vi.spyOn(console, "error").mockImplementation(() => {});
+		const plan = new FaultPlan();
+		plan.reset(null);
+		await callWithFaults(plan, signUpRequest(uniqueEmail("dry")));
+		const last = plan.calls.length;
+		const email = uniqueEmail("lost-answer");
+		plan.reset(last, D1_OUTAGES["network connection lost"]);
+		plan.afterRunning = true;
+		expectError(await callWithFaults(plan, signUpRequest(email)), 503, "unavailable");
+		const signedIn = await logIn(email);
+		expect(signedIn.status).toBe(200);
+		expect(
+			await countRows("SELECT COUNT(*) AS n FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = ?", email),
+		).toBe(2);
+	});
+});
