@@ -1,10 +1,16 @@
 import { app } from "./app";
 import type { Env } from "./env";
+import { createMetrics } from "./lib/metrics";
 import { sweepExpired } from "./services/housekeeping";
+import type { WebhookMessage } from "./services/security-events";
+import { deliverWebhooks, recordDeadLetters, retryBaseSeconds } from "./services/webhook-delivery";
 import { createDb } from "./storage/db";
 
 export type { AppType } from "./app";
 export { UserState } from "./durable/user-state";
+
+/** wrangler.toml's dead-letter queue of the webhooks queue. */
+const DEAD_LETTER_QUEUE = "passkey-edge-webhooks-dlq";
 
 export default {
 	fetch: app.fetch,
@@ -12,4 +18,14 @@ export default {
 	scheduled(controller, env, ctx) {
 		ctx.waitUntil(sweepExpired(createDb(env.DB), controller.scheduledTime));
 	},
-} satisfies ExportedHandler<Env>;
+	// The webhooks queue and its dead-letter queue (wrangler.toml).
+	async queue(batch, env) {
+		const metrics = createMetrics(env.METRICS);
+		if (batch.queue === DEAD_LETTER_QUEUE) return recordDeadLetters(batch, { metrics });
+		await deliverWebhooks(batch, {
+			secret: env.WEBHOOK_SECRET,
+			metrics,
+			retryBaseSeconds: retryBaseSeconds(env.WEBHOOK_RETRY_BASE_SECONDS),
+		});
+	},
+} satisfies ExportedHandler<Env, WebhookMessage>;

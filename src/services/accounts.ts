@@ -8,6 +8,7 @@ import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { findUserByEmail, insertUser, type UserRow } from "../storage/users";
 import { PASSWORD_LIMIT } from "./limits";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
@@ -23,6 +24,7 @@ export interface AccountDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 /** Emails are trimmed and compared without regard to case. */
@@ -53,7 +55,13 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return { user: { id: user.id, email }, issued: await issueSession(deps.db, user, "full") };
+	const issued = await issueSession(deps.db, user, "full");
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "sign_up", level: "full", client: deps.client },
+	});
+	return { user: { id: user.id, email }, issued };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -114,6 +122,8 @@ async function checkPassword(deps: AccountDeps, email: string, password: string)
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
+		if (user && start.fillsLimit)
+			emitSecurityEvent(deps, { type: "sign_in.failed_limit", userId: user.id, data: { limit: "password" } });
 		throw new ApiError("invalid_credentials");
 	}
 	await limiter.succeedAttempt(start.attemptId);
@@ -133,7 +143,13 @@ export async function logIn(
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
 	record(deps, "auth.login.success");
-	return { issued: await issueSession(deps.db, user, level), methods: methodsOf(counts) };
+	const issued = await issueSession(deps.db, user, level);
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "password", level, client: deps.client },
+	});
+	return { issued, methods: methodsOf(counts) };
 }
 
 export async function reauthenticate(

@@ -17,6 +17,7 @@ import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { recordCodesGenerated } from "./recovery-codes";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession } from "./sessions";
 import {
 	type InspectedRegistration,
@@ -36,6 +37,7 @@ export interface RegistrationDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 interface PendingRegistration {
@@ -169,6 +171,11 @@ export async function completeRegistration(
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");
 		if (added.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
+		emitSecurityEvent(deps, {
+			type: "passkey.added",
+			userId: session.userId,
+			data: { passkey_id: added.passkey.id, name: added.passkey.name },
+		});
 		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.recoveryCodes };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;

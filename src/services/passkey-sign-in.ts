@@ -12,6 +12,7 @@ import { consumeSignInChallenge, recordSignIn } from "../storage/sign-in-challen
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import { type IssuedSession, methodsOf, prepareSession, type SessionView, sessionView } from "./sessions";
 import { issueSignInChallenge, openSignInChallenge } from "./sign-in-challenge";
 import { inspectAssertion } from "./webauthn-inspect";
@@ -24,6 +25,7 @@ export interface SignInDeps {
 	startedAt: number;
 	/** The Worker secret the sign-in challenges' MAC key is derived from. */
 	challengeSecret: string;
+	events: SecurityEventSink;
 }
 
 /**
@@ -95,6 +97,11 @@ export async function signInWithPasskey(
 		const { row, issued } = await prepareSession(found.user, "full");
 		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
+		emitSecurityEvent(deps, {
+			type: "session.created",
+			userId: found.user.id,
+			data: { method: "passkey", level: "full", client: deps.client },
+		});
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;

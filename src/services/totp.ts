@@ -9,6 +9,7 @@ import type { Db } from "../storage/db";
 import { acceptTotpStep, findTotp } from "../storage/totp";
 import { recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession } from "./sessions";
 
 export const TOTP_SETUP_TTL = 10 * MINUTE;
@@ -21,6 +22,7 @@ export interface TotpDeps {
 	client: ClientKind;
 	startedAt: number;
 	encryptionKey: string;
+	events: SecurityEventSink;
 }
 
 function setupKey(userId: string): string {
@@ -90,6 +92,7 @@ export async function activateTotp(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	if (activated.recoveryCodes) recordCodesGenerated(deps, "first_authenticator");
+	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, data: {} });
 	return { recoveryCodes: activated.recoveryCodes };
 }
 
