@@ -29,7 +29,10 @@ export type RegistrationOutcome =
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
-export type AttemptStart = { locked: true; retryAfterSeconds: number } | { locked: false; attemptId: string };
+export type AttemptStart =
+	| { locked: true; retryAfterSeconds: number }
+	/** `fillsLimit`: this attempt is the one that reaches the limit if it fails. */
+	| { locked: false; attemptId: string; fillsLimit: boolean };
 
 /** A failure the Worker found before asking the object (a bad signature, a wrong code). */
 export interface KnownFailure {
@@ -50,7 +53,8 @@ export interface DecideAttempt extends AttemptLimit {
 export type AttemptDecision =
 	| { outcome: "locked"; retryAfterSeconds: number }
 	| { outcome: "passed" }
-	| { outcome: "failed"; failure: KnownFailure; sessionFailures: number };
+	/** `limitReached`: this failure is the one that closed the limit (sent once, as a security event). */
+	| { outcome: "failed"; failure: KnownFailure; sessionFailures: number; limitReached: boolean };
 
 /**
  * One per user (`idFromName(userId)`), and one per login email for the
@@ -119,7 +123,7 @@ export class UserState extends DurableObject<Env> {
 		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
 		const attemptId = crypto.randomUUID();
 		this.sql.exec("INSERT INTO attempts (id, scope, at) VALUES (?, ?, ?)", attemptId, limit.scope, limit.now);
-		return { locked: false, attemptId };
+		return { locked: false, attemptId, fillsLimit: this.lockState(limit).locked };
 	}
 
 	/** A passed check is not a failure; other failures stay counted. */
@@ -145,7 +149,8 @@ export class UserState extends DurableObject<Env> {
 			failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
 		}
 		if (!failure) return { outcome: "passed" };
-		return { outcome: "failed", failure, sessionFailures: this.countFailure(input, input.sessionId) };
+		const sessionFailures = this.countFailure(input, input.sessionId);
+		return { outcome: "failed", failure, sessionFailures, limitReached: this.lockState(input).locked };
 	}
 
 	/**

@@ -11,6 +11,7 @@ import { type Db, isUniqueViolation } from "../storage/db";
 import { deleteOtherSessions } from "../storage/sessions";
 import { findUserByEmail, insertUser, setPassword, type UserRow } from "../storage/users";
 import { PASSWORD_LIMIT } from "./limits";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
@@ -31,6 +32,7 @@ export interface AccountDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 /** Emails are trimmed and compared without regard to case. */
@@ -61,10 +63,13 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
-	return {
-		user: { id: user.id, email },
-		issued: await issueSession(deps.db, user, "full", deps.config.sessionMaxAge, PASSWORD_USE),
-	};
+	const issued = await issueSession(deps.db, user, "full", deps.config.sessionMaxAge, PASSWORD_USE);
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "sign_up", level: "full", client: deps.client },
+	});
+	return { user: { id: user.id, email }, issued };
 }
 
 // Compared against when the email is unknown, so that a wrong email costs
@@ -125,6 +130,8 @@ async function checkPassword(deps: AccountDeps, email: string, password: string)
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
+		if (user && start.fillsLimit)
+			emitSecurityEvent(deps, { type: "sign_in.failed_limit", userId: user.id, data: { limit: "password" } });
 		throw new ApiError("invalid_credentials");
 	}
 	await limiter.succeedAttempt(start.attemptId);
@@ -150,6 +157,11 @@ export async function logIn(
 		throw new ApiError("invalid_credentials");
 	}
 	record(deps, "auth.login.success");
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "password", level, client: deps.client },
+	});
 	return { issued, methods: methodsOf(counts) };
 }
 

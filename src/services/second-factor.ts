@@ -7,6 +7,7 @@ import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { PARTIAL_SESSION_FAILURES, SECOND_FACTOR_LIMIT } from "./limits";
 import type { SignedAssertion } from "./passkey-verification";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import { type AuthenticatedSession, completeSecondFactor, revokeSession } from "./sessions";
 
 export interface SecondFactorDeps {
@@ -17,6 +18,7 @@ export interface SecondFactorDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 export type CeremonyCode = "verification_failed" | "challenge_expired" | "invalid_code";
@@ -59,7 +61,7 @@ export interface SecondFactorPassed<T> {
 }
 
 export function rateLimited(
-	deps: Omit<SecondFactorDeps, "config">,
+	deps: Omit<SecondFactorDeps, "config" | "events">,
 	retryAfterSeconds: number,
 	method: string,
 ): ApiError {
@@ -122,6 +124,12 @@ export async function attemptSecondFactor<V, T>(
 		});
 	try {
 		if (decision.outcome === "failed") {
+			if (decision.limitReached)
+				emitSecurityEvent(deps, {
+					type: "sign_in.failed_limit",
+					userId: session.userId,
+					data: { limit: "second_factor" },
+				});
 			// A partial session ends after its own failures; a full one stays (it only re-verified).
 			if (session.level === "partial" && decision.sessionFailures >= PARTIAL_SESSION_FAILURES) {
 				await revokeSession(deps.db, session);
@@ -138,6 +146,12 @@ export async function attemptSecondFactor<V, T>(
 		);
 		if (!completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
 		record(method.success, "success");
+		if (completed.token !== null)
+			emitSecurityEvent(deps, {
+				type: "session.created",
+				userId: session.userId,
+				data: { method: method.method === "webauthn" ? "passkey" : method.method, level: "full", client: deps.client },
+			});
 		return { ...completed, result };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
