@@ -37,6 +37,11 @@ export default defineConfig({
 					TOTP_ENCRYPTION_KEY: "test-totp-encryption-key-0123456789abcdef",
 					RECOVERY_CODE_HMAC_KEY: "test-recovery-code-hmac-key-0123456789abcdef",
 					TOKEN_SIGNING_KEYS: JSON.stringify(testSigningKeys.current),
+					// Webhooks: WEBHOOK_URLS stays empty (wrangler.toml) except in the tests
+					// that set it per call; their receiver is test/webhook-receiver.global.mjs.
+					WEBHOOK_SECRET: "whsec_dGVzdC13ZWJob29rLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3",
+					// Retries without waiting minutes; the backoff itself is tested with the default.
+					WEBHOOK_RETRY_BASE_SECONDS: "0",
 				},
 				serviceBindings: { EXAMPLE_APP: "service-binding-example" },
 				workers: [
@@ -53,6 +58,7 @@ export default defineConfig({
 	test: {
 		include: ["test/**/*.test.ts"],
 		setupFiles: ["./test/setup.ts"],
+		globalSetup: ["./test/webhook-receiver.global.mjs"],
 		// Bounds against a hung run, not speed checks: the property tests run
 		// hundreds of requests each, and on a machine whose CPUs other work keeps
 		// busy (CI runners, shared machines) they take minutes, not seconds.

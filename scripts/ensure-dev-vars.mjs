@@ -17,6 +17,8 @@ const SECRETS = {
 	TOTP_ENCRYPTION_KEY: async () => keySet(),
 	RECOVERY_CODE_HMAC_KEY: async () => keySet(),
 	TOKEN_SIGNING_KEYS: async () => `'${JSON.stringify({ keys: [await newSigningKey()] })}'`,
+	// Standard Webhooks' secret format: whsec_ and base64 (not base64url) of the key bytes.
+	WEBHOOK_SECRET: async () => `whsec_${randomBytes(32).toString("base64")}`,
 };
 
 if (!existsSync(path)) {

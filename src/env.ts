@@ -1,4 +1,5 @@
 import type { UserState } from "./durable/user-state";
+import type { WebhookMessage } from "./services/security-events";
 
 /** The Worker's bindings: wrangler.toml's vars and bindings, and its secrets. */
 export interface Env {
@@ -25,6 +26,14 @@ export interface Env {
 	ANDROID_PACKAGE_NAME?: string;
 	ANDROID_SHA256_CERT_FINGERPRINTS?: string;
 	APPLE_APP_IDS?: string;
+	/** The producer of security events; its consumer delivers them as webhooks. */
+	WEBHOOKS?: Queue<WebhookMessage>;
+	/** Comma-separated endpoints for security events; empty: none are sent. */
+	WEBHOOK_URLS?: string;
+	/** Signs each delivery (Standard Webhooks): `whsec_` and base64 of 24 to 64 random bytes. */
+	WEBHOOK_SECRET?: string;
+	/** The first retry's delay, doubled at each attempt (default 60). */
+	WEBHOOK_RETRY_BASE_SECONDS?: string;
 }
 
 type WorkerEnv = Env;

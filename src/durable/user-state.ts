@@ -30,7 +30,10 @@ export type RegistrationOutcome =
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
-export type AttemptStart = { locked: true; retryAfterSeconds: number } | { locked: false; attemptId: string };
+export type AttemptStart =
+	| { locked: true; retryAfterSeconds: number }
+	/** `fillsLimit`: this attempt is the one that reaches the limit if it fails. */
+	| { locked: false; attemptId: string; fillsLimit: boolean };
 
 /** A failure the Worker found before asking the object (a bad signature, a wrong code). */
 export interface KnownFailure {
@@ -51,12 +54,13 @@ export interface DecideAttempt extends AttemptLimit {
 export type AttemptDecision =
 	| { outcome: "locked"; retryAfterSeconds: number }
 	| { outcome: "passed" }
-	| { outcome: "failed"; failure: KnownFailure };
+	/** `limitReached`: this failure is the one that closed the limit (sent once, as a security event). */
+	| { outcome: "failed"; failure: KnownFailure; limitReached: boolean };
 
 /**
  * One per user (`idFromName(userId)`), one per login email for the
- * password limiter, and one per client address for the per-client limits. It is the single place that serializes a user's security
- * state: challenges and attempt counters live in its own SQLite storage and
+ * password limiter, and one per client address for the per-client limits.
+ * It is the single place that serializes a user's security state: challenges and attempt counters live in its own SQLite storage and
  * are read and written synchronously, so no other request can interleave
  * between a check and its consume. Authenticator changes await D1, which
  * opens the input gate, so they run under blockConcurrencyWhile and D1's own
@@ -119,7 +123,7 @@ export class UserState extends DurableObject<Env> {
 		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
 		const attemptId = crypto.randomUUID();
 		this.sql.exec("INSERT INTO attempts (id, scope, at) VALUES (?, ?, ?)", attemptId, limit.scope, limit.now);
-		return { locked: false, attemptId };
+		return { locked: false, attemptId, fillsLimit: this.lockState(limit).locked };
 	}
 
 	/** A passed check is not a failure; other failures stay counted. */
@@ -154,7 +158,7 @@ export class UserState extends DurableObject<Env> {
 			input.sessionId,
 			input.now,
 		);
-		return { outcome: "failed", failure };
+		return { outcome: "failed", failure, limitReached: this.lockState(input).locked };
 	}
 
 	/**

@@ -19,6 +19,11 @@ export const EVENTS = [
 	"auth.login.failed",
 	"rate_limit.blocked",
 	"token.issued",
+	// Webhook delivery of security events (services/webhook-delivery.ts);
+	// `reason` is why an attempt failed (status_503, timeout, enqueue_failed).
+	"webhook.delivered",
+	"webhook.failed",
+	"webhook.dead_lettered",
 ] as const;
 
 export type MetricEvent = (typeof EVENTS)[number];

@@ -1,16 +1,38 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
 import { clientKindOf } from "../lib/middleware";
+import { createSecurityEventSink } from "../services/security-events";
 
 /** The narrow dependencies a service needs, taken from the request context. */
 export function serviceDeps(c: Context<AppEnv>) {
+	// An authenticated request's kind follows its credential; otherwise X-Client says.
+	const client = c.get("auth")?.client ?? clientKindOf(c);
 	return {
 		db: c.var.db,
 		userState: c.env.USER_STATE,
 		config: c.var.config,
 		metrics: c.var.metrics,
-		// An authenticated request's kind follows its credential; otherwise X-Client says.
-		client: c.get("auth")?.client ?? clientKindOf(c),
+		client,
 		startedAt: c.var.startedAt,
+		events: createSecurityEventSink({
+			queue: c.env.WEBHOOKS,
+			urls: c.env.WEBHOOK_URLS,
+			client,
+			waitUntil: (promise) => c.executionCtx.waitUntil(promise),
+			onSendFailed: (event, error) => {
+				console.error(
+					`[${c.var.requestId}] webhooks: ${event.type} ${event.id} was not enqueued:`,
+					error instanceof Error ? error.message : "unknown",
+				);
+				c.var.metrics.record({
+					event: "webhook.failed",
+					outcome: "failure",
+					reason: "enqueue_failed",
+					method: "",
+					client,
+					durationMs: 0,
+				});
+			},
+		}),
 	};
 }

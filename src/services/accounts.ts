@@ -12,6 +12,7 @@ import { type Db, isUniqueViolation } from "../storage/db";
 import { deleteOtherSessions } from "../storage/sessions";
 import { findUserByEmail, insertUserWithSession, setPassword, type UserRow } from "../storage/users";
 import { CLIENT_PASSWORD_LIMIT, CLIENT_SIGNUP_LIMIT, PASSWORD_LIMIT } from "./limits";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
 	type AuthenticatedSession,
 	type IssuedSession,
@@ -34,6 +35,7 @@ export interface AccountDeps {
 	startedAt: number;
 	/** The per-client limits' key (clientKeyOf); null off Cloudflare, where no client is limited. */
 	clientKey?: string | null;
+	events: SecurityEventSink;
 }
 
 /** Emails are trimmed and compared without regard to case. */
@@ -72,6 +74,11 @@ export async function signUp(
 		if (isUniqueViolation(error)) throw new ApiError("email_taken");
 		throw error;
 	}
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "sign_up", level: "full", client: deps.client },
+	});
 	return { user: { id: user.id, email }, issued };
 }
 
@@ -185,6 +192,11 @@ async function checkPassword(
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
+		// The email's limiter (the first) says whether this failure closed it: sent once.
+		const emailLimit = starts[0];
+		if (user && emailLimit && !emailLimit.locked && emailLimit.fillsLimit) {
+			emitSecurityEvent(deps, { type: "sign_in.failed_limit", userId: user.id, data: { limit: "password" } });
+		}
 		throw new ApiError("invalid_credentials");
 	}
 	await takeBack();
@@ -210,6 +222,11 @@ export async function logIn(
 		throw new ApiError("invalid_credentials");
 	}
 	record(deps, "auth.login.success");
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		data: { method: "password", level, client: deps.client },
+	});
 	return { issued, methods: methodsOf(counts) };
 }
 

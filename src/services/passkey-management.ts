@@ -4,6 +4,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { renamePasskey, type UserPasskeys } from "../storage/passkeys";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 
 export interface PasskeyList {
 	passkeys: PasskeyView[];
@@ -42,6 +43,7 @@ export interface RemovalDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 /**
@@ -69,4 +71,10 @@ export async function removeAuthenticator(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	if (blocked) throw new ApiError("last_authenticator");
+	emitSecurityEvent(
+		deps,
+		target.kind === "webauthn"
+			? { type: "passkey.removed", userId, data: { passkey_id: target.id } }
+			: { type: "totp.disabled", userId, data: {} },
+	);
 }

@@ -21,6 +21,7 @@ import { isSameOriginCeremony } from "./cross-origin";
 import { isCanonicalEs256Signature } from "./der-signature";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession } from "./sessions";
 import {
 	type InspectedRegistration,
@@ -40,6 +41,7 @@ export interface RegistrationDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 interface PendingRegistration {
@@ -179,6 +181,11 @@ export async function completeRegistration(
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");
 		if (added.codesGiven) recordCodesGenerated(deps, "first_authenticator");
+		emitSecurityEvent(deps, {
+			type: "passkey.added",
+			userId: session.userId,
+			data: { passkey_id: added.passkey.id, name: added.passkey.name },
+		});
 		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;

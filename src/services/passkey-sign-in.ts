@@ -15,6 +15,7 @@ import { readChallenge } from "./canonical-challenge";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import { type IssuedSession, methodsOf, prepareSession, type SessionView, sessionView } from "./sessions";
 import { issueSignInChallenge, openSignInChallenge } from "./sign-in-challenge";
 import { inspectAssertion } from "./webauthn-inspect";
@@ -27,6 +28,7 @@ export interface SignInDeps {
 	startedAt: number;
 	/** The key set the sign-in challenges' MAC keys are derived from: the newest signs, each listed one verifies. */
 	challengeKeys: KeySet;
+	events: SecurityEventSink;
 }
 
 /**
@@ -107,6 +109,11 @@ export async function signInWithPasskey(
 		const { row, issued } = await prepareSession(found.user, "full", deps.config.sessionMaxAge, method);
 		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
+		emitSecurityEvent(deps, {
+			type: "session.created",
+			userId: found.user.id,
+			data: { method: "passkey", level: "full", client: deps.client },
+		});
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;

@@ -12,6 +12,7 @@ import {
 } from "../storage/recovery-codes";
 import { generateRecoveryCodes, recordCodesGenerated, recoveryCodeCandidates } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import { emitSecurityEvent, RECOVERY_CODES_LOW, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession } from "./sessions";
 
 /** Recovery codes exist only beside a passkey or TOTP: without 2FA there is nothing to recover. */
@@ -31,13 +32,21 @@ export async function recoveryCodeSummary(db: Db, userId: string) {
 }
 
 export async function regenerateRecoveryCodes(
-	deps: { db: Db; metrics: Metrics; client: ClientKind; startedAt: number; recoveryKeys: KeySet },
+	deps: {
+		db: Db;
+		metrics: Metrics;
+		client: ClientKind;
+		startedAt: number;
+		recoveryKeys: KeySet;
+		events: SecurityEventSink;
+	},
 	userId: string,
 ): Promise<string[]> {
 	await requireTwoFactor(deps.db, userId);
 	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKeys);
 	await replaceRecoveryCodes(deps.db, userId, hashes, clock.now());
 	recordCodesGenerated(deps, "regenerated");
+	emitSecurityEvent(deps, { type: "recovery_codes.regenerated", userId, data: { total: codes.length } });
 	return codes;
 }
 
@@ -51,7 +60,7 @@ export async function verifyRecoveryCode(
 	session: AuthenticatedSession,
 	code: string,
 ): Promise<SecondFactorPassed<{ unused: number }>> {
-	return attemptSecondFactor(
+	const passed = await attemptSecondFactor(
 		deps,
 		session,
 		{ method: "recovery_code", success: "recovery_code.verify.success", failed: "recovery_code.verify.failed" },
@@ -69,4 +78,9 @@ export async function verifyRecoveryCode(
 			result: async () => ({ unused: (await summarizeRecoveryCodes(deps.db, session.userId)).unused }),
 		},
 	);
+	const data = { unused: passed.result.unused };
+	emitSecurityEvent(deps, { type: "recovery_code.used", userId: session.userId, data });
+	if (data.unused <= RECOVERY_CODES_LOW)
+		emitSecurityEvent(deps, { type: "recovery_codes.low", userId: session.userId, data });
+	return passed;
 }

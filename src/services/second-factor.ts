@@ -8,6 +8,7 @@ import type { Db } from "../storage/db";
 import type { SingleUse } from "../storage/sessions";
 import { SECOND_FACTOR_LIMIT } from "./limits";
 import type { SignedAssertion } from "./passkey-verification";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import { type AuthenticatedSession, completeSecondFactor } from "./sessions";
 
 export interface SecondFactorDeps {
@@ -18,6 +19,7 @@ export interface SecondFactorDeps {
 	metrics: Metrics;
 	client: ClientKind;
 	startedAt: number;
+	events: SecurityEventSink;
 }
 
 export type CeremonyCode = "verification_failed" | "challenge_expired" | "invalid_code";
@@ -65,7 +67,7 @@ export interface SecondFactorPassed<T> {
 }
 
 export function rateLimited(
-	deps: Omit<SecondFactorDeps, "config">,
+	deps: Omit<SecondFactorDeps, "config" | "events">,
 	retryAfterSeconds: number,
 	method: string,
 ): ApiError {
@@ -127,8 +129,29 @@ export async function attemptSecondFactor<V, T>(
 			client: deps.client,
 			durationMs: performance.now() - deps.startedAt,
 		});
+	const passed = (completed: { session: AuthenticatedSession; token: string | null }, result: T) => {
+		record(method.success, "success");
+		// Only an upgrade makes a new session; a reauthentication keeps its own.
+		if (completed.token !== null) {
+			emitSecurityEvent(deps, {
+				type: "session.created",
+				userId: session.userId,
+				data: { method: method.method === "webauthn" ? "passkey" : method.method, level: "full", client: deps.client },
+			});
+		}
+		return { session: completed.session, token: completed.token, result };
+	};
 	try {
-		if (decision.outcome === "failed") throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
+		if (decision.outcome === "failed") {
+			if (decision.limitReached) {
+				emitSecurityEvent(deps, {
+					type: "sign_in.failed_limit",
+					userId: session.userId,
+					data: { limit: "second_factor" },
+				});
+			}
+			throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
+		}
 		if (!verified) throw new Error("a passed attempt without a verified result");
 		if ("commit" in check) {
 			const result = await check.commit(verified.value);
@@ -139,8 +162,7 @@ export async function attemptSecondFactor<V, T>(
 				deps.config.sessionMaxAge,
 			);
 			if (!completed.completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
-			record(method.success, "success");
-			return { session: completed.session, token: completed.token, result };
+			return passed(completed, result);
 		}
 		const completed = await completeSecondFactor(
 			deps.db,
@@ -156,8 +178,7 @@ export async function attemptSecondFactor<V, T>(
 			}
 			throw new CeremonyFailure("invalid_code", "lost_to_concurrent_use");
 		}
-		record(method.success, "success");
-		return { session: completed.session, token: completed.token, result: await check.result() };
+		return passed(completed, await check.result());
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record(method.failed, "failure", error.reason);

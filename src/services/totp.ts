@@ -9,6 +9,7 @@ import type { Db } from "../storage/db";
 import { findTotp, totpStepUse } from "../storage/totp";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession } from "./sessions";
 
 export const TOTP_SETUP_TTL = 10 * MINUTE;
@@ -22,6 +23,7 @@ export interface TotpDeps {
 	startedAt: number;
 	/** TOTP_ENCRYPTION_KEY: the newest seals, each listed key opens what it sealed. */
 	encryptionKeys: KeySet;
+	events: SecurityEventSink;
 }
 
 function setupKey(userId: string): string {
@@ -101,6 +103,7 @@ export async function activateTotp(
 		client: deps.client,
 		durationMs: performance.now() - deps.startedAt,
 	});
+	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, data: {} });
 	if (!activated.codesGiven) return { recoveryCodes: null };
 	recordCodesGenerated(deps, "first_authenticator");
 	return { recoveryCodes: firstCodes.codes };

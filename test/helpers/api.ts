@@ -1,4 +1,6 @@
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { app } from "../../src/app";
 
 export const ORIGIN = "http://localhost:8787";
 const BASE = "http://localhost:8787";
@@ -48,12 +50,35 @@ export async function readResponse<T>(response: Response): Promise<ApiResponse<T
 	return { status: response.status, headers: response.headers, body: parsed as T };
 }
 
+// Variables that every call adds to wrangler.toml's while `withVars` runs.
+let varsInForce: Record<string, string> | null = null;
+
+/**
+ * Runs `run` with every `call` (and so every helper built on it) answered by
+ * the app under wrangler.toml's environment plus `vars`, waiting for its
+ * waitUntil work before returning. The bindings stay the real ones.
+ */
+export async function withVars<T>(vars: Record<string, string>, run: () => Promise<T>): Promise<T> {
+	varsInForce = vars;
+	try {
+		return await run();
+	} finally {
+		varsInForce = null;
+	}
+}
+
 /** Calls the Worker as a client would, through its default export. */
 export async function call<T = Record<string, unknown>>(
 	method: string,
 	path: string,
 	options: CallOptions = {},
 ): Promise<ApiResponse<T>> {
+	if (varsInForce) {
+		const ctx = createExecutionContext();
+		const response = await app.fetch(buildRequest(method, path, options), { ...env, ...varsInForce }, ctx);
+		await waitOnExecutionContext(ctx);
+		return readResponse<T>(response);
+	}
 	return readResponse<T>(await exports.default.fetch(buildRequest(method, path, options)));
 }
 

@@ -1,0 +1,167 @@
+import { clock, iso } from "../lib/clock";
+import { randomBytes, toBase64Url } from "../lib/encoding";
+import type { ClientKind } from "../lib/metrics";
+
+// Security events go to the app's webhook endpoints (API.md, Server API).
+// They say what happened to whom, never with what: no code, secret, token,
+// token hash or WebAuthn credential id goes into one (our passkey id is an
+// opaque row id, safe to show). test/security/webhook-events-carry-no-secrets.
+
+/** How a session was made: the factor that completed it. */
+export type SessionMethod = "sign_up" | "password" | "passkey" | "totp" | "recovery_code" | "server";
+
+/** Each type and what its `data` carries. */
+export interface SecurityEventData {
+	"passkey.added": { passkey_id: string; name: string };
+	"passkey.removed": { passkey_id: string };
+	"totp.enabled": Record<string, never>;
+	"totp.disabled": Record<string, never>;
+	"recovery_code.used": { unused: number };
+	/** Sent with recovery_code.used when RECOVERY_CODES_LOW or fewer are left. */
+	"recovery_codes.low": { unused: number };
+	"recovery_codes.regenerated": { total: number };
+	/** A help desk removed the user's passkeys, TOTP and recovery codes and revoked their sessions. */
+	"second_factors.reset": { passkeys_removed: number; totp_removed: boolean; sessions_revoked: number };
+	"session.created": { method: SessionMethod; level: string; client: ClientKind };
+	/** The attempt that reached a limit; later refused attempts send nothing. */
+	"sign_in.failed_limit": { limit: "password" | "second_factor" };
+}
+
+export type SecurityEventType = keyof SecurityEventData;
+
+export const SECURITY_EVENT_TYPES = [
+	"passkey.added",
+	"passkey.removed",
+	"totp.enabled",
+	"totp.disabled",
+	"recovery_code.used",
+	"recovery_codes.low",
+	"recovery_codes.regenerated",
+	"second_factors.reset",
+	"session.created",
+	"sign_in.failed_limit",
+] as const satisfies readonly SecurityEventType[];
+
+export const RECOVERY_CODES_LOW = 3;
+
+/** What a service says happened. */
+export type SecurityEventInput = {
+	[T in SecurityEventType]: {
+		type: T;
+		userId: string;
+		/** The app's own id for the user, once the server API has set one. */
+		externalId?: string | null;
+		data: SecurityEventData[T];
+	};
+}[SecurityEventType];
+
+/** The JSON body a webhook endpoint receives. */
+export interface SecurityEvent {
+	id: string;
+	type: SecurityEventType;
+	/** When it happened (ISO 8601); a retry keeps it, only the signature's timestamp is new. */
+	timestamp: string;
+	user: { id: string; external_id: string | null };
+	data: Record<string, unknown>;
+}
+
+/** One queue message per event and endpoint: a failing endpoint is retried alone. */
+export interface WebhookMessage {
+	endpoint: string;
+	event: SecurityEvent;
+	/** The kind of client whose request caused the event, for the delivery metrics. */
+	client: ClientKind;
+}
+
+export function buildSecurityEvent(input: SecurityEventInput, now = clock.now()): SecurityEvent {
+	return {
+		id: `evt_${toBase64Url(randomBytes(16))}`,
+		type: input.type,
+		timestamp: iso(now),
+		user: { id: input.userId, external_id: input.externalId ?? null },
+		data: input.data,
+	};
+}
+
+/**
+ * The configured endpoints: WEBHOOK_URLS, comma-separated. Only https,
+ * except plain http to the loopback host, which only `wrangler dev` and the
+ * tests can reach (a deployed Worker cannot fetch localhost). A URL that
+ * breaks these rules is logged and left out, so a typo in the configuration
+ * never fails a sign-in.
+ */
+export function webhookEndpoints(urls: string | undefined): string[] {
+	const endpoints: string[] = [];
+	for (const raw of (urls ?? "").split(",")) {
+		const text = raw.trim();
+		if (text.length === 0) continue;
+		let url: URL;
+		try {
+			url = new URL(text);
+		} catch {
+			console.error("webhooks: WEBHOOK_URLS holds an entry that is not a URL; it is skipped");
+			continue;
+		}
+		const loopback = url.hostname === "localhost" || url.hostname === "127.0.0.1" || url.hostname === "[::1]";
+		if (url.protocol !== "https:" && !(url.protocol === "http:" && loopback)) {
+			console.error(`webhooks: ${url.origin} is not https (plain http only for localhost); it is skipped`);
+			continue;
+		}
+		if (url.username || url.password) {
+			console.error(`webhooks: ${url.origin} carries credentials in its URL; it is skipped`);
+			continue;
+		}
+		endpoints.push(url.href);
+	}
+	return endpoints;
+}
+
+/** Where a request's events go. */
+export interface SecurityEventSink {
+	emit(input: SecurityEventInput): void;
+}
+
+export interface SinkOptions {
+	queue: Queue<WebhookMessage> | undefined;
+	urls: string | undefined;
+	client: ClientKind;
+	/** The request's waitUntil: the send outlives the response, the response does not wait for it. */
+	waitUntil: (promise: Promise<unknown>) => void;
+	/** Called when the queue refuses a send: the caller logs and counts it. */
+	onSendFailed: (event: SecurityEvent, error: unknown) => void;
+}
+
+/**
+ * The request only enqueues; the queue consumer delivers (webhook-delivery.ts),
+ * so a slow or failing receiver never slows or fails a sign-in. The send
+ * itself is handed to waitUntil rather than awaited: the runtime keeps the
+ * request's isolate alive until it settles (that is what waitUntil is for),
+ * so the event is not lost when the response is sent, and the user does not
+ * wait for a round trip to Queues either. A failed send is logged and
+ * counted, never thrown: the user's action already happened.
+ */
+export function createSecurityEventSink(options: SinkOptions): SecurityEventSink {
+	let endpoints: string[] | undefined;
+	return {
+		emit(input) {
+			endpoints ??= webhookEndpoints(options.urls);
+			if (endpoints.length === 0) return;
+			const event = buildSecurityEvent(input);
+			const { queue, client } = options;
+			if (!queue) {
+				options.onSendFailed(event, new Error("WEBHOOK_URLS is set but the WEBHOOKS queue is not bound"));
+				return;
+			}
+			const messages = endpoints.map((endpoint) => ({
+				body: { endpoint, event, client },
+				contentType: "json" as const,
+			}));
+			options.waitUntil(queue.sendBatch(messages).catch((error: unknown) => options.onSendFailed(event, error)));
+		},
+	};
+}
+
+/** For services: one line at the end of a success path. */
+export function emitSecurityEvent(deps: { events: SecurityEventSink }, input: SecurityEventInput): void {
+	deps.events.emit(input);
+}
