@@ -277,7 +277,10 @@ export async function signUp(page: Page, email: string): Promise<void> {
 
 export async function signOut(page: Page): Promise<void> {
 	// Waiting starts before the click, so that the navigation cannot be missed.
-	await Promise.all([page.waitForURL("**/sign-in"), page.getByRole("button", { name: "Sign out" }).click()]);
+	await Promise.all([
+		page.waitForURL("**/sign-in"),
+		page.getByRole("button", { name: "Sign out", exact: true }).click(),
+	]);
 }
 
 export async function submitPassword(page: Page, email: string, password = PASSWORD): Promise<void> {

@@ -207,7 +207,7 @@ describe("signing up and signing in", () => {
 		const tab = await openTab(browser());
 		const { page } = tab;
 		await tab.addAuthenticator();
-		await signUp(page, "barbara@example.com");
+		await signUp(page, "frances@example.com");
 		await addPasskey(page);
 		await dismissRecoveryCodes(page);
 
