@@ -1,5 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { captureMetrics, type RecordedPoint, stopCapturingMetrics } from "../../src/lib/metrics";
+import { describe, expect, it } from "vitest";
 import { readChallenge } from "../../src/services/canonical-challenge";
 import { signUp } from "../helpers/api";
 import { base64UrlSpellings, SoftAuthenticator } from "../helpers/authenticator";
@@ -12,6 +11,7 @@ import {
 	registrationOptions,
 	userWithPasskey,
 } from "../helpers/flows";
+import { captureMetricsPerTest } from "../helpers/metrics";
 import {
 	expectRefused,
 	fullSessions,
@@ -27,17 +27,7 @@ import {
 // each was a fresh challenge to a check that went by the string. A challenge
 // is its bytes: a use is recorded under them, and only our spelling passes.
 
-let points: RecordedPoint[];
-beforeEach(() => {
-	points = captureMetrics();
-});
-afterEach(() => {
-	stopCapturingMetrics();
-});
-
-function reasons(event: string): string[] {
-	return points.filter((p) => p.indexes[0] === event).map((p) => p.blobs[2] ?? "");
-}
+const metrics = captureMetricsPerTest();
 
 describe("base64UrlSpellings (the test's own helper)", () => {
 	it("gives four spellings of a 38-byte challenge that all decode to its bytes, ours first", async () => {
@@ -74,7 +64,7 @@ describe("the spellings of a passwordless sign-in challenge", () => {
 		const [canonical, other] = base64UrlSpellings(options.challenge);
 		const refused = await postSignIn(await authenticator.getAssertion(options, { challenge: other }));
 		expectRefused(refused, 400, "verification_failed");
-		expect(reasons("webauthn.login.failed")).toEqual(["challenge_not_canonical"]);
+		expect(metrics.failureReasons("webauthn.login.failed")).toEqual(["challenge_not_canonical"]);
 		const late = await postSignIn(await authenticator.getAssertion(options, { challenge: canonical }));
 		expectRefused(late, 400, "challenge_expired");
 		expect(await fullSessions(user.id)).toBe(before);
@@ -104,7 +94,7 @@ describe("the spellings of a second-factor challenge", () => {
 		expect(other).toBeDefined();
 		const refused = await postVerify(token, await authenticator.getAssertion(options, { challenge: other }));
 		expectRefused(refused, 400, "verification_failed");
-		expect(reasons("webauthn.verify.failed")).toEqual(["challenge_not_canonical"]);
+		expect(metrics.failureReasons("webauthn.verify.failed")).toEqual(["challenge_not_canonical"]);
 		const late = await postVerify(token, await authenticator.getAssertion(options, { challenge: canonical }));
 		expectRefused(late, 400, "challenge_expired");
 	});
@@ -122,7 +112,7 @@ describe("the spellings of a registration challenge", () => {
 			await authenticator.createCredential(options, { challenge: other }),
 		);
 		expectRefused(refused, 400, "verification_failed");
-		expect(reasons("webauthn.registration.failed")).toEqual(["challenge_not_canonical"]);
+		expect(metrics.failureReasons("webauthn.registration.failed")).toEqual(["challenge_not_canonical"]);
 		const late = await completeRegistration(
 			{ token: user.token },
 			await authenticator.createCredential(options, { challenge: canonical }),

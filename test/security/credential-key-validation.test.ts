@@ -1,7 +1,6 @@
 import { env } from "cloudflare:workers";
 import { isoBase64URL } from "@simplewebauthn/server/helpers";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { captureMetrics, type RecordedPoint, stopCapturingMetrics } from "../../src/lib/metrics";
+import { describe, expect, it } from "vitest";
 import { isAcceptableEd25519Point } from "../../src/services/credential-public-key";
 import { signUp } from "../helpers/api";
 import { type CreateOverrides, encodeCoseKey, SoftAuthenticator } from "../helpers/authenticator";
@@ -13,6 +12,7 @@ import {
 	userWithPasskey,
 	verifyPasskey,
 } from "../helpers/flows";
+import { captureMetricsPerTest } from "../helpers/metrics";
 import {
 	expectRefused,
 	fullSessions,
@@ -28,13 +28,7 @@ import {
 // and (RSA, RS256) keys that import, RSA of 2048 bits or more with e = 65537,
 // no small-order Ed25519 point, and no member beyond the key's own.
 
-let points: RecordedPoint[];
-beforeEach(() => {
-	points = captureMetrics();
-});
-afterEach(() => {
-	stopCapturingMetrics();
-});
+const metrics = captureMetricsPerTest();
 
 const b = (text: string | undefined) => isoBase64URL.toBuffer(text ?? "");
 
@@ -77,9 +71,9 @@ async function expectKeyRefused(publicKeyCose: Uint8Array, reason: string, overr
 	const { user, response } = await registerWithKey(publicKeyCose, overrides);
 	expectRefused(response, 400, "verification_failed");
 	expect(await passkeyCount(user.id)).toBe(0);
-	const failed = points.filter((p) => p.indexes[0] === "webauthn.registration.failed").map((p) => p.blobs[2]);
+	const failed = metrics.failureReasons("webauthn.registration.failed");
 	expect(failed).toEqual([reason]);
-	points.length = 0;
+	metrics.points().length = 0;
 }
 
 describe("the key type must be the one its algorithm names (WebAuthn L3 §5.8.5)", () => {
@@ -296,7 +290,7 @@ describe("Ed25519 points of small order", () => {
 		expectRefused(await postSignIn(await signInAssertion(authenticator)), 400, "verification_failed");
 		expect(await fullSessions(user.id)).toBe(before);
 		expectRefused(await verifyPasskey(await partialLogin(user), authenticator), 400, "verification_failed");
-		const reasons = points.filter((p) => p.blobs[1] === "failure").map((p) => p.blobs[2]);
+		const reasons = metrics.failureReasons();
 		expect(reasons).toEqual(["key_small_order", "key_small_order"]);
 	});
 });
@@ -318,9 +312,9 @@ describe("packed self attestation", () => {
 			const response = await completeRegistration({ token: user.token }, credential);
 			expectRefused(response, 400, "verification_failed");
 			expect(await passkeyCount(user.id)).toBe(0);
-			const failed = points.filter((p) => p.indexes[0] === "webauthn.registration.failed").map((p) => p.blobs[2]);
+			const failed = metrics.failureReasons("webauthn.registration.failed");
 			expect(failed).toEqual(["attestation_algorithm"]);
-			points.length = 0;
+			metrics.points().length = 0;
 		}
 	});
 });

@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { captureMetrics, type RecordedPoint, stopCapturingMetrics } from "../../src/lib/metrics";
+import { describe, expect, it } from "vitest";
 import { signUp } from "../helpers/api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "../helpers/authenticator";
 import { partialLogin, passkeyCount, registerPasskey, userWithPasskey, verifyPasskey } from "../helpers/flows";
+import { captureMetricsPerTest } from "../helpers/metrics";
 import {
 	expectRefused,
 	fullSessions,
@@ -17,17 +17,7 @@ import {
 // `topOrigin` only means something for a cross-origin ceremony, so it is
 // refused wherever it appears.
 
-let points: RecordedPoint[];
-beforeEach(() => {
-	points = captureMetrics();
-});
-afterEach(() => {
-	stopCapturingMetrics();
-});
-
-function failedReasons(event: string): string[] {
-	return points.filter((p) => p.indexes[0] === event).map((p) => p.blobs[2] ?? "");
-}
+const metrics = captureMetricsPerTest();
 
 const REFUSED: [string, ClientDataCase][] = [
 	['crossOrigin: "true"', { crossOrigin: "true" }],
@@ -46,7 +36,7 @@ describe("registration", () => {
 		const { response } = await registerPasskey(user, new SoftAuthenticator(), { overrides });
 		expectRefused(response, 400, "verification_failed");
 		expect(await passkeyCount(user.id)).toBe(0);
-		expect(failedReasons("webauthn.registration.failed")).toEqual(["cross_origin"]);
+		expect(metrics.failureReasons("webauthn.registration.failed")).toEqual(["cross_origin"]);
 	});
 
 	it("accepts client data without crossOrigin", async () => {
@@ -61,7 +51,7 @@ describe("second-factor verify", () => {
 		const { user, authenticator } = await userWithPasskey();
 		const response = await verifyPasskey(await partialLogin(user), authenticator, overrides);
 		expectRefused(response, 400, "verification_failed");
-		expect(failedReasons("webauthn.verify.failed")).toEqual(["cross_origin"]);
+		expect(metrics.failureReasons("webauthn.verify.failed")).toEqual(["cross_origin"]);
 	});
 
 	it("accepts client data without crossOrigin", async () => {
@@ -78,6 +68,6 @@ describe("passwordless sign-in", () => {
 		const response = await postSignIn(await signInAssertion(authenticator, overrides));
 		expectRefused(response, 400, "verification_failed");
 		expect(await fullSessions(user.id)).toBe(before);
-		expect(failedReasons("webauthn.login.failed")).toEqual(["cross_origin"]);
+		expect(metrics.failureReasons("webauthn.login.failed")).toEqual(["cross_origin"]);
 	});
 });

@@ -1,5 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { captureMetrics, type RecordedPoint, stopCapturingMetrics } from "../../src/lib/metrics";
+import { describe, expect, it } from "vitest";
 import { isCanonicalEs256Signature } from "../../src/services/der-signature";
 import { signUp } from "../helpers/api";
 import { rawEcdsaToDer, SoftAuthenticator } from "../helpers/authenticator";
@@ -11,6 +10,7 @@ import {
 	userWithPasskey,
 	verifyPasskey,
 } from "../helpers/flows";
+import { captureMetricsPerTest } from "../helpers/metrics";
 import {
 	expectRefused,
 	fullSessions,
@@ -25,17 +25,7 @@ import {
 // signature had many encodings that all verified. Only the canonical one
 // passes now, in assertions and in packed attestation.
 
-let points: RecordedPoint[];
-beforeEach(() => {
-	points = captureMetrics();
-});
-afterEach(() => {
-	stopCapturingMetrics();
-});
-
-function failedReasons(): string[] {
-	return points.filter((p) => p.blobs[1] === "failure").map((p) => p.blobs[2] ?? "");
-}
+const metrics = captureMetricsPerTest();
 
 const concat = (...parts: (Uint8Array | number[])[]) => Uint8Array.from(parts.flatMap((part) => [...part]));
 
@@ -115,7 +105,7 @@ describe("an ES256 assertion", () => {
 		const { user, authenticator } = await userWithPasskey();
 		const response = await verifyPasskey(await partialLogin(user), authenticator, { reencodeSignature: reencode });
 		expectRefused(response, 400, "verification_failed");
-		expect(failedReasons()).toEqual(["signature_encoding"]);
+		expect(metrics.failureReasons()).toEqual(["signature_encoding"]);
 	});
 
 	it.each(NON_CANONICAL)("with %s is refused at a passwordless sign-in", async (_, reencode) => {
@@ -124,7 +114,7 @@ describe("an ES256 assertion", () => {
 		const response = await postSignIn(await signInAssertion(authenticator, { reencodeSignature: reencode }));
 		expectRefused(response, 400, "verification_failed");
 		expect(await fullSessions(user.id)).toBe(before);
-		expect(failedReasons()).toEqual(["signature_encoding"]);
+		expect(metrics.failureReasons()).toEqual(["signature_encoding"]);
 	});
 });
 
@@ -138,6 +128,6 @@ describe("a packed self attestation signed with ES256", () => {
 		const response = await completeRegistration({ token: user.token }, credential);
 		expectRefused(response, 400, "verification_failed");
 		expect(await passkeyCount(user.id)).toBe(0);
-		expect(failedReasons()).toEqual(["signature_encoding"]);
+		expect(metrics.failureReasons()).toEqual(["signature_encoding"]);
 	});
 });
