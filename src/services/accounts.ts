@@ -64,6 +64,8 @@ export async function signUp(
 		passwordIterations: password.iterations,
 		webauthnUserId: toBase64Url(randomBytes(32)),
 		createdAt: clock.now(),
+		externalId: null,
+		displayName: null,
 	};
 	// Under the configured absolute lifetime, like every other full session.
 	const { row, issued } = await prepareSession({ id: user.id, email }, "full", deps.config.sessionMaxAge, PASSWORD_USE);

@@ -8,12 +8,20 @@ export const users = sqliteTable("users", {
 	id: text("id").primaryKey(),
 	/** Trimmed and lower-cased: emails compare without regard to case. */
 	email: text("email").notNull().unique(),
+	/**
+	 * Empty for a user with no password here (made by the app's backend through
+	 * the server API, or a passkey-first sign-up): no password then matches.
+	 */
 	passwordHash: text("password_hash").notNull(),
 	passwordSalt: text("password_salt").notNull(),
 	passwordIterations: integer("password_iterations").notNull(),
 	/** The WebAuthn user handle (base64url of 32 random bytes), never the email. */
 	webauthnUserId: text("webauthn_user_id").notNull().unique(),
 	createdAt: integer("created_at").notNull(),
+	/** The app's own id for this user (server API), 1–128 printable characters; UNIQUE. */
+	externalId: text("external_id").unique(),
+	/** A name to show for the user (server API); the email when absent. */
+	displayName: text("display_name"),
 });
 
 export const sessions = sqliteTable(
