@@ -22,7 +22,7 @@ from passkey_edge.models import PasskeyEdgeAccount, UsedAccessToken
 from passkey_edge.server import PasskeyEdgeError, PasskeyEdgeServer, PasskeyEdgeUnavailable
 from passkey_edge.tests import AUDIENCE, DROP, ISSUER, StandInIssuer
 
-SERVER_KEY = "django:" + "k" * 43
+SERVER_KEY = "k" * 43  # the key part of a `django:<key>` pair of SERVER_API_KEYS
 PASSWORD = "correct horse battery staple"
 USER_PREFIX = "/api/server/users/"
 
@@ -445,7 +445,7 @@ class ServerClient(AppTestCase):
         self.assertEqual(api.put_user("a/b?c d", display_name="X")[0], False)
 
     def test_errors_carry_the_code_and_never_the_key(self):
-        api = PasskeyEdgeServer(self.edge.url, "django:" + "w" * 43)
+        api = PasskeyEdgeServer(self.edge.url, "w" * 43)
         with self.assertRaises(PasskeyEdgeError) as raised:
             api.get_user("x")
         self.assertEqual((raised.exception.status, raised.exception.code), (401, "invalid_server_key"))
