@@ -37,6 +37,9 @@ export default defineConfig({
 					TOTP_ENCRYPTION_KEY: "test-totp-encryption-key-0123456789abcdef",
 					RECOVERY_CODE_HMAC_KEY: "test-recovery-code-hmac-key-0123456789abcdef",
 					TOKEN_SIGNING_KEYS: JSON.stringify(testSigningKeys.current),
+					// Two server keys at once, as during a rotation (test/helpers/server-api.ts reads them).
+					SERVER_API_KEYS:
+						"django:test-server-key-django-0123456789abcdefghij,old:test-server-key-old-0123456789abcdefghijkl",
 					// Webhooks: WEBHOOK_URLS stays empty (wrangler.toml) except in the tests
 					// that set it per call; their receiver is test/webhook-receiver.global.mjs.
 					WEBHOOK_SECRET: "whsec_dGVzdC13ZWJob29rLXNpZ25pbmctc2VjcmV0LTAxMjM0NTY3",

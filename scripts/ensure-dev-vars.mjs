@@ -17,6 +17,8 @@ const SECRETS = {
 	TOTP_ENCRYPTION_KEY: async () => keySet(),
 	RECOVERY_CODE_HMAC_KEY: async () => keySet(),
 	TOKEN_SIGNING_KEYS: async () => `'${JSON.stringify({ keys: [await newSigningKey()] })}'`,
+	// The server API's key for the app's backend (`name:key`; README, "Adding passkeys to an existing app").
+	SERVER_API_KEYS: async () => `dev:${randomBytes(32).toString("base64url")}`,
 	// Standard Webhooks' secret format: whsec_ and base64 (not base64url) of the key bytes.
 	WEBHOOK_SECRET: async () => `whsec_${randomBytes(32).toString("base64")}`,
 };

@@ -13,6 +13,7 @@ import { health } from "./routes/health";
 import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
 import { recoveryCodes } from "./routes/recovery-codes";
+import { serverUsers } from "./routes/server-users";
 import { sessions } from "./routes/sessions";
 import { tokens } from "./routes/tokens";
 import { totp } from "./routes/totp";
@@ -33,6 +34,7 @@ const routes = app
 	.route("/api/webauthn", webauthn)
 	.route("/api/totp", totp)
 	.route("/api/recovery-codes", recoveryCodes)
+	.route("/api/server", serverUsers)
 	.route("/api/health", health)
 	.route("/.well-known", wellKnown);
 app.route("/api/docs", docs);

@@ -26,6 +26,8 @@ export interface Env {
 	ANDROID_PACKAGE_NAME?: string;
 	ANDROID_SHA256_CERT_FINGERPRINTS?: string;
 	APPLE_APP_IDS?: string;
+	/** The server API's keys: `name:key` pairs, comma-separated (lib/server-keys.ts). */
+	SERVER_API_KEYS?: string;
 	/** The producer of security events; its consumer delivers them as webhooks. */
 	WEBHOOKS?: Queue<WebhookMessage>;
 	/** Comma-separated endpoints for security events; empty: none are sent. */

@@ -4,7 +4,8 @@ import { hasAnotherAuthenticator } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../storage/passkeys";
 import { firstAuthenticatorCodes } from "../storage/recovery-codes";
-import { passkeys, totpCredentials } from "../storage/schema";
+import { passkeys, recoveryCodes, totpCredentials } from "../storage/schema";
+import { deleteUserSessions } from "../storage/sessions";
 
 // These run inside the user's Durable Object under blockConcurrencyWhile:
 // one change of a user's authenticators at a time.
@@ -96,4 +97,33 @@ export async function removeTotp(db: Db, userId: string): Promise<RemovalResult>
 	if (rows.length === 1) return "deleted";
 	const existing = await db.select().from(totpCredentials).where(eq(totpCredentials.userId, userId)).get();
 	return existing ? "last_authenticator" : "not_found";
+}
+
+export interface SecondFactorsRemoved {
+	passkeys: number;
+	totp: boolean;
+	recoveryCodes: number;
+	sessions: number;
+}
+
+/**
+ * The help-desk reset: every passkey, the TOTP secret, every recovery code
+ * and every session of the user, in one D1 batch (one transaction), so no
+ * sign-in can land between the factors going and the sessions ending.
+ * Deliberately not held to the last-authenticator rule: the app's backend
+ * has verified the person by its own means and is starting them over.
+ */
+export async function removeSecondFactors(db: Db, userId: string): Promise<SecondFactorsRemoved> {
+	const [removedPasskeys, removedTotp, removedCodes, removedSessions] = await db.batch([
+		db.delete(passkeys).where(eq(passkeys.userId, userId)).returning({ id: passkeys.id }),
+		db.delete(totpCredentials).where(eq(totpCredentials.userId, userId)).returning({ userId: totpCredentials.userId }),
+		db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).returning({ id: recoveryCodes.id }),
+		deleteUserSessions(db, userId),
+	]);
+	return {
+		passkeys: removedPasskeys.length,
+		totp: removedTotp.length > 0,
+		recoveryCodes: removedCodes.length,
+		sessions: removedSessions.length,
+	};
 }

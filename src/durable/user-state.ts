@@ -5,6 +5,7 @@ import { checkRegistrationClaim, type RegistrationClaim } from "../services/pass
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
 import type { CeremonyCode } from "../services/second-factor";
 import { createDb } from "../storage/db";
+import { deleteUserRow } from "../storage/users";
 import {
 	activateTotpWithRecoveryCodes,
 	addPasskeyWithRecoveryCodes,
@@ -12,12 +13,14 @@ import {
 	type NewTotp,
 	type RemovalResult,
 	removePasskey,
+	removeSecondFactors,
 	removeTotp,
+	type SecondFactorsRemoved,
 	type TotpActivated,
 } from "./authenticator-changes";
 
-/** Per user (second factor), per login email (password), per client address (client_*). */
-export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup";
+/** Per user (second factor), per login email (password), per client address (client_*, server_key). */
+export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup" | "server_key";
 
 export interface AttemptLimit {
 	scope: AttemptScope;
@@ -194,6 +197,29 @@ export class UserState extends DurableObject<Env> {
 
 	removeTotp(userId: string): Promise<RemovalResult> {
 		return this.change(() => removeTotp(this.db(), userId));
+	}
+
+	/**
+	 * The help-desk reset (server API). The user's pending challenges and
+	 * TOTP set-ups go first, synchronously: a registration or set-up begun
+	 * before the reset finds nothing to complete after it, and one that
+	 * completed before is removed by it (both run one at a time, here).
+	 */
+	resetSecondFactors(userId: string): Promise<SecondFactorsRemoved> {
+		this.sql.exec("DELETE FROM pending");
+		return this.change(() => removeSecondFactors(this.db(), userId));
+	}
+
+	/**
+	 * Account deletion (server API): this object's state of the user, then
+	 * the user's row, whose deletion takes their sessions, passkeys, TOTP and
+	 * codes with it. Serialized with authenticator changes, so none lands on
+	 * a user being deleted. Says whether there was a row to delete.
+	 */
+	deleteAccount(userId: string): Promise<boolean> {
+		this.sql.exec("DELETE FROM pending");
+		this.sql.exec("DELETE FROM attempts");
+		return this.change(() => deleteUserRow(this.db(), userId));
 	}
 
 	/**

@@ -22,5 +22,7 @@ export interface AppEnv {
 		db: Db;
 		metrics: Metrics;
 		auth: Auth;
+		/** The name of the server key a server API request authenticated with (routes/server-auth.ts). */
+		serverKey: string;
 	};
 }

@@ -12,7 +12,8 @@ const ALLOWED_HEADERS = "Content-Type, Authorization, X-Client";
 export function cors(): MiddlewareHandler<AppEnv> {
 	return async function cors(c, next) {
 		const origin = c.req.header("origin");
-		const allowed = origin !== undefined && c.var.config.webOrigins.includes(origin);
+		// The server API is for the app's backend: no browser is let in, from any origin.
+		const allowed = origin !== undefined && c.var.config.webOrigins.includes(origin) && !isServerApiPath(c.req.path);
 		if (c.req.method === "OPTIONS" && c.req.header("access-control-request-method")) {
 			const headers = new Headers({ Vary: "Origin", "Cache-Control": "no-store" });
 			if (allowed) {
@@ -31,4 +32,9 @@ export function cors(): MiddlewareHandler<AppEnv> {
 			c.header("Access-Control-Allow-Credentials", "true");
 		}
 	};
+}
+
+/** The routes for the app's backend (routes/server-users.ts). */
+export function isServerApiPath(path: string): boolean {
+	return path === "/api/server" || path.startsWith("/api/server/");
 }

@@ -9,6 +9,7 @@ export const ERRORS = {
 	invalid_credentials: [400, "The email or password is incorrect."],
 	invalid_code: [400, "The code is not valid."],
 	not_authenticated: [401, "Sign in first."],
+	invalid_server_key: [401, "A valid server key is required (Authorization: Bearer <server key>)."],
 	reauthentication_required: [401, "Confirm it is you: authenticate again to continue."],
 	csrf_failed: [403, "The request's origin is not allowed."],
 	mfa_required: [403, "Complete two-factor authentication first."],

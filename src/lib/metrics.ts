@@ -19,6 +19,9 @@ export const EVENTS = [
 	"auth.login.failed",
 	"rate_limit.blocked",
 	"token.issued",
+	// The server API (routes/server-users.ts): a request with a missing or
+	// wrong server key; `reason` is missing_key or wrong_key.
+	"server_key.failed",
 	// Webhook delivery of security events (services/webhook-delivery.ts);
 	// `reason` is why an attempt failed (status_503, timeout, enqueue_failed).
 	"webhook.delivered",

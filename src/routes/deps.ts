@@ -6,7 +6,8 @@ import { createSecurityEventSink } from "../services/security-events";
 /** The narrow dependencies a service needs, taken from the request context. */
 export function serviceDeps(c: Context<AppEnv>) {
 	// An authenticated request's kind follows its credential; otherwise X-Client says.
-	const client = c.get("auth")?.client ?? clientKindOf(c);
+	// The server API's caller is the app's backend: an app, whose sessions go in the body.
+	const client = c.get("serverKey") ? "app" : (c.get("auth")?.client ?? clientKindOf(c));
 	return {
 		db: c.var.db,
 		userState: c.env.USER_STATE,

@@ -29,6 +29,11 @@ const TAGS = [
 	{ name: "Passkeys", description: "WebAuthn registration, second factor, list, rename, delete" },
 	{ name: "Authenticator app", description: "TOTP (SHA-1, 6 digits, 30 s)" },
 	{ name: "Recovery codes", description: "Ten one-time codes that come with the first authenticator" },
+	{
+		name: "Server API",
+		description:
+			"For the app's backend, with a server key: users known by the app's own ids, sessions it vouches for, help-desk reset",
+	},
 	{ name: "Other", description: "Health, this document, well-known documents" },
 ];
 
@@ -48,6 +53,12 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>): void {
 		type: "http",
 		scheme: "bearer",
 		description: "App clients (X-Client: app): the session_token from sign-in.",
+	});
+	app.openAPIRegistry.registerComponent("securitySchemes", "server", {
+		type: "http",
+		scheme: "bearer",
+		description:
+			"The app's backend only: one of the keys of the secret SERVER_API_KEYS (`name:key` pairs). Never a user's session; never sent by a browser (no CORS on these routes).",
 	});
 	// doc31 serves the document without describing itself: register its path.
 	app.openAPIRegistry.registerPath({

@@ -76,7 +76,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 		}),
 		async (c) => {
 			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
-			const codes = await regenerateRecoveryCodes(deps, c.var.auth.session.userId);
+			const codes = await regenerateRecoveryCodes(deps, c.var.auth.session);
 			return c.json({ success: true as const, recovery_codes: codes }, 200);
 		},
 	)

@@ -184,7 +184,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, { kind: "totp" });
+			await removeAuthenticator(serviceDeps(c), c.var.auth.session, { kind: "totp" });
 			return c.json({ success: true as const }, 200);
 		},
 	);

@@ -284,7 +284,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			await removeAuthenticator(serviceDeps(c), c.var.auth.session.userId, {
+			await removeAuthenticator(serviceDeps(c), c.var.auth.session, {
 				kind: "webauthn",
 				id: c.req.valid("param").id,
 			});

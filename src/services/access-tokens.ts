@@ -65,18 +65,28 @@ export function readTokenSettings(env: TokenEnv, config: Config): TokenSettings 
 	return { issuer, audiences: [first, ...rest], ttlSeconds, signingKeys: env.TOKEN_SIGNING_KEYS };
 }
 
+/** Which id space `sub` is in: the app's own id (server API) or ours. */
+export type SubjectType = "external_id" | "user_id";
+
 /**
- * The one place where the token's subject is chosen: our user id. (An app
- * that keeps its own ids for users will want those here instead.)
+ * The one place where the token's subject is chosen. A user the app's
+ * backend linked to its own id (PUT /api/server/users/{external_id}) is
+ * named by that id, so the backend recognises its own user without a
+ * lookup; anyone else by our user id. `sub_type` says which, so a backend
+ * that serves both kinds never mistakes one id space for the other.
  */
-function subjectOf(session: AuthenticatedSession): string {
-	return session.userId;
+function subjectOf(session: AuthenticatedSession): { sub: string; sub_type: SubjectType } {
+	return session.externalId !== null
+		? { sub: session.externalId, sub_type: "external_id" }
+		: { sub: session.userId, sub_type: "user_id" };
 }
 
 export interface AccessTokenClaims extends JWTPayload {
 	iss: string;
 	aud: string;
 	sub: string;
+	/** Which id space `sub` is in (subjectOf). */
+	sub_type: SubjectType;
 	/** The session's id (a hash of its token), never the token. */
 	sid: string;
 	iat: number;
@@ -122,7 +132,7 @@ export async function issueAccessToken(
 	const claims: AccessTokenClaims = {
 		iss: settings.issuer,
 		aud: audience,
-		sub: subjectOf(session),
+		...subjectOf(session),
 		sid: session.id,
 		iat: now,
 		nbf: now,

@@ -10,7 +10,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deleteOtherSessions } from "../storage/sessions";
-import { findUserByEmail, insertUserWithSession, setPassword, type UserRow } from "../storage/users";
+import { findUserByEmail, hasNoPassword, insertUserWithSession, setPassword, type UserRow } from "../storage/users";
 import { CLIENT_PASSWORD_LIMIT, CLIENT_SIGNUP_LIMIT, PASSWORD_LIMIT } from "./limits";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
@@ -68,7 +68,12 @@ export async function signUp(
 		displayName: null,
 	};
 	// Under the configured absolute lifetime, like every other full session.
-	const { row, issued } = await prepareSession({ id: user.id, email }, "full", deps.config.sessionMaxAge, PASSWORD_USE);
+	const { row, issued } = await prepareSession(
+		{ id: user.id, email, externalId: null },
+		"full",
+		deps.config.sessionMaxAge,
+		PASSWORD_USE,
+	);
 	try {
 		await insertUserWithSession(deps.db, user, row);
 	} catch (error) {
@@ -79,6 +84,7 @@ export async function signUp(
 	emitSecurityEvent(deps, {
 		type: "session.created",
 		userId: user.id,
+		externalId: null,
 		data: { method: "sign_up", level: "full", client: deps.client },
 	});
 	return { user: { id: user.id, email }, issued };
@@ -190,14 +196,22 @@ async function checkPassword(
 		const start = starts[locked];
 		throw rateLimited(deps, limits[locked]?.reason ?? "password", start?.locked ? start.retryAfterSeconds : 1);
 	}
-	const user = await findUserByEmail(deps.db, email);
+	const found = await findUserByEmail(deps.db, email);
+	// A user with no password here (server API) is checked against the dummy
+	// too: the same time, the same answer, whatever was typed.
+	const user = found && !hasNoPassword(found) ? found : undefined;
 	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
 		// The email's limiter (the first) says whether this failure closed it: sent once.
 		const emailLimit = starts[0];
 		if (user && emailLimit && !emailLimit.locked && emailLimit.fillsLimit) {
-			emitSecurityEvent(deps, { type: "sign_in.failed_limit", userId: user.id, data: { limit: "password" } });
+			emitSecurityEvent(deps, {
+				type: "sign_in.failed_limit",
+				userId: user.id,
+				externalId: user.externalId,
+				data: { limit: "password" },
+			});
 		}
 		throw new ApiError("invalid_credentials");
 	}
@@ -227,6 +241,7 @@ export async function logIn(
 	emitSecurityEvent(deps, {
 		type: "session.created",
 		userId: user.id,
+		externalId: user.externalId,
 		data: { method: "password", level, client: deps.client },
 	});
 	return { issued, methods: methodsOf(counts) };

@@ -19,3 +19,12 @@ export const CLIENT_PASSWORD_LIMIT: AttemptLimit = { scope: "client_password", l
  * bounds both account farming and probing emails through `email_taken`.
  */
 export const CLIENT_SIGNUP_LIMIT: AttemptLimit = { scope: "client_signup", limit: 10, windowMs: 60 * MINUTE };
+/**
+ * 20 requests with a missing or wrong server key per client address within
+ * 15 minutes; then that address gets 429 on the server API, whatever key it
+ * sends, until the window has passed. An app's backend that holds its key
+ * never comes near it; a key guessed one request at a time would need far
+ * more than forever anyway (32 characters at least), so what this stops is
+ * the probing, and the metric shows it.
+ */
+export const SERVER_KEY_LIMIT: AttemptLimit = { scope: "server_key", limit: 20, windowMs: 15 * MINUTE };

@@ -5,6 +5,7 @@ import type { Db } from "../storage/db";
 import { renamePasskey, type UserPasskeys } from "../storage/passkeys";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
+import type { AuthenticatedSession } from "./sessions";
 
 export interface PasskeyList {
 	passkeys: PasskeyView[];
@@ -53,9 +54,10 @@ export interface RemovalDeps {
  */
 export async function removeAuthenticator(
 	deps: RemovalDeps,
-	userId: string,
+	owner: Pick<AuthenticatedSession, "userId" | "externalId">,
 	target: ({ kind: "webauthn" } & { id: string }) | { kind: "totp" },
 ): Promise<void> {
+	const { userId } = owner;
 	if (target.kind === "webauthn") requirePossibleId(target.id);
 	const stub = userStateFor(deps.userState, userId);
 	const result =
@@ -74,7 +76,7 @@ export async function removeAuthenticator(
 	emitSecurityEvent(
 		deps,
 		target.kind === "webauthn"
-			? { type: "passkey.removed", userId, data: { passkey_id: target.id } }
-			: { type: "totp.disabled", userId, data: {} },
+			? { type: "passkey.removed", userId, externalId: owner.externalId, data: { passkey_id: target.id } }
+			: { type: "totp.disabled", userId, externalId: owner.externalId, data: {} },
 	);
 }

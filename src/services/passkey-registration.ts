@@ -184,6 +184,7 @@ export async function completeRegistration(
 		emitSecurityEvent(deps, {
 			type: "passkey.added",
 			userId: session.userId,
+			externalId: session.externalId,
 			data: { passkey_id: added.passkey.id, name: added.passkey.name },
 		});
 		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };

@@ -112,6 +112,7 @@ export async function signInWithPasskey(
 		emitSecurityEvent(deps, {
 			type: "session.created",
 			userId: found.user.id,
+			externalId: found.user.externalId,
 			data: { method: "passkey", level: "full", client: deps.client },
 		});
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };

@@ -40,13 +40,19 @@ export async function regenerateRecoveryCodes(
 		recoveryKeys: KeySet;
 		events: SecurityEventSink;
 	},
-	userId: string,
+	owner: Pick<AuthenticatedSession, "userId" | "externalId">,
 ): Promise<string[]> {
+	const { userId } = owner;
 	await requireTwoFactor(deps.db, userId);
 	const { codes, hashes } = await generateRecoveryCodes(deps.recoveryKeys);
 	await replaceRecoveryCodes(deps.db, userId, hashes, clock.now());
 	recordCodesGenerated(deps, "regenerated");
-	emitSecurityEvent(deps, { type: "recovery_codes.regenerated", userId, data: { total: codes.length } });
+	emitSecurityEvent(deps, {
+		type: "recovery_codes.regenerated",
+		userId,
+		externalId: owner.externalId,
+		data: { total: codes.length },
+	});
 	return codes;
 }
 
@@ -79,8 +85,13 @@ export async function verifyRecoveryCode(
 		},
 	);
 	const data = { unused: passed.result.unused };
-	emitSecurityEvent(deps, { type: "recovery_code.used", userId: session.userId, data });
+	emitSecurityEvent(deps, { type: "recovery_code.used", userId: session.userId, externalId: session.externalId, data });
 	if (data.unused <= RECOVERY_CODES_LOW)
-		emitSecurityEvent(deps, { type: "recovery_codes.low", userId: session.userId, data });
+		emitSecurityEvent(deps, {
+			type: "recovery_codes.low",
+			userId: session.userId,
+			externalId: session.externalId,
+			data,
+		});
 	return passed;
 }

@@ -136,6 +136,7 @@ export async function attemptSecondFactor<V, T>(
 			emitSecurityEvent(deps, {
 				type: "session.created",
 				userId: session.userId,
+				externalId: session.externalId,
 				data: { method: method.method === "webauthn" ? "passkey" : method.method, level: "full", client: deps.client },
 			});
 		}
@@ -147,6 +148,7 @@ export async function attemptSecondFactor<V, T>(
 				emitSecurityEvent(deps, {
 					type: "sign_in.failed_limit",
 					userId: session.userId,
+					externalId: session.externalId,
 					data: { limit: "second_factor" },
 				});
 			}

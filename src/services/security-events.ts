@@ -49,8 +49,8 @@ export type SecurityEventInput = {
 	[T in SecurityEventType]: {
 		type: T;
 		userId: string;
-		/** The app's own id for the user, once the server API has set one. */
-		externalId?: string | null;
+		/** The app's own id for the user (server API), or null: said at every call site, never guessed later. */
+		externalId: string | null;
 		data: SecurityEventData[T];
 	};
 }[SecurityEventType];
@@ -78,7 +78,7 @@ export function buildSecurityEvent(input: SecurityEventInput, now = clock.now())
 		id: `evt_${toBase64Url(randomBytes(16))}`,
 		type: input.type,
 		timestamp: iso(now),
-		user: { id: input.userId, external_id: input.externalId ?? null },
+		user: { id: input.userId, external_id: input.externalId },
 		data: input.data,
 	};
 }

@@ -1,4 +1,4 @@
-import { type AmrRecord, type AmrUse, startRecord, withUse } from "../lib/amr";
+import { type AmrRecord, type AmrUse, withUse } from "../lib/amr";
 import { clock, DAY, iso, MINUTE } from "../lib/clock";
 import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
 import { sha256Hex } from "../lib/crypto";
@@ -42,6 +42,8 @@ export interface AuthenticatedSession {
 	id: string;
 	userId: string;
 	email: string;
+	/** The app's own id for the user when the server API set one: the access token's subject then. */
+	externalId: string | null;
 	level: SessionLevel;
 	createdAt: number;
 	authenticatedAt: number;
@@ -65,11 +67,23 @@ export interface SessionView {
 	expires_at: string;
 }
 
-function toAuthenticated(row: SessionRow, email: string, maxAge: number): AuthenticatedSession {
+/** Who a session belongs to, as the session carries it. */
+export interface SessionUser {
+	id: string;
+	email: string;
+	externalId: string | null;
+}
+
+function toAuthenticated(
+	row: SessionRow,
+	user: Pick<SessionUser, "email" | "externalId">,
+	maxAge: number,
+): AuthenticatedSession {
 	return {
 		id: row.id,
 		userId: row.userId,
-		email,
+		email: user.email,
+		externalId: user.externalId,
 		level: row.level,
 		createdAt: row.createdAt,
 		authenticatedAt: row.authenticatedAt,
@@ -97,28 +111,23 @@ export async function hashToken(token: string): Promise<string> {
 
 /** A new session and its token, not yet stored: the caller writes `row`, alone or in a batch. */
 export async function prepareSession(
-	user: { id: string; email: string },
+	user: SessionUser,
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
-	method?: AmrUse,
+	method?: AmrUse | AmrUse[],
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
 	const token = toBase64Url(randomBytes(32));
 	const now = clock.now();
-	const row = newSessionRow(
-		await hashToken(token),
-		user.id,
-		level,
-		now,
-		maxAge,
-		method ? startRecord(method, now) : [],
-	);
-	return { row, issued: { session: toAuthenticated(row, user.email, maxAge), token } };
+	const uses = method === undefined ? [] : Array.isArray(method) ? method : [method];
+	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
+	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, amr);
+	return { row, issued: { session: toAuthenticated(row, user, maxAge), token } };
 }
 
 export async function issueSession(
 	db: Db,
-	user: { id: string; email: string },
+	user: SessionUser,
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 	method?: AmrUse,
@@ -134,7 +143,7 @@ export async function issueSession(
  */
 export async function issuePasswordSession(
 	db: Db,
-	user: { id: string; email: string; passwordHash: string },
+	user: SessionUser & { passwordHash: string },
 	level: SessionLevel,
 	maxAge: number,
 	method: AmrUse,
@@ -176,7 +185,7 @@ export async function resolveSession(
 		found = await findLiveSession(db, id, now, maxAge);
 	}
 	if (!found) return null;
-	const session = toAuthenticated(found.session, found.email, maxAge);
+	const session = toAuthenticated(found.session, found, maxAge);
 	return { session, slideTo: slideTarget(session, now, maxAge), ...(userPasskeys ? { userPasskeys } : {}) };
 }
 
@@ -262,7 +271,7 @@ export async function completeSecondFactor(
 	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr);
 	const outcome = await upgradeSession(db, session.id, row, use);
 	if (outcome !== "upgraded") return { completed: false, reason: outcome === "session_gone" ? "session_gone" : "lost" };
-	return { completed: true, session: toAuthenticated(row, session.email, maxAge), token };
+	return { completed: true, session: toAuthenticated(row, session, maxAge), token };
 }
 
 export async function refreshAuthentication(

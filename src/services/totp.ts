@@ -103,7 +103,7 @@ export async function activateTotp(
 		client: deps.client,
 		durationMs: performance.now() - deps.startedAt,
 	});
-	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, data: {} });
+	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, externalId: session.externalId, data: {} });
 	if (!activated.codesGiven) return { recoveryCodes: null };
 	recordCodesGenerated(deps, "first_authenticator");
 	return { recoveryCodes: firstCodes.codes };

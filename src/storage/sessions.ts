@@ -9,6 +9,8 @@ export type SessionRow = typeof sessions.$inferSelect;
 export interface SessionWithUser {
 	session: SessionRow;
 	email: string;
+	/** The app's own id for the user (server API), or null. */
+	externalId: string | null;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function findLiveSession(
 	maxAge: number,
 ): Promise<SessionWithUser | undefined> {
 	const row = await db
-		.select({ session: sessions, email: users.email })
+		.select({ session: sessions, email: users.email, externalId: users.externalId })
 		.from(sessions)
 		.innerJoin(users, eq(users.id, sessions.userId))
 		.where(isLiveSession(id, now, maxAge))
@@ -77,7 +79,12 @@ export async function findLiveSessionWithPasskeys(
 	const liveUserId = db.select({ userId: sessions.userId }).from(sessions).where(live);
 	const [found, rows] = await db.batch([
 		db
-			.select({ session: sessions, email: users.email, webauthnUserId: users.webauthnUserId })
+			.select({
+				session: sessions,
+				email: users.email,
+				externalId: users.externalId,
+				webauthnUserId: users.webauthnUserId,
+			})
 			.from(sessions)
 			.innerJoin(users, eq(users.id, sessions.userId))
 			.where(live),
@@ -90,7 +97,7 @@ export async function findLiveSessionWithPasskeys(
 	const row = found[0];
 	if (!row) return undefined;
 	const user = { id: row.session.userId, email: row.email, webauthnUserId: row.webauthnUserId };
-	return { session: row.session, email: row.email, userPasskeys: { user, passkeys: rows } };
+	return { session: row.session, email: row.email, externalId: row.externalId, userPasskeys: { user, passkeys: rows } };
 }
 
 /**

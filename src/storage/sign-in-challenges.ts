@@ -31,7 +31,7 @@ export async function deleteUsedSignInChallenges(db: Db, now: number, limit: num
 
 export interface SignInCandidate {
 	passkey: PasskeyRow;
-	user: { id: string; email: string; webauthnUserId: string };
+	user: { id: string; email: string; externalId: string | null; webauthnUserId: string };
 	/** The user's second factors, for the session view the sign-in answers with. */
 	counts: AuthenticatorCounts;
 }
@@ -69,6 +69,7 @@ export async function consumeSignInChallenge(
 			.select({
 				passkey: passkeys,
 				email: users.email,
+				externalId: users.externalId,
 				webauthnUserId: users.webauthnUserId,
 				passkeyCount: sql<number>`(SELECT COUNT(*) FROM ${passkeys} AS p WHERE p.user_id = ${passkeys.userId})`,
 				totpCount: sql<number>`(SELECT COUNT(*) FROM ${totpCredentials} AS t WHERE t.user_id = ${passkeys.userId})`,
@@ -83,7 +84,12 @@ export async function consumeSignInChallenge(
 		first: inserted.length === 1,
 		candidate: row && {
 			passkey: row.passkey,
-			user: { id: row.passkey.userId, email: row.email, webauthnUserId: row.webauthnUserId },
+			user: {
+				id: row.passkey.userId,
+				email: row.email,
+				externalId: row.externalId,
+				webauthnUserId: row.webauthnUserId,
+			},
 			counts: { passkeys: row.passkeyCount, totp: row.totpCount, unusedRecoveryCodes: row.unusedCodes },
 		},
 	};

@@ -33,3 +33,42 @@ export function setPassword(db: Db, userId: string, password: { hash: string; sa
 		.set({ passwordHash: password.hash, passwordSalt: password.salt, passwordIterations: password.iterations })
 		.where(eq(users.id, userId));
 }
+
+export async function findUserByExternalId(db: Db, externalId: string): Promise<UserRow | undefined> {
+	return db.select().from(users).where(eq(users.externalId, externalId)).get();
+}
+
+/**
+ * Inserts a user linked to the app's id, unless one already is: the UNIQUE
+ * index on external_id decides between two concurrent first PUTs, and the
+ * loser (false) goes on as an update. An email another user has is a
+ * UNIQUE violation the caller turns into `email_taken`.
+ */
+export async function insertExternalUser(db: Db, user: UserRow): Promise<boolean> {
+	const rows = await db
+		.insert(users)
+		.values(user)
+		.onConflictDoNothing({ target: users.externalId })
+		.returning({ id: users.id });
+	return rows.length === 1;
+}
+
+export async function updateExternalUser(
+	db: Db,
+	externalId: string,
+	changes: { email?: string; displayName?: string | null },
+): Promise<UserRow | undefined> {
+	if (changes.email === undefined && changes.displayName === undefined) return findUserByExternalId(db, externalId);
+	return db.update(users).set(changes).where(eq(users.externalId, externalId)).returning().get();
+}
+
+/** Deletes the user; their sessions, passkeys, TOTP and recovery codes go with them (ON DELETE CASCADE). */
+export async function deleteUserRow(db: Db, userId: string): Promise<boolean> {
+	const rows = await db.delete(users).where(eq(users.id, userId)).returning({ id: users.id });
+	return rows.length === 1;
+}
+
+/** Whether the user has no password here (made through the server API): no password matches then. */
+export function hasNoPassword(user: Pick<UserRow, "passwordHash">): boolean {
+	return user.passwordHash === "";
+}

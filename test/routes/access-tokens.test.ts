@@ -50,6 +50,7 @@ describe("POST /api/auth/token/", () => {
 			iss: ISSUER,
 			aud: ISSUER,
 			sub: user.id,
+			sub_type: "user_id",
 			sid: expect.stringMatching(/^[0-9a-f]{64}$/),
 			iat: expect.any(Number),
 			nbf: expect.any(Number),

@@ -152,7 +152,7 @@ describe("security events as webhooks", () => {
 		vi.spyOn(console, "error").mockImplementation(() => {});
 		for (const urls of [undefined, "", " , ", "ftp://example.com/hook, http://example.com/hook, not a url"]) {
 			const sink = createSecurityEventSink({ queue: env.WEBHOOKS, urls, client: "app", waitUntil, onSendFailed });
-			sink.emit({ type: "totp.enabled", userId: "user-1", data: {} });
+			sink.emit({ type: "totp.enabled", userId: "user-1", externalId: null, data: {} });
 		}
 		expect(waitUntil).not.toHaveBeenCalled();
 		expect(onSendFailed).not.toHaveBeenCalled();
@@ -176,7 +176,7 @@ describe("security events as webhooks", () => {
 
 describe("the queue consumer", () => {
 	function messageFor(endpoint: string, attempts: number) {
-		const event = buildSecurityEvent({ type: "totp.enabled", userId: "user-1", data: {} });
+		const event = buildSecurityEvent({ type: "totp.enabled", userId: "user-1", externalId: null, data: {} });
 		const body: WebhookMessage = { endpoint, event, client: "browser" };
 		return { id: `msg-${attempts}`, timestamp: new Date(), attempts, body };
 	}

@@ -44,7 +44,7 @@ function request(method: string, path: string, options: { token?: string; body?:
 }
 
 async function session(user: { id: string; email: string }, level: "partial" | "full"): Promise<string> {
-	return (await issueSession(createDb(env.DB), user, level)).token;
+	return (await issueSession(createDb(env.DB), { ...user, externalId: null }, level)).token;
 }
 
 async function authenticatorCounts(userId: string) {

@@ -87,8 +87,8 @@ describe("recording a sign-in", () => {
 			backedUp: false,
 			usedAt,
 		});
-		const { row: winner } = await prepareSession({ id: user.id, email: user.email }, "full");
-		const { row: loser } = await prepareSession({ id: user.id, email: user.email }, "full");
+		const { row: winner } = await prepareSession({ id: user.id, email: user.email, externalId: null }, "full");
+		const { row: loser } = await prepareSession({ id: user.id, email: user.email, externalId: null }, "full");
 		expect(await recordSignIn(db, use(stored.sign_count + 2, now), winner)).toBe(true);
 		expect(await recordSignIn(db, use(stored.sign_count + 1, now + 1), loser)).toBe(false);
 		const ids = await env.DB.prepare("SELECT id FROM sessions WHERE id IN (?, ?)").bind(winner.id, loser.id).all();

@@ -8,6 +8,7 @@ import { call, logIn, PASSWORD, signUp, withVars } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { addPasskey, verifyPasskey } from "../helpers/flows";
 import { postSignIn, signInAssertion, userWithDiscoverablePasskey } from "../helpers/passwordless";
+import { createServerUser, fullServerSession, SERVER_KEY, serverCall } from "../helpers/server-api";
 import { freezeClock } from "../helpers/time";
 import {
 	codeFor,
@@ -66,7 +67,7 @@ describe("security events", () => {
 		const secrets: string[] = [PASSWORD, env.WEBHOOK_SECRET ?? ""];
 		const tokens: string[] = [];
 
-		const { user, userId, passwordless } = await withVars({ WEBHOOK_URLS: endpoint.url }, async () => {
+		const { user, userId, passwordless, appUser } = await withVars({ WEBHOOK_URLS: endpoint.url }, async () => {
 			const user = await signUp();
 			tokens.push(user.token);
 			const totp = await enableTotp(user);
@@ -123,7 +124,16 @@ describe("security events", () => {
 			const credentialIds = passwordless.authenticator.credentials.map((c) => c.credentialId);
 			expect(credentialIds).toHaveLength(1);
 			secrets.push(...credentialIds, passwordless.userHandle, passwordless.user.email);
-			return { user, userId: user.id, passwordless };
+
+			// A user of the app's own (server API): a vouched session, a passkey, the help-desk reset.
+			const appUser = await createServerUser();
+			const appToken = await fullServerSession(appUser.external_id);
+			const appPasskey = await addPasskey({ id: appUser.id, email: appUser.email, token: appToken });
+			const reset = await serverCall("POST", `/users/${appUser.external_id}/second-factors/reset`);
+			expect(reset.status).toBe(200);
+			secrets.push(SERVER_KEY, appToken, appPasskey.credential_id, appUser.email);
+			tokens.push(appToken);
+			return { user, userId: user.id, passwordless, appUser };
 		});
 		secrets.push(user.email, ...tokens, ...(await Promise.all(tokens.map(hashToken))));
 
@@ -155,7 +165,11 @@ describe("security events", () => {
 			"sign_in.failed_limit:password",
 		];
 		const expectedForPasswordless = ["session.created:sign_up:full", "passkey.added", "session.created:passkey:full"];
-		const deliveries = await deliveriesAt(endpoint.name, expectedForUser.length + expectedForPasswordless.length);
+		const expectedForAppUser = ["session.created:server:full", "passkey.added", "second_factors.reset"];
+		const deliveries = await deliveriesAt(
+			endpoint.name,
+			expectedForUser.length + expectedForPasswordless.length + expectedForAppUser.length,
+		);
 
 		const events: SecurityEvent[] = [];
 		for (const delivery of deliveries) {
@@ -175,6 +189,10 @@ describe("security events", () => {
 				.sort();
 		expect(of(userId)).toEqual([...expectedForUser].sort());
 		expect(of(passwordless.user.id)).toEqual([...expectedForPasswordless].sort());
+		expect(of(appUser.id)).toEqual([...expectedForAppUser].sort());
+		for (const event of events) {
+			expect(event.user.external_id).toBe(event.user.id === appUser.id ? appUser.external_id : null);
+		}
 		expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
 
 		const added = events.find((e) => e.type === "passkey.added" && e.data.name === "Work laptop");

@@ -1,0 +1,206 @@
+import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import type { AmrMethod } from "../lib/amr";
+import { clock, iso } from "../lib/clock";
+import type { Config } from "../lib/config";
+import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
+import { ApiError } from "../lib/errors";
+import type { ClientKind } from "../lib/metrics";
+import { countAuthenticators } from "../storage/authenticators";
+import { type Db, isUniqueViolation } from "../storage/db";
+import { insertSession } from "../storage/sessions";
+import { readUserOverview } from "../storage/user-overview";
+import { findUserByExternalId, insertExternalUser, type UserRow, updateExternalUser } from "../storage/users";
+import { normalizeEmail } from "./accounts";
+import { type PasskeyView, viewPasskey } from "./passkey-view";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
+import {
+	type IssuedSession,
+	methodsOf,
+	prepareSession,
+	revokeAllSessions,
+	type SessionLevel,
+	type SessionView,
+	sessionView,
+} from "./sessions";
+
+// The server API (API.md, "Server API"): the app's backend, holding a server
+// key, manages users it knows by its own ids and vouches for their primary
+// sign-in. Everything a user then does (a second factor, a passkey, an access
+// token) goes through the ordinary user routes with the session made here.
+
+export interface ServerDeps {
+	db: Db;
+	userState: UserStateNamespace;
+	config: Pick<Config, "sessionMaxAge">;
+	events: SecurityEventSink;
+	client: ClientKind;
+}
+
+/** The user as the server API shows it. */
+export interface ServerUserView {
+	id: string;
+	external_id: string;
+	email: string;
+	display_name: string | null;
+	created_at: string;
+}
+
+function viewUser(user: UserRow & { externalId: string }): ServerUserView {
+	return {
+		id: user.id,
+		external_id: user.externalId,
+		email: user.email,
+		display_name: user.displayName,
+		created_at: iso(user.createdAt),
+	};
+}
+
+function linked(user: UserRow | undefined): (UserRow & { externalId: string }) | undefined {
+	return user && user.externalId !== null ? (user as UserRow & { externalId: string }) : undefined;
+}
+
+async function requireUser(db: Db, externalId: string): Promise<UserRow & { externalId: string }> {
+	const user = linked(await findUserByExternalId(db, externalId));
+	if (!user) throw new ApiError("not_found");
+	return user;
+}
+
+/**
+ * PUT: creates the user linked to `externalId`, or updates the fields given.
+ * Creating needs an email (the WebAuthn user name and the `email` claim of
+ * the access token are made from it). Such a user has no password here: the
+ * app checks its own. Two concurrent first PUTs make one user; the second
+ * updates it.
+ */
+export async function putServerUser(
+	deps: Pick<ServerDeps, "db">,
+	externalId: string,
+	input: { email?: string; display_name?: string | null },
+): Promise<{ created: boolean; user: ServerUserView }> {
+	const email = input.email === undefined ? undefined : normalizeEmail(input.email);
+	const changes = {
+		...(email === undefined ? {} : { email }),
+		...(input.display_name === undefined ? {} : { displayName: input.display_name }),
+	};
+	try {
+		const existing = linked(await findUserByExternalId(deps.db, externalId));
+		if (!existing) {
+			if (email === undefined) {
+				throw new ApiError("invalid_request", { fields: { email: "is required to create a user" } });
+			}
+			const user: UserRow = {
+				id: randomId(),
+				email,
+				// No password here: accounts.ts refuses every password for an empty hash.
+				passwordHash: "",
+				passwordSalt: "",
+				passwordIterations: 0,
+				webauthnUserId: toBase64Url(randomBytes(32)),
+				createdAt: clock.now(),
+				externalId,
+				displayName: input.display_name ?? null,
+			};
+			if (await insertExternalUser(deps.db, user)) return { created: true, user: viewUser({ ...user, externalId }) };
+		}
+		const updated = linked(await updateExternalUser(deps.db, externalId, changes));
+		// Deleted between the read and the write: as if it never was.
+		if (!updated) throw new ApiError("not_found");
+		return { created: false, user: viewUser(updated) };
+	} catch (error) {
+		// Only the email can collide here: external_id conflicts are handled above.
+		if (isUniqueViolation(error)) throw new ApiError("email_taken");
+		throw error;
+	}
+}
+
+export interface ServerUserDetails {
+	user: ServerUserView;
+	passkeys: PasskeyView[];
+	totp: boolean;
+	recovery_codes_left: number;
+	sessions: number;
+	last_sign_in_at: string | null;
+}
+
+/** GET: what support staff need to help the user; nothing secret (no code, no token, no TOTP secret). */
+export async function describeServerUser(deps: ServerDeps, externalId: string): Promise<ServerUserDetails> {
+	const user = await requireUser(deps.db, externalId);
+	const overview = await readUserOverview(deps.db, user.id, clock.now(), deps.config.sessionMaxAge);
+	return {
+		user: viewUser(user),
+		passkeys: overview.passkeys.map(viewPasskey),
+		totp: overview.totp,
+		// Codes are only usable beside a passkey or TOTP (sessions.methodsOf).
+		recovery_codes_left: overview.recoveryCodesLeft,
+		sessions: overview.liveSessions,
+		last_sign_in_at: overview.lastSignInAt === null ? null : iso(overview.lastSignInAt),
+	};
+}
+
+/**
+ * DELETE: the user and everything that is theirs (account deletion), through
+ * the user's object, so no passkey or TOTP set-up in flight lands after it.
+ * Deleting a user who does not exist (any more) is done: the same 200.
+ */
+export async function deleteServerUser(deps: ServerDeps, externalId: string): Promise<void> {
+	const user = linked(await findUserByExternalId(deps.db, externalId));
+	if (!user) return;
+	await userStateFor(deps.userState, user.id).deleteAccount(user.id);
+}
+
+/** What an app may say it checked itself: its own password, its own one-time code (RFC 8176). */
+export type VouchedMethod = Extract<AmrMethod, "pwd" | "otp">;
+
+/**
+ * POST …/sessions: a session for a user the app authenticated with its own
+ * primary factor. Like a password sign-in here, `partial` asks for the
+ * second factor only of a user who has one: a user without a passkey or
+ * TOTP gets `full` (the answer's `session.level` says which). `full` is the
+ * app saying it has done all the authentication it wants.
+ */
+export async function createServerSession(
+	deps: ServerDeps,
+	externalId: string,
+	input: { level: SessionLevel; amr: VouchedMethod[] },
+): Promise<{ issued: IssuedSession; view: SessionView }> {
+	const user = await requireUser(deps.db, externalId);
+	const counts = await countAuthenticators(deps.db, user.id);
+	const level: SessionLevel = input.level === "partial" && counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	const { row, issued } = await prepareSession(
+		user,
+		level,
+		deps.config.sessionMaxAge,
+		input.amr.map((m) => ({ m })),
+	);
+	await insertSession(deps.db, row);
+	emitSecurityEvent(deps, {
+		type: "session.created",
+		userId: user.id,
+		externalId: user.externalId,
+		data: { method: "server", level, client: deps.client },
+	});
+	return { issued, view: sessionView(issued.session, methodsOf(counts)) };
+}
+
+/** DELETE …/sessions: every session of the user ends (their password changed at the app, say). */
+export async function revokeServerSessions(deps: ServerDeps, externalId: string): Promise<number> {
+	const user = await requireUser(deps.db, externalId);
+	return revokeAllSessions(deps.db, user.id);
+}
+
+/**
+ * POST …/second-factors/reset: the app verified the person by its own means;
+ * their passkeys, TOTP and recovery codes go, and so do their sessions, in
+ * one batch through the user's object (durable/user-state.ts).
+ */
+export async function resetServerUserSecondFactors(deps: ServerDeps, externalId: string): Promise<number> {
+	const user = await requireUser(deps.db, externalId);
+	const removed = await userStateFor(deps.userState, user.id).resetSecondFactors(user.id);
+	emitSecurityEvent(deps, {
+		type: "second_factors.reset",
+		userId: user.id,
+		externalId: user.externalId,
+		data: { passkeys_removed: removed.passkeys, totp_removed: removed.totp, sessions_revoked: removed.sessions },
+	});
+	return removed.sessions;
+}
