@@ -1,12 +1,207 @@
 /**
- * Storage round trips each route makes on its success path, as an app client
- * (bearer token), read from src/ at the time of writing: D1 statements or
- * batches (including those the Durable Object makes), and calls of a Durable
- * Object (the user's, or the login email's limiter), each split into reads
- * and writes (a write commits). Used only to price the local storage share of
- * a route's CPU with the calibration figures; update it when a service
- * changes how it talks to storage.
+ * Storage round trips per route, as a checked contract (issue 15, item 4).
+ *
+ * `BUDGETS` holds, per route, the storage calls it makes on its success path
+ * as an app client (bearer token), counted by test/security/round-trips.test.ts:
+ * the test runs each ceremony with the software authenticator and fails when
+ * a route makes more calls than its budget (a ratchet), and also when it
+ * makes fewer (then lower the budget here, so the table never goes stale).
+ * The bench prices the local storage share of a route's CPU with the
+ * calibration figures from `ROUND_TRIPS`, which is derived from the budgets.
+ *
+ * `CEREMONIES` groups the routes and states issue 15's targets. The targets
+ * are printed by the test, not asserted yet: the per-user-object redesign
+ * (issue 15, items 1 to 3) brings each ceremony's budget down to its target,
+ * and then the test asserts budget = target.
  */
+
+/** The storage calls of one request, as the round-trip test counts them. */
+export interface StorageCalls {
+	/** D1 round trips that only read: a statement, or a batch of SELECTs only. */
+	d1Reads: number;
+	/** D1 round trips that write: a statement, or a batch with one write or more (a batch is one round trip). */
+	d1Writes: number;
+	/** Statements sent to D1, alone or inside a batch. */
+	d1Statements: number;
+	/** Of the D1 round trips, those a Durable Object made from inside (an authenticator change). */
+	d1FromObject: number;
+	/** Calls of the user's Durable Object (`user:<id>`). */
+	userObject: number;
+	/** Calls of the limiter objects: the login email's (`login:<hash>`) and the client address's (`client:<hash>`). */
+	limiterObjects: number;
+	/** Of the object calls, those that ran a statement other than SELECT on the object's own SQLite. */
+	doWrites: number;
+}
+
+export interface Budget extends StorageCalls {
+	/** What the calls are, for the reader (the test checks the numbers). */
+	detail: string;
+}
+
+// Per route, in the order the test runs them. The password routes carry a
+// CF-Connecting-IP, as through Cloudflare and wrangler dev, so the client
+// address's limiter runs as in production. `budget(d1, objects, detail)`:
+// d1 = [reads, writes, statements, of which from an object],
+// objects = [user's object calls, limiter calls, of which write].
+const budget = (
+	[d1Reads, d1Writes, d1Statements, d1FromObject]: [number, number, number, number],
+	[userObject, limiterObjects, doWrites]: [number, number, number],
+	detail: string,
+): Budget => ({ d1Reads, d1Writes, d1Statements, d1FromObject, userObject, limiterObjects, doWrites, detail });
+
+export const BUDGETS: Record<string, Budget> = {
+	"GET /api/auth/session/": budget([2, 0, 2, 0], [0, 0, 0], "session and user; the second-factor counts"),
+	"GET /api/auth/passkey/options/": budget(
+		[0, 0, 0, 0],
+		[0, 0, 0],
+		"none: the challenge is signed (HMAC) and carries its expiry",
+	),
+	"POST /api/auth/passkey/login/": budget(
+		[0, 2, 6, 0],
+		[0, 0, 0],
+		"one batch: record the challenge's use, read passkey, user and counts; one batch: record the use, update the counter, insert the session",
+	),
+	"POST /api/auth/login/": budget(
+		[2, 1, 4, 0],
+		[0, 5, 5],
+		"client limiter gate; email and client limiters begin (in parallel); user by email; both limiters succeed; counts; one batch: prune and insert the session",
+	),
+	"GET /api/webauthn/authenticate/options/": budget(
+		[1, 0, 2, 0],
+		[1, 0, 1],
+		"one batch: session and passkeys; store the challenge",
+	),
+	"POST /api/webauthn/verify/": budget(
+		[2, 2, 8, 0],
+		[2, 0, 2],
+		"one batch: session and passkeys; gate, decide (take the challenge); update the counter; one batch: upgrade the session; counts",
+	),
+	"GET /api/webauthn/register/options/": budget(
+		[1, 0, 2, 0],
+		[1, 0, 1],
+		"one batch: session, user and passkeys; store the challenge",
+	),
+	"GET /api/webauthn/register/options/?passwordless=true": budget([1, 0, 2, 0], [1, 0, 1], "as without passwordless"),
+	"POST /api/webauthn/register/complete/": budget(
+		[1, 1, 4, 1],
+		[1, 0, 1],
+		"session; one object call: take the challenge, hold the claim, add the passkey with its first-authenticator codes decided in one batch (from the object)",
+	),
+	"GET /api/webauthn/": budget([1, 0, 2, 0], [0, 0, 0], "one batch: session, user and passkeys"),
+	"POST /api/auth/signup/": budget(
+		[1, 1, 3, 0],
+		[0, 2, 2],
+		"client limiter gate and begin; email lookup; one batch: insert user and session",
+	),
+	"POST /api/auth/reauthenticate/": budget(
+		[3, 1, 4, 0],
+		[0, 3, 3],
+		"session; email limiter gate, begin; user by email; limiter succeeds; mark authenticated; counts",
+	),
+	"POST /api/totp/setup/": budget([2, 0, 2, 0], [1, 0, 1], "session, TOTP lookup; store the pending secret"),
+	"POST /api/totp/activate/": budget(
+		[1, 1, 4, 1],
+		[3, 0, 1],
+		"session; peek the pending secret; activate: insert TOTP with its first-authenticator codes decided in one batch (from the object); delete the pending secret",
+	),
+	"POST /api/totp/verify/": budget(
+		[3, 1, 8, 0],
+		[2, 0, 2],
+		"session; gate; TOTP lookup; decide; one batch: accept the step, upgrade the session; counts",
+	),
+};
+
+/** A ceremony's storage calls in the per-user-object design, as issue 15 states them (at most). */
+export interface Target {
+	/** Durable Object calls, of any object. */
+	objectCalls: number;
+	d1Reads: number;
+	d1Writes: number;
+	/** The one route of the ceremony the issue's figure is for, when not the whole ceremony. */
+	route?: string;
+}
+
+export interface Ceremony {
+	name: string;
+	/** Its requests, in order: keys of BUDGETS. */
+	routes: string[];
+	/** Issue 15's target; null where the issue sets none. */
+	target: Target | null;
+}
+
+// Where the issue names only object calls (passkey 2FA verify, list), the
+// ceremony makes no D1 call at all: D1 is a directory, not on those paths.
+export const CEREMONIES: Ceremony[] = [
+	{
+		name: "session check",
+		routes: ["GET /api/auth/session/"],
+		target: { objectCalls: 1, d1Reads: 0, d1Writes: 0 },
+	},
+	{
+		name: "passwordless sign-in",
+		routes: ["GET /api/auth/passkey/options/", "POST /api/auth/passkey/login/"],
+		target: { objectCalls: 1, d1Reads: 1, d1Writes: 0 },
+	},
+	{
+		name: "passkey 2FA verify",
+		routes: ["GET /api/webauthn/authenticate/options/", "POST /api/webauthn/verify/"],
+		target: { objectCalls: 1, d1Reads: 0, d1Writes: 0, route: "POST /api/webauthn/verify/" },
+	},
+	{
+		name: "registration",
+		routes: ["GET /api/webauthn/register/options/", "POST /api/webauthn/register/complete/"],
+		target: { objectCalls: 2, d1Reads: 0, d1Writes: 1 },
+	},
+	{ name: "list", routes: ["GET /api/webauthn/"], target: { objectCalls: 1, d1Reads: 0, d1Writes: 0 } },
+	{ name: "sign-up", routes: ["POST /api/auth/signup/"], target: null },
+	{ name: "password login", routes: ["POST /api/auth/login/"], target: null },
+	{ name: "reauthentication", routes: ["POST /api/auth/reauthenticate/"], target: null },
+	{ name: "authenticator app set-up", routes: ["POST /api/totp/setup/", "POST /api/totp/activate/"], target: null },
+	{ name: "authenticator app verify", routes: ["POST /api/totp/verify/"], target: null },
+];
+
+/** The budgets summed over some routes. */
+export function total(routes: string[]): StorageCalls {
+	const sum: StorageCalls = {
+		d1Reads: 0,
+		d1Writes: 0,
+		d1Statements: 0,
+		d1FromObject: 0,
+		userObject: 0,
+		limiterObjects: 0,
+		doWrites: 0,
+	};
+	for (const route of routes) {
+		const calls = BUDGETS[route];
+		if (!calls) throw new Error(`no budget for ${route}`);
+		for (const key of Object.keys(sum) as (keyof StorageCalls)[]) sum[key] += calls[key];
+	}
+	return sum;
+}
+
+/** Today's budget of each ceremony beside issue 15's target, as a Markdown table. */
+export function ceremonyTable(): string {
+	const objects = (c: StorageCalls) => `${c.userObject + c.limiterObjects}`;
+	const d1 = (c: StorageCalls) => `${c.d1Reads}r ${c.d1Writes}w`;
+	const lines = [
+		"| ceremony | today: object calls (user's + limiters') | today: D1 round trips (statements) | target (issue 15): object calls, D1 | today, counted as the target is |",
+		"|---|---:|---:|---|---|",
+	];
+	for (const ceremony of CEREMONIES) {
+		const today = total(ceremony.routes);
+		const t = ceremony.target;
+		const target = t
+			? `${t.objectCalls}, ≤ ${t.d1Reads}r ${t.d1Writes}w${t.route ? ` (\`${t.route}\` alone)` : ""}`
+			: "–";
+		const scoped = t ? total(t.route ? [t.route] : ceremony.routes) : null;
+		lines.push(
+			`| ${ceremony.name} | ${objects(today)} (${today.userObject} + ${today.limiterObjects}) | ${d1(today)} (${today.d1Statements}) | ${target} | ${scoped ? `${objects(scoped)}, ${d1(scoped)}` : "–"} |`,
+		);
+	}
+	return lines.join("\n");
+}
+
+/** What the bench's CPU phase prices: D1 round trips and Durable Object calls, each split into reads and writes. */
 export interface RoundTrips {
 	d1Reads: number;
 	d1Writes: number;
@@ -16,57 +211,16 @@ export interface RoundTrips {
 	detail: string;
 }
 
-const trips = (d1Reads: number, d1Writes: number, doReads: number, doWrites: number, detail: string): RoundTrips => ({
-	d1Reads,
-	d1Writes,
-	doReads,
-	doWrites,
-	detail,
-});
-
-export const ROUND_TRIPS: Record<string, RoundTrips> = {
-	"POST /api/auth/signup/": trips(1, 2, 0, 0, "email lookup; insert user, insert session"),
-	"POST /api/auth/login/": trips(2, 1, 0, 2, "user by email, count; insert session; limiter begin + succeed"),
-	"POST /api/auth/reauthenticate/": trips(3, 1, 0, 2, "session, user by email, count; mark authenticated; limiter"),
-	"GET /api/auth/passkey/options/": trips(0, 0, 0, 0, "none: the challenge is signed (HMAC) and carries its expiry"),
-	"POST /api/auth/passkey/login/": trips(
-		0,
-		2,
-		0,
-		0,
-		"one batch: record the challenge's use, read passkey, user and counts; one batch: record the use, insert the session",
-	),
-	"GET /api/webauthn/": trips(1, 0, 0, 0, "one batch: session, user and passkeys"),
-	"GET /api/webauthn/authenticate/options/": trips(1, 0, 0, 1, "one batch: session and passkeys; store challenge"),
-	"GET /api/webauthn/register/options/": trips(1, 0, 0, 1, "one batch: session, user and passkeys; store challenge"),
-	"GET /api/webauthn/register/options/?passwordless=true": trips(1, 0, 0, 1, "as without passwordless"),
-	"POST /api/webauthn/register/complete/": trips(
-		1,
-		1,
-		0,
-		1,
-		"session; insert passkey with its first-authenticator codes decided in the batch (in the DO); one DO call: take challenge, hold the claim, add passkey",
-	),
-	"POST /api/webauthn/verify/": trips(
-		2,
-		2,
-		0,
-		2,
-		"one batch: session and passkeys; count; record use, upgrade session (one batch); gate, decide (take challenge, count)",
-	),
-	"POST /api/totp/setup/": trips(2, 0, 0, 1, "session, TOTP lookup; store pending secret"),
-	"POST /api/totp/activate/": trips(
-		1,
-		1,
-		2,
-		1,
-		"session; insert TOTP with its first-authenticator codes decided in the batch (in the DO); peek, activate (DO calls); delete pending",
-	),
-	"POST /api/totp/verify/": trips(
-		3,
-		2,
-		0,
-		2,
-		"session, TOTP lookup, count; accept step, upgrade session (one batch); gate, decide",
-	),
-};
+/** Derived from the budgets: a D1 call made by an object counts as a D1 round trip too. */
+export const ROUND_TRIPS: Record<string, RoundTrips> = Object.fromEntries(
+	Object.entries(BUDGETS).map(([route, b]) => [
+		route,
+		{
+			d1Reads: b.d1Reads,
+			d1Writes: b.d1Writes,
+			doReads: b.userObject + b.limiterObjects - b.doWrites,
+			doWrites: b.doWrites,
+			detail: b.detail,
+		},
+	]),
+);
