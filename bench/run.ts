@@ -1,16 +1,19 @@
 /**
  * `npm run bench`: our Worker (wrangler dev: workerd, local D1 and Durable
- * Objects) against Better Auth with its passkey and two-factor plugins on
- * Node, in one run on this machine. Both are started fresh on 127.0.0.1 and
- * stopped at the end; every loop is bounded in time and count.
+ * Objects) against Better Auth with its passkey and two-factor plugins, as a
+ * Worker on the same runtime (wrangler dev, local D1, started and reached as
+ * ours is) and on Node, in one run on this machine. All are started fresh on
+ * 127.0.0.1 and stopped at the end; every loop is bounded in time and count.
  *
  *   1. size and start-up: the deploy bundle's gzip size, the start-up profile;
  *   2. accounts for every operation are prepared before any timing;
- *   3. warm-up, then rounds of cells: per concurrency and operation, ours and
- *      the peer one after the other (the order alternates between rounds);
- *   4. CPU per route at concurrency 1, which also seeds the database that
- *      gives rows and bytes per user;
- *   5. bench/results/latest.json and latest.md.
+ *   3. warm-up, then rounds of cells: per concurrency and operation, the
+ *      three systems one after the other (the order rotates between rounds);
+ *   4. CPU per route at concurrency 1 (and, for the Better Auth Worker, its
+ *      D1 round trips counted per request), which also seeds the database
+ *      that gives rows and bytes per user;
+ *   5. storage round trips per ceremony and the production latency model;
+ *   6. bench/results/latest.json and latest.md.
  *
  * Options: --duration <s per cell> --rounds <n> --concurrency 1,8,32
  *   --pool <accounts per operation> --warmup <s> --seed-users <n>
@@ -25,10 +28,21 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Floor, measureFloor, type RouteCpu, RouteMeter, seedOurs, seedPeer } from "./lib/cpu-phase.ts";
 import { measureHashes } from "./lib/hashes.ts";
+import { latencyModel, modelSystems, PLACEMENTS } from "./lib/latency-model.ts";
 import { Ours } from "./lib/ours.ts";
-import { Peer } from "./lib/peer.ts";
+import { NODE_PEER, Peer, WORKER_PEER } from "./lib/peer.ts";
 import { freePort } from "./lib/processes.ts";
-import { aggregate, goalChecks, type Results, ratios, roundSpread, toMarkdown } from "./lib/report.ts";
+import {
+	aggregate,
+	describeGoal,
+	goalChecks,
+	latencyModelMarkdown,
+	type Results,
+	ratios,
+	roundSpread,
+	toMarkdown,
+} from "./lib/report.ts";
+import { PASSKEY_CEREMONIES } from "./lib/round-trips.ts";
 import { type CellResult, runCell } from "./lib/runner.ts";
 import {
 	d1File,
@@ -39,15 +53,17 @@ import {
 	newTempDir,
 	type OursFront,
 	PEER_DIR,
+	PEER_WORKER_DIR,
 	ROOT,
 	type RunningServer,
 	startOurs,
 	startPeer,
+	startPeerWorker,
 } from "./lib/servers.ts";
 import { profileStartup, type StartupProfile } from "./lib/startup.ts";
 import { round } from "./lib/stats.ts";
 import { measureStorage, type StorageReport } from "./lib/storage.ts";
-import { OPERATION_LABELS, OPERATIONS, type Operation, type SystemUnderTest } from "./lib/system.ts";
+import { OPERATION_LABELS, OPERATIONS, type Operation, SYSTEM_LABELS, type SystemUnderTest } from "./lib/system.ts";
 
 const { values: args } = parseArgs({
 	options: {
@@ -63,6 +79,7 @@ const { values: args } = parseArgs({
 		// "auto": a port the OS reports free just before each server starts.
 		port: { type: "string", default: "auto" },
 		"peer-port": { type: "string", default: "auto" },
+		"peer-worker-port": { type: "string", default: "auto" },
 		"cpu-port": { type: "string", default: "auto" },
 		"max-ops": { type: "string", default: "20000" },
 		// "direct": the Worker's own workerd socket (what production has); "proxy": wrangler's ProxyWorker in front.
@@ -163,7 +180,7 @@ function bundleSize(): Record<string, unknown> | null {
 function printCell(cell: CellResult): void {
 	const flag = cell.errors > 0 ? `  ⚠ ${cell.errors} ERRORS` : cell.poolLimited ? "  (pool-limited)" : "";
 	console.log(
-		`  ${cell.system.padEnd(4)} ${cell.operation.padEnd(22)} c=${String(cell.concurrency).padEnd(3)} ` +
+		`  ${cell.system.padEnd(11)} ${cell.operation.padEnd(22)} c=${String(cell.concurrency).padEnd(3)} ` +
 			`${round(cell.throughput, 1).toFixed(1).padStart(7)} ops/s  p50 ${round(cell.latency.p50, 1).toFixed(1).padStart(7)} ms  ` +
 			`p99 ${round(cell.latency.p99, 1).toFixed(1).padStart(7)} ms  n=${cell.ok}${flag}`,
 	);
@@ -225,17 +242,29 @@ async function main(): Promise<void> {
 		});
 		servers.push(oursServer);
 		timeToFirstResponseMs["ours (wrangler dev, fresh state)"] = oursServer.timeToFirstResponseMs;
+		const peerWorkerServer = await startPeerWorker({
+			port: await portFor(args["peer-worker-port"]),
+			persistTo: join(scratch, "peer-worker-state"),
+			inspectorPort: await freePort(),
+		});
+		servers.push(peerWorkerServer);
+		timeToFirstResponseMs["peer-worker (wrangler dev, fresh state)"] = peerWorkerServer.timeToFirstResponseMs;
 		const peerServer = await startPeer({ port: await portFor(args["peer-port"]), dataDir: scratch });
 		servers.push(peerServer);
 		timeToFirstResponseMs["peer (node server.ts, fresh database)"] = peerServer.timeToFirstResponseMs;
-		console.log(
-			`servers: ours ${oursServer.base} (ready in ${round(oursServer.timeToFirstResponseMs / 1000, 2)} s), peer ${peerServer.base} (ready in ${round(peerServer.timeToFirstResponseMs / 1000, 2)} s)`,
-		);
+		const ready = (server: RunningServer) =>
+			`${server.name} ${server.base} (ready in ${round(server.timeToFirstResponseMs / 1000, 2)} s)`;
+		console.log(`servers: ${[oursServer, peerWorkerServer, peerServer].map(ready).join(", ")}`);
 
 		const ours = new Ours(oursServer.base, oursServer.origin);
-		const peer = new Peer(peerServer.base, peerServer.origin);
-		console.log(`ours: ${ours.label}\npeer: ${peer.label}`);
-		const systems: SystemUnderTest<unknown>[] = [ours as SystemUnderTest<unknown>, peer as SystemUnderTest<unknown>];
+		const peerWorker = new Peer(peerWorkerServer.base, peerWorkerServer.origin, WORKER_PEER);
+		const peer = new Peer(peerServer.base, peerServer.origin, NODE_PEER);
+		console.log(`ours: ${ours.label}\npeer-worker: ${peerWorker.label}\npeer: ${peer.label}`);
+		const systems: SystemUnderTest<unknown>[] = [
+			ours as SystemUnderTest<unknown>,
+			peerWorker as SystemUnderTest<unknown>,
+			peer as SystemUnderTest<unknown>,
+		];
 
 		await phase("ceremonies", async () => {
 			console.log("preparing accounts (untimed) ...");
@@ -268,7 +297,9 @@ async function main(): Promise<void> {
 
 			for (let r = 1; r <= rounds; r++) {
 				console.log(`round ${r}/${rounds}`);
-				const order = r % 2 === 1 ? systems : [...systems].reverse();
+				// Each system goes first, second and third in turn.
+				const shift = (r - 1) % systems.length;
+				const order = [...systems.slice(shift), ...systems.slice(0, shift)];
 				for (const concurrency of concurrencies) {
 					for (const operation of operations) {
 						for (const system of order) {
@@ -284,8 +315,10 @@ async function main(): Promise<void> {
 			}
 		});
 
-		await oursServer.stop();
-		servers.splice(servers.indexOf(oursServer), 1);
+		for (const server of [oursServer, peerWorkerServer]) {
+			await server.stop();
+			servers.splice(servers.indexOf(server), 1);
+		}
 
 		if (!args["skip-cpu"]) {
 			await phase("CPU per route", async () => {
@@ -348,7 +381,41 @@ async function main(): Promise<void> {
 				} finally {
 					peerRoutes = peerMeter.stop();
 				}
-				cpu = { ours: oursRoutes, peer: peerRoutes, seededUsers: seedUsers };
+				console.log(`CPU per route, Better Auth Worker: ${seedUsers} users (passkey ceremonies) ...`);
+				const timedPeer = await startPeerWorker({
+					port: await portFor(args["cpu-port"]),
+					persistTo: join(scratch, "peer-worker-cpu-state"),
+					inspectorPort: await freePort(),
+					timed: true,
+				});
+				servers.push(timedPeer);
+				timeToFirstResponseMs["peer-worker again (wrangler dev, timing wrapper, fresh state)"] =
+					timedPeer.timeToFirstResponseMs;
+				let peerWorkerRoutes: RouteCpu[] = [];
+				try {
+					const pids = timedPeer.cpuPids();
+					const calibration: [string, string][] = [
+						["wrangler dev alone (a no-op Worker response)", "/__bench/noop"],
+						["no-op + 1 D1 query", "/__bench/d1-1"],
+						["no-op + 6 D1 queries one after another", "/__bench/d1-6"],
+						["no-op + 6 D1 writes one after another", "/__bench/d1-write-6"],
+						["no-op + 6 D1 queries in one batch", "/__bench/d1-batch-6"],
+					];
+					for (const [what, path] of calibration) {
+						floors.push(await measureFloor("peer-worker", what, timedPeer.base, path, pids, 100, 1500));
+					}
+					const meter = new RouteMeter(() => timedPeer.cpuPids());
+					meter.start();
+					try {
+						await seedPeer(new Peer(timedPeer.base, timedPeer.origin, WORKER_PEER), seedUsers, true);
+					} finally {
+						peerWorkerRoutes = meter.stop();
+					}
+				} finally {
+					await timedPeer.stop();
+					servers.splice(servers.indexOf(timedPeer), 1);
+				}
+				cpu = { ours: oursRoutes, peer: peerRoutes, peerWorker: peerWorkerRoutes, seededUsers: seedUsers };
 			});
 		}
 	} finally {
@@ -360,6 +427,19 @@ async function main(): Promise<void> {
 	const hashes = await measureHashes();
 	const aggregates = aggregate(cells);
 	const ratioList = ratios(aggregates, cells);
+	// Better Auth's D1 round trips per route as this run counted them, if its CPU phase ran.
+	const counted: Record<string, number> | null = (cpu as Results["cpu"])?.peerWorker?.length
+		? Object.fromEntries(
+				((cpu as Results["cpu"])?.peerWorker ?? []).flatMap((r) =>
+					r.d1RoundTripsP50 === null || r.d1RoundTripsP50 === undefined ? [] : [[r.route, r.d1RoundTripsP50]],
+				),
+			)
+		: null;
+	const model = modelSystems(counted);
+	const roundTrips = model
+		.filter((m) => !m.system.includes("budget"))
+		.flatMap((m) => PASSKEY_CEREMONIES.map((ceremony) => ({ system: m.system, ceremony, trips: m.trips[ceremony] })));
+	const latency = { placements: PLACEMENTS, rows: latencyModel(model) };
 	const results: Results = {
 		environment: {
 			date: new Date(started).toISOString(),
@@ -380,6 +460,12 @@ async function main(): Promise<void> {
 				"@simplewebauthn/server (peer)": packageVersion(
 					join(PEER_DIR, "node_modules", "@simplewebauthn", "server", "package.json"),
 				),
+				"better-auth (peer-worker)": packageVersion(
+					join(PEER_WORKER_DIR, "node_modules", "better-auth", "package.json"),
+				),
+				"@better-auth/passkey (peer-worker)": packageVersion(
+					join(PEER_WORKER_DIR, "node_modules", "@better-auth", "passkey", "package.json"),
+				),
 			},
 			config: {
 				durationSeconds: durationMs / 1000,
@@ -393,8 +479,9 @@ async function main(): Promise<void> {
 		},
 		notes: [
 			...problems.map((problem) => `⚠ ${problem}`),
-			"The peer's rate limiter is OFF (`rateLimit: { enabled: false }`): the whole load comes from one address. Ours keeps every limit on; a correct run produces no failed attempt, so none is ever reached.",
-			"Both systems run on this one machine with the load generator (Node, which signs every WebAuthn response with WebCrypto): all three share its cores.",
+			"Both peers' rate limiters are OFF (`rateLimit: { enabled: false }`): the whole load comes from one address. Ours keeps every limit on; a correct run produces no failed attempt, so none is ever reached.",
+			"The three systems run on this one machine with the load generator (Node, which signs every WebAuthn response with WebCrypto): all share its two cores. Each cell runs one system alone; the others sit idle.",
+			"peer-worker: Better Auth 1.7.6 with the same options as the Node peer, as a Worker (bench/peer-worker) on the project's own wrangler and workerd, started exactly as ours is: fresh --persist-to state with its D1 migrations applied (its schema from getMigrations().compileMigrations()), dev-only features off, reached on its own workerd socket, the same compatibility date (Node.js compatibility on). D1 is passed as it is (`database: env.DB`, Better Auth's built-in D1 dialect, no transactions); the instance is built once per isolate, on its first request. Only the passkey ceremonies run on it: its password hash (scrypt through node:crypto) is not ours either, so password sign-in and TOTP (which starts with one) stay out, as on the Node peer's side of the passkey comparison.",
 			front === "direct"
 				? "Ours is reached on the Worker's own workerd socket that `wrangler dev` starts (the one its ProxyWorker forwards to), not through the ProxyWorker: production has no dev proxy in front of a Worker. wrangler dev's local trace collector, local explorer and Request.cf fetch are off (X_LOCAL_OBSERVABILITY, X_LOCAL_EXPLORER, CLOUDFLARE_CF_FETCH_ENABLED = false): development tools that production does not have. The floor table shows what each costs."
 				: "Ours is reached through `wrangler dev`'s front port (its ProxyWorker); the local trace collector, local explorer and Request.cf fetch are off.",
@@ -415,22 +502,26 @@ async function main(): Promise<void> {
 		floors,
 		hashes,
 		storage,
+		roundTrips,
+		latencyModel: latency,
 	};
 	const outName = String(args.out).replace(/[^\w.-]/g, "_");
 	writeFileSync(join(resultsDir, `${outName}.json`), `${JSON.stringify(results, null, "\t")}\n`);
 	writeFileSync(join(resultsDir, `${outName}.md`), toMarkdown(results));
 
-	console.log("\nsummary (ours/peer):");
+	console.log("\nsummary: ours ÷ each peer");
 	for (const ratio of ratioList) {
 		console.log(
-			`  ${OPERATION_LABELS[ratio.operation].padEnd(52)} c=${String(ratio.concurrency).padEnd(3)} throughput ${ratio.throughput.toFixed(2)}×${roundSpread(ratio) ? ` (rounds ${roundSpread(ratio)})` : ""}  p99 ${ratio.p99.toFixed(2)}×`,
+			`  ${OPERATION_LABELS[ratio.operation].padEnd(52)} c=${String(ratio.concurrency).padEnd(3)} ÷ ${(ratio.versus ?? "peer").padEnd(11)} throughput ${ratio.throughput.toFixed(2)}×${roundSpread(ratio) ? ` (rounds ${roundSpread(ratio)})` : ""}  p99 ${ratio.p99.toFixed(2)}×`,
 		);
 	}
 	for (const goal of results.goal) {
 		console.log(
-			`  goal ${goal.operation} c=8: throughput ${goal.throughputRatio.toFixed(2)}× (≥1.2), p99 ${goal.p99Ratio.toFixed(2)}× (≤1): ${goal.met ? "MET" : "NOT MET"}`,
+			`  goal ${goal.operation} c=8 ÷ ${SYSTEM_LABELS[goal.versus ?? "peer"]}: ${describeGoal(goal)}: ${goal.met ? "MET" : "NOT MET"}`,
 		);
 	}
+	console.log("");
+	for (const line of latencyModelMarkdown(latency)) console.log(line);
 	const errorCells = cells.filter((c) => c.errors > 0);
 	if (errorCells.length) console.log(`  ⚠ ${errorCells.length} cells had errors: see bench/results/${outName}.md`);
 	for (const problem of problems) console.log(`  ⚠ ${problem}`);

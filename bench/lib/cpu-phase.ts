@@ -5,9 +5,12 @@
  *    sending it and reading the answer: workerd for ours (which also runs the
  *    local D1 and Durable Objects, and wrangler's proxy Worker), node for the
  *    peer (including its libuv threads, where scrypt runs);
- *  - for ours, `x-bench-isolate-ms` from the timing wrapper (bench/worker):
- *    the isolate's own clock across the handler, which in workerd advances
- *    only at I/O, so it is wall time across awaits, not CPU time;
+ *  - for both Workers, `x-bench-isolate-ms` from their timing wrappers
+ *    (bench/worker, bench/peer-worker/src/timed-entry.ts): the isolate's own
+ *    clock across the handler, which in workerd advances only at I/O, so it
+ *    is wall time across awaits, not CPU time;
+ *  - for the Better Auth Worker, the D1 statements and round trips its
+ *    binding saw (`x-bench-d1-statements`, `x-bench-d1-round-trips`);
  *  - the client's wall time.
  * The same ceremonies seed the database that docs/scaling.md sizes.
  */
@@ -17,7 +20,7 @@ import type { OurAccount, Ours } from "./ours.ts";
 import type { Peer, PeerAccount } from "./peer.ts";
 import { type CpuSample, cpuMsBetween, sampleCpu } from "./processes.ts";
 import { summarize } from "./stats.ts";
-import type { StepRecorder } from "./system.ts";
+import type { StepRecorder, SystemName } from "./system.ts";
 import { currentStep, msUntilNextStep } from "./totp.ts";
 
 export interface RouteCpu {
@@ -26,16 +29,22 @@ export interface RouteCpu {
 	/** Server process CPU per request (ms): mean and p50. */
 	cpuMeanMs: number;
 	cpuP50Ms: number;
-	/** Ours only: the isolate's clock across the handler (ms). */
+	/** Workers only: the isolate's clock across the handler (ms). */
 	isolateP50Ms: number | null;
 	isolateMaxMs: number | null;
 	wallP50Ms: number;
+	/** The Better Auth Worker only: D1 statements and round trips per request, counted on its binding (p50, max). */
+	d1StatementsP50?: number | null;
+	d1RoundTripsP50?: number | null;
+	d1RoundTripsMax?: number | null;
 }
 
 interface Samples {
 	cpu: number[];
 	isolate: number[];
 	wall: number[];
+	d1Statements: number[];
+	d1RoundTrips: number[];
 }
 
 /** `/api/webauthn/abc123/` → `/api/webauthn/:id/`; query strings kept (passwordless=true matters). */
@@ -67,11 +76,23 @@ export class RouteMeter {
 				const cpuMs = cpuMsBetween(token as CpuSample, sampleCpu(pids));
 				if (!Number.isFinite(cpuMs)) pids = this.pids();
 				const route = routeOf(method, path);
-				const samples = this.samples.get(route) ?? { cpu: [], isolate: [], wall: [] };
+				const samples = this.samples.get(route) ?? {
+					cpu: [],
+					isolate: [],
+					wall: [],
+					d1Statements: [],
+					d1RoundTrips: [],
+				};
 				if (Number.isFinite(cpuMs)) samples.cpu.push(cpuMs);
 				samples.wall.push(result.ms);
 				const isolate = result.headers.get("x-bench-isolate-ms");
 				if (isolate !== null) samples.isolate.push(Number(isolate));
+				const statements = result.headers.get("x-bench-d1-statements");
+				const roundTrips = result.headers.get("x-bench-d1-round-trips");
+				if (statements !== null && roundTrips !== null) {
+					samples.d1Statements.push(Number(statements));
+					samples.d1RoundTrips.push(Number(roundTrips));
+				}
 				this.samples.set(route, samples);
 			},
 		});
@@ -90,6 +111,9 @@ export class RouteMeter {
 				isolateP50Ms: s.isolate.length ? isolate.p50 : null,
 				isolateMaxMs: s.isolate.length ? isolate.max : null,
 				wallP50Ms: summarize(s.wall).p50,
+				d1StatementsP50: s.d1Statements.length ? summarize(s.d1Statements).p50 : null,
+				d1RoundTripsP50: s.d1RoundTrips.length ? summarize(s.d1RoundTrips).p50 : null,
+				d1RoundTripsMax: s.d1RoundTrips.length ? summarize(s.d1RoundTrips).max : null,
 			};
 		});
 	}
@@ -98,7 +122,7 @@ export class RouteMeter {
 const ignore: StepRecorder = () => {};
 
 export interface Floor {
-	system: "ours" | "peer";
+	system: SystemName;
 	what: string;
 	path: string;
 	/** Server-process CPU per request at concurrency 1 (ms, mean over `requests`). */
@@ -115,7 +139,7 @@ export interface Floor {
  * for a short, bounded burst.
  */
 export async function measureFloor(
-	system: "ours" | "peer",
+	system: SystemName,
 	what: string,
 	base: string,
 	path: string,
@@ -191,19 +215,26 @@ export async function seedOurs(ours: Ours, users: number): Promise<OurAccount[]>
 	return accounts;
 }
 
-/** The same ceremonies on the peer (password sign-in before TOTP is on: after it, sign-in redirects). */
-export async function seedPeer(peer: Peer, users: number): Promise<PeerAccount[]> {
+/**
+ * The same ceremonies on a peer (password sign-in before TOTP is on: after it,
+ * sign-in redirects). `passkeyOnly`: sign-up and the passkey ceremonies alone
+ * (the Better Auth Worker, where the password ones are left out).
+ */
+export async function seedPeer(peer: Peer, users: number, passkeyOnly = false): Promise<PeerAccount[]> {
 	const accounts: PeerAccount[] = [];
 	for (let i = 0; i < users; i++) {
 		const account = await peer.signUp("seed");
 		await peer.registerPasskey(account);
 		await peer.registerPasskey(account);
-		await peer.ceremony("password_sign_in", account, ignore);
-		await peer.enableTotp(account);
+		if (!passkeyOnly) {
+			await peer.ceremony("password_sign_in", account, ignore);
+			await peer.enableTotp(account);
+		}
 		await peer.ceremony("passwordless_sign_in", account, ignore);
 		await peer.ceremony("list_passkeys", account, ignore);
 		accounts.push(account);
 	}
+	if (passkeyOnly) return accounts;
 	await waitForFreshStep(accounts.map((a) => a.lastStep));
 	for (const account of accounts) await peer.ceremony("totp_verify", account, ignore);
 	return accounts;

@@ -1,6 +1,7 @@
 /**
- * The peer, Better Auth 1.7.6, driven through its own API routes as its
- * browser client would: sessions and WebAuthn challenges live in cookies, and
+ * A peer, Better Auth 1.7.6, on Node (bench/peer) or as a Worker on D1
+ * (bench/peer-worker), driven through its own API routes as its browser
+ * client would: sessions and WebAuthn challenges live in cookies, and
  * every POST carries the Origin its CSRF check expects. The same software
  * authenticator answers its passkey plugin (@simplewebauthn under the hood).
  *
@@ -18,6 +19,7 @@ import {
 	newEmail,
 	type Operation,
 	PASSWORD,
+	type PeerName,
 	type StepRecorder,
 	type SystemUnderTest,
 } from "./system.ts";
@@ -35,21 +37,49 @@ export interface PeerAccount {
 
 const MAX_ADDED_PER_CELL = 4;
 
+export interface PeerKind {
+	name: PeerName;
+	label: string;
+	/** What it is measured on; Better Auth has no passkey second factor anywhere. */
+	operations: readonly Operation[];
+}
+
+export const NODE_PEER: PeerKind = {
+	name: "peer",
+	label: "Better Auth 1.7.6 + passkey + two-factor (Node, node:sqlite), rate limiter OFF",
+	operations: ["password_sign_in", "passkey_registration", "passwordless_sign_in", "totp_verify", "list_passkeys"],
+};
+
+/**
+ * On workerd its password hash (scrypt, node:crypto) is not what ours uses
+ * either: password sign-in and TOTP (which starts with one) stay out of the
+ * comparison, so only the passkey ceremonies are run on it.
+ */
+export const WORKER_PEER: PeerKind = {
+	name: "peer-worker",
+	label: "Better Auth 1.7.6 + passkey + two-factor (Worker: wrangler dev, workerd, local D1), rate limiter OFF",
+	operations: ["passkey_registration", "passwordless_sign_in", "list_passkeys"],
+};
+
 export class Peer implements SystemUnderTest<PeerAccount> {
-	readonly name = "peer" as const;
-	readonly label = "Better Auth 1.7.6 + passkey + two-factor (Node, node:sqlite), rate limiter OFF";
+	readonly name: PeerName;
+	readonly label: string;
+	private readonly operations: readonly Operation[];
 	private readonly pools = new Map<Operation, AccountPool<PeerAccount>>();
 
 	private readonly base: string;
 	private readonly origin: string;
 
-	constructor(base: string, origin: string) {
+	constructor(base: string, origin: string, kind: PeerKind = NODE_PEER) {
 		this.base = base;
 		this.origin = origin;
+		this.name = kind.name;
+		this.label = kind.label;
+		this.operations = kind.operations;
 	}
 
 	supports(operation: Operation): boolean {
-		return operation !== "passkey_second_factor";
+		return this.operations.includes(operation);
 	}
 
 	private api<T>(method: string, path: string, jar: CookieJar, body?: unknown) {
@@ -128,7 +158,7 @@ export class Peer implements SystemUnderTest<PeerAccount> {
 			Array.from({ length: count }, (_, i) => i),
 			8,
 			async () => {
-				const account = await this.signUp(`peer-${operation}`);
+				const account = await this.signUp(`${this.name}-${operation}`);
 				switch (operation) {
 					case "passkey_registration":
 					case "passwordless_sign_in":

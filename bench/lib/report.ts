@@ -1,15 +1,24 @@
 /** Turns the cells into per-operation figures and ratios, and writes them as JSON and markdown. */
 import type { Floor, RouteCpu } from "./cpu-phase.ts";
 import type { HashCost } from "./hashes.ts";
-import { ROUND_TRIPS } from "./round-trips.ts";
+import type { ModelRow, Placement } from "./latency-model.ts";
+import { CEREMONY_ROUTES, type CeremonyTrips, type PasskeyCeremony, ROUND_TRIPS } from "./round-trips.ts";
 import type { CellResult } from "./runner.ts";
 import type { StartupProfile } from "./startup.ts";
 import { median, round, summarize } from "./stats.ts";
 import type { StorageReport } from "./storage.ts";
-import { OPERATION_LABELS, OPERATIONS, type Operation } from "./system.ts";
+import {
+	OPERATION_LABELS,
+	OPERATIONS,
+	type Operation,
+	PASSKEY_OPERATIONS,
+	type PeerName,
+	SYSTEM_LABELS,
+	type SystemName,
+} from "./system.ts";
 
 export interface Aggregate {
-	system: "ours" | "peer";
+	system: SystemName;
 	operation: Operation;
 	concurrency: number;
 	rounds: number;
@@ -31,6 +40,8 @@ export interface Aggregate {
 export interface Ratio {
 	operation: Operation;
 	concurrency: number;
+	/** The peer ours is divided by; absent in results written before the Worker peer existed (the Node peer). */
+	versus?: PeerName;
 	/** ours / peer: above 1 means we serve more ceremonies per second. */
 	throughput: number;
 	/** ours / peer: below 1 means our p99 is lower (better). */
@@ -48,6 +59,11 @@ export interface Ratio {
 export interface GoalCheck {
 	operation: Operation;
 	concurrency: number;
+	/** Absent in results written before issue 15 (issue 7's goal: the Node peer, ≥ 1.2×, p99 ≤ 1×). */
+	versus?: PeerName;
+	throughputGoal?: number;
+	/** The highest p99 ratio the goal allows; null: no p99 goal. */
+	p99Goal?: number | null;
 	throughputRatio: number;
 	p99Ratio: number;
 	met: boolean;
@@ -92,36 +108,49 @@ export function aggregate(cells: CellResult[]): Aggregate[] {
 
 type RoundCell = Pick<CellResult, "system" | "operation" | "concurrency" | "round" | "throughput">;
 
+const PEERS: PeerName[] = ["peer-worker", "peer"];
+
+/** Ours ÷ each peer, per operation and concurrency where both ran. */
 export function ratios(aggregates: Aggregate[], cells: RoundCell[]): Ratio[] {
 	const out: Ratio[] = [];
-	for (const ours of aggregates.filter((a) => a.system === "ours")) {
-		const peer = aggregates.find(
-			(a) => a.system === "peer" && a.operation === ours.operation && a.concurrency === ours.concurrency,
-		);
-		if (!peer) continue;
-		const cellOf = (system: "ours" | "peer", round: number) =>
-			cells.find(
-				(c) =>
-					c.system === system &&
-					c.operation === ours.operation &&
-					c.concurrency === ours.concurrency &&
-					c.round === round,
+	for (const versus of PEERS) {
+		for (const ours of aggregates.filter((a) => a.system === "ours")) {
+			const peer = aggregates.find(
+				(a) => a.system === versus && a.operation === ours.operation && a.concurrency === ours.concurrency,
 			);
-		const perRound = [...new Set(cells.map((c) => c.round))].flatMap((round) => {
-			const o = cellOf("ours", round);
-			const p = cellOf("peer", round);
-			return o && p && p.throughput > 0 ? [o.throughput / p.throughput] : [];
-		});
-		out.push({
-			operation: ours.operation,
-			concurrency: ours.concurrency,
-			throughput: ours.throughput / peer.throughput,
-			p99: ours.p99 / peer.p99,
-			p50: ours.p50 / peer.p50,
-			...(perRound.length > 0 ? { roundMin: Math.min(...perRound), roundMax: Math.max(...perRound) } : {}),
-		});
+			if (!peer) continue;
+			const cellOf = (system: SystemName, round: number) =>
+				cells.find(
+					(c) =>
+						c.system === system &&
+						c.operation === ours.operation &&
+						c.concurrency === ours.concurrency &&
+						c.round === round,
+				);
+			const perRound = [...new Set(cells.map((c) => c.round))].flatMap((round) => {
+				const o = cellOf("ours", round);
+				const p = cellOf(versus, round);
+				return o && p && p.throughput > 0 ? [o.throughput / p.throughput] : [];
+			});
+			out.push({
+				operation: ours.operation,
+				concurrency: ours.concurrency,
+				versus,
+				throughput: ours.throughput / peer.throughput,
+				p99: ours.p99 / peer.p99,
+				p50: ours.p50 / peer.p50,
+				...(perRound.length > 0 ? { roundMin: Math.min(...perRound), roundMax: Math.max(...perRound) } : {}),
+			});
+		}
 	}
 	return out;
+}
+
+/** The ratio of ours to one peer (results written before the Worker peer have only the Node peer's). */
+export function ratioOf(list: Ratio[], operation: Operation, concurrency: number, versus: PeerName) {
+	return list.find(
+		(r) => r.operation === operation && r.concurrency === concurrency && (r.versus ?? "peer") === versus,
+	);
 }
 
 /** "0.61–0.87× per round", or nothing when there was one round or no spread recorded. */
@@ -130,24 +159,50 @@ export function roundSpread(ratio: Ratio | undefined): string {
 	return `${ratio.roundMin.toFixed(2)}–${ratio.roundMax.toFixed(2)}×`;
 }
 
-/** Issue 7's goal: at concurrency 8, registration and passkey sign-in ≥ 1.2× the peer's throughput, p99 no worse. */
+/**
+ * Issue 15's goals at concurrency 8, on passkey registration, passwordless
+ * sign-in and list: at least 3× the Better Auth Worker's throughput with at
+ * most half its p99, and at least 1.0× the Node peer's throughput.
+ */
+export const GOALS: { versus: PeerName; throughput: number; p99: number | null }[] = [
+	{ versus: "peer-worker", throughput: 3, p99: 0.5 },
+	{ versus: "peer", throughput: 1, p99: null },
+];
+
 export function goalChecks(aggregates: Aggregate[], list: Ratio[]): GoalCheck[] {
-	const goalOps: Operation[] = ["passkey_registration", "passwordless_sign_in"];
-	return goalOps.flatMap((operation) => {
-		const ratio = list.find((r) => r.operation === operation && r.concurrency === 8);
-		if (!ratio) return [];
-		const errorsInvolved = aggregates.some((a) => a.operation === operation && a.concurrency === 8 && a.errors > 0);
-		return [
-			{
-				operation,
-				concurrency: 8,
-				throughputRatio: ratio.throughput,
-				p99Ratio: ratio.p99,
-				met: ratio.throughput >= 1.2 && ratio.p99 <= 1 && !errorsInvolved,
-				errorsInvolved,
-			},
-		];
-	});
+	return GOALS.flatMap((goal) =>
+		PASSKEY_OPERATIONS.flatMap((operation) => {
+			const ratio = ratioOf(list, operation, 8, goal.versus);
+			if (!ratio) return [];
+			const errorsInvolved = aggregates.some(
+				(a) =>
+					a.operation === operation &&
+					a.concurrency === 8 &&
+					(a.system === "ours" || a.system === goal.versus) &&
+					a.errors > 0,
+			);
+			return [
+				{
+					operation,
+					concurrency: 8,
+					versus: goal.versus,
+					throughputGoal: goal.throughput,
+					p99Goal: goal.p99,
+					throughputRatio: ratio.throughput,
+					p99Ratio: ratio.p99,
+					met: ratio.throughput >= goal.throughput && (goal.p99 === null || ratio.p99 <= goal.p99) && !errorsInvolved,
+					errorsInvolved,
+				},
+			];
+		}),
+	);
+}
+
+/** "throughput 0.52× (≥ 3×), p99 1.9× (≤ 0.5×): NOT MET", for the console and the markdown. */
+export function describeGoal(goal: GoalCheck): string {
+	const throughputGoal = goal.throughputGoal ?? 1.2;
+	const p99Goal = goal.p99Goal === undefined ? 1 : goal.p99Goal;
+	return `throughput ${goal.throughputRatio.toFixed(2)}× (goal ≥ ${throughputGoal}×), p99 ${goal.p99Ratio.toFixed(2)}×${p99Goal === null ? "" : ` (goal ≤ ${p99Goal}×)`}`;
 }
 
 export interface Environment {
@@ -171,10 +226,14 @@ export interface Results {
 		profile: StartupProfile | null;
 		timeToFirstResponseMs: Record<string, number>;
 	};
-	cpu: { ours: RouteCpu[]; peer: RouteCpu[]; seededUsers: number } | null;
+	/** `peerWorker`: absent in results written before the Worker peer existed. */
+	cpu: { ours: RouteCpu[]; peer: RouteCpu[]; peerWorker?: RouteCpu[]; seededUsers: number } | null;
 	floors: Floor[];
 	hashes: HashCost[];
 	storage: StorageReport | null;
+	/** Storage round trips per passkey ceremony, per system (absent in older results). */
+	roundTrips?: { system: string; ceremony: PasskeyCeremony; trips: CeremonyTrips }[];
+	latencyModel?: { placements: Placement[]; rows: ModelRow[] };
 }
 
 const f = (value: number, digits = 1) => (Number.isFinite(value) ? round(value, digits).toFixed(digits) : "–");
@@ -186,10 +245,12 @@ function errorCell(a: Aggregate | undefined): string {
 	return `**⚠ ${a.errors}**`;
 }
 
-function spreadNote(list: Ratio[], operation: Operation): string {
-	const spread = roundSpread(list.find((r) => r.operation === operation && r.concurrency === 8));
+function spreadNote(list: Ratio[], operation: Operation, versus: PeerName): string {
+	const spread = roundSpread(ratioOf(list, operation, 8, versus));
 	return spread ? `; ${spread} round by round` : "";
 }
+
+const PEER_COLUMNS: PeerName[] = ["peer-worker", "peer"];
 
 export function toMarkdown(results: Results): string {
 	const { environment: env, aggregates } = results;
@@ -214,33 +275,55 @@ export function toMarkdown(results: Results): string {
 	);
 	lines.push("", "Notes:", "", ...results.notes.map((n) => `- ${n}`), "");
 
+	const hasWorkerPeer = aggregates.some((a) => a.system === "peer-worker");
+	const peers = PEER_COLUMNS.filter((peer) => peer === "peer" || hasWorkerPeer);
 	lines.push("## Throughput and latency per ceremony", "");
 	lines.push(
-		"Throughput: complete ceremonies per second (median of the rounds). p50/p99: ceremony latency in ms, all rounds pooled. Ratios are ours/peer: throughput above 1 and p99 below 1 favour ours; per round: the lowest and highest ratio of one round's pair of cells, run back to back. A cell with errors is marked ⚠ and its figures are not to be trusted.",
+		`Throughput: complete ceremonies per second (median of the rounds). p50/p99: ceremony latency in ms, all rounds pooled. Systems: ours; ${peers.map((p) => `**${p}** = ${SYSTEM_LABELS[p]}`).join("; ")}. Ratios are ours ÷ that peer: throughput above 1 and p99 below 1 favour ours; per round: the lowest and highest ratio of one round's pair of cells, run back to back. Errors: ours / ${peers.join(" / ")}. A cell with errors is marked ⚠ and its figures are not to be trusted.`,
 		"",
 	);
+	const header = ["operation", "c", "ours ops/s", "ours p50", "ours p99"];
+	for (const peer of peers) header.push(`${peer} ops/s`, `${peer} p50`, `${peer} p99`);
+	header.push("errors");
+	for (const peer of peers) header.push(`ops/s ÷ ${peer}`, "per round", `p99 ÷ ${peer}`);
+	lines.push(`| ${header.join(" | ")} |`);
 	lines.push(
-		"| operation | c | ours ops/s | ours p50 | ours p99 | ours errors | peer ops/s | peer p50 | peer p99 | peer errors | ops/s ratio | per round | p99 ratio |",
+		`|---|${header
+			.slice(1)
+			.map(() => "---:")
+			.join("|")}|`,
 	);
-	lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 	const concurrencies = [...new Set(aggregates.map((a) => a.concurrency))].sort((a, b) => a - b);
 	for (const op of OPERATIONS) {
 		for (const c of concurrencies) {
 			const ours = find("ours", op, c);
-			const peer = find("peer", op, c);
-			if (!ours && !peer) continue;
-			const ratio = results.ratios.find((r) => r.operation === op && r.concurrency === c);
-			lines.push(
-				`| ${OPERATION_LABELS[op]} | ${c} | ${ours ? f(ours.throughput) : "–"} | ${ours ? ms(ours.p50) : "–"} | ${ours ? ms(ours.p99) : "–"} | ${errorCell(ours)} | ${peer ? f(peer.throughput) : "n/a"} | ${peer ? ms(peer.p50) : "n/a"} | ${peer ? ms(peer.p99) : "n/a"} | ${errorCell(peer)} | ${ratio ? `${f(ratio.throughput, 2)}×` : "n/a"} | ${roundSpread(ratio)} | ${ratio ? `${f(ratio.p99, 2)}×` : "n/a"} |`,
-			);
+			if (!ours && !peers.some((peer) => find(peer, op, c))) continue;
+			const row = [OPERATION_LABELS[op], String(c)];
+			row.push(ours ? f(ours.throughput) : "–", ours ? ms(ours.p50) : "–", ours ? ms(ours.p99) : "–");
+			for (const peer of peers) {
+				const a = find(peer, op, c);
+				row.push(a ? f(a.throughput) : "n/a", a ? ms(a.p50) : "n/a", a ? ms(a.p99) : "n/a");
+			}
+			row.push([ours, ...peers.map((peer) => find(peer, op, c))].map(errorCell).join(" / "));
+			for (const peer of peers) {
+				const ratio = ratioOf(results.ratios, op, c, peer);
+				row.push(
+					ratio ? `${f(ratio.throughput, 2)}×` : "n/a",
+					roundSpread(ratio),
+					ratio ? `${f(ratio.p99, 2)}×` : "n/a",
+				);
+			}
+			lines.push(`| ${row.join(" | ")} |`);
 		}
 	}
 	lines.push("");
 
-	lines.push("## Goal of issue 7 (concurrency 8)", "");
+	const issue15 = results.goal.some((g) => g.versus !== undefined);
+	lines.push(issue15 ? "## Goals of issue 15 (concurrency 8)" : "## Goal of issue 7 (concurrency 8)", "");
 	for (const g of results.goal) {
+		const versus = g.versus ?? "peer";
 		lines.push(
-			`- ${OPERATION_LABELS[g.operation]}: throughput ${f(g.throughputRatio, 2)}× the peer's (goal ≥ 1.2×${spreadNote(results.ratios, g.operation)}), p99 ${f(g.p99Ratio, 2)}× the peer's (goal ≤ 1×): **${g.met ? "met" : "not met"}**${g.errorsInvolved ? " (cells with errors)" : ""}`,
+			`- ${OPERATION_LABELS[g.operation]} ÷ ${SYSTEM_LABELS[versus]}: ${describeGoal(g)}${spreadNote(results.ratios, g.operation, versus)}: **${g.met ? "met" : "not met"}**${g.errorsInvolved ? " (cells with errors)" : ""}`,
 		);
 	}
 	lines.push("");
@@ -249,22 +332,23 @@ export function toMarkdown(results: Results): string {
 	if (noop) {
 		lines.push("## The ceiling of `wrangler dev` itself (concurrency 8)", "");
 		lines.push(
-			`A Worker that does nothing at all answers ${f(noop.throughputC8, 0)} requests per second under \`wrangler dev\` with 8 clients on this machine (the floor table below). A ceremony of n HTTP requests can therefore never exceed ${f(noop.throughputC8, 0)} ÷ n ceremonies per second here, whatever the Worker does; the last column compares that ceiling with the peer's measured throughput.`,
+			`A Worker that does nothing at all answers ${f(noop.throughputC8, 0)} requests per second under \`wrangler dev\` with 8 clients on this machine (the floor table below). A ceremony of n HTTP requests can therefore never exceed ${f(noop.throughputC8, 0)} ÷ n ceremonies per second here, whatever the Worker does; the last column compares that ceiling with the Node peer's measured throughput.`,
 			"",
 		);
 		lines.push(
-			"| operation | HTTP requests per ceremony | empty-Worker ceiling (ops/s) | ours ops/s | peer ops/s | ceiling ÷ peer |",
-			"|---|---:|---:|---:|---:|---:|",
+			"| operation | HTTP requests per ceremony | empty-Worker ceiling (ops/s) | ours ops/s | peer-worker ops/s | peer ops/s | ceiling ÷ peer |",
+			"|---|---:|---:|---:|---:|---:|---:|",
 		);
 		for (const op of OPERATIONS) {
 			const ours = find("ours", op, 8);
 			const peer = find("peer", op, 8);
+			const workerPeer = find("peer-worker", op, 8);
 			if (!ours) continue;
 			const requests = Object.keys(ours.steps).length;
 			if (requests === 0) continue;
 			const ceiling = noop.throughputC8 / requests;
 			lines.push(
-				`| ${OPERATION_LABELS[op]} | ${requests} | ${f(ceiling)} | ${f(ours.throughput)} | ${peer ? f(peer.throughput) : "n/a"} | ${peer ? `${f(ceiling / peer.throughput, 2)}×` : "n/a"} |`,
+				`| ${OPERATION_LABELS[op]} | ${requests} | ${f(ceiling)} | ${f(ours.throughput)} | ${workerPeer ? f(workerPeer.throughput) : "n/a"} | ${peer ? f(peer.throughput) : "n/a"} | ${peer ? `${f(ceiling / peer.throughput, 2)}×` : "n/a"} |`,
 			);
 		}
 		lines.push("");
@@ -381,6 +465,47 @@ export function toMarkdown(results: Results): string {
 			lines.push(`| \`${r.route}\` | ${r.requests} | ${ms(r.cpuMeanMs)} | ${ms(r.cpuP50Ms)} | ${ms(r.wallP50Ms)} |`);
 		}
 		lines.push("");
+		const workerRoutes = results.cpu.peerWorker;
+		if (workerRoutes?.length) {
+			const peerFloorOf = (path: string) =>
+				results.floors.find((fl) => fl.system === "peer-worker" && fl.path === path)?.cpuMsPerRequest;
+			const peerFloor = peerFloorOf("/__bench/noop") ?? 0;
+			const peerD1 = Math.max(0, ((peerFloorOf("/__bench/d1-6") ?? peerFloor) - peerFloor) / 6);
+			lines.push(
+				`The Better Auth Worker, measured the same way (its own timing entry, bench/peer-worker/src/timed-entry.ts, on the same wrangler and workerd). Its D1 round trips are counted on its binding for each request (a statement run alone is one, a batch is one). Estimated Worker CPU: process CPU mean minus its no-op floor (${ms(peerFloor)} ms) minus each D1 round trip at its calibrated read price (${ms(peerD1)} ms; writes cost more, so this estimate is high).`,
+				"",
+				"| peer-worker: route | requests | process CPU mean | process CPU p50 | isolate clock p50 | D1 statements (p50) | D1 round trips (p50 / max) | estimated Worker CPU |",
+				"|---|---:|---:|---:|---:|---:|---:|---:|",
+			);
+			for (const r of [...workerRoutes].sort((a, b) => a.route.localeCompare(b.route))) {
+				const trips = r.d1RoundTripsP50 ?? Number.NaN;
+				const estimate = Math.max(0, r.cpuMeanMs - peerFloor - trips * peerD1);
+				lines.push(
+					`| \`${r.route}\` | ${r.requests} | ${ms(r.cpuMeanMs)} | ${ms(r.cpuP50Ms)} | ${r.isolateP50Ms === null ? "–" : ms(r.isolateP50Ms)} | ${r.d1StatementsP50 ?? "–"} | ${r.d1RoundTripsP50 ?? "–"} / ${r.d1RoundTripsMax ?? "–"} | ${ms(estimate)} |`,
+				);
+			}
+			lines.push("");
+		}
+		lines.push("### Server CPU per passkey ceremony (concurrency 1)", "");
+		lines.push(
+			"The sum of its requests' process CPU means (table above): workerd for both Workers (including their local D1, and for ours the Durable Objects), node for the Node peer.",
+			"",
+			"| ceremony | ours | peer-worker | peer | ours ÷ peer-worker | ours ÷ peer |",
+			"|---|---:|---:|---:|---:|---:|",
+		);
+		const perCeremony = (routes: RouteCpu[] | undefined, names: readonly string[]) => {
+			if (!routes) return Number.NaN;
+			return names.reduce((sum, name) => sum + (routes.find((r) => r.route === name)?.cpuMeanMs ?? Number.NaN), 0);
+		};
+		for (const ceremony of Object.keys(CEREMONY_ROUTES.ours) as PasskeyCeremony[]) {
+			const ours = perCeremony(results.cpu.ours, CEREMONY_ROUTES.ours[ceremony]);
+			const worker = perCeremony(workerRoutes, CEREMONY_ROUTES.betterAuth[ceremony]);
+			const node = perCeremony(results.cpu.peer, CEREMONY_ROUTES.betterAuth[ceremony]);
+			lines.push(
+				`| ${OPERATION_LABELS[ceremony]} | ${ms(ours)} | ${ms(worker)} | ${ms(node)} | ${Number.isFinite(ours / worker) ? `${f(ours / worker, 2)}×` : "–"} | ${Number.isFinite(ours / node) ? `${f(ours / node, 2)}×` : "–"} |`,
+			);
+		}
+		lines.push("");
 	}
 	if (results.hashes.length) {
 		lines.push("Password hashes alone on this CPU (Node/OpenSSL, one at a time):", "");
@@ -407,5 +532,54 @@ export function toMarkdown(results: Results): string {
 			"",
 		);
 	}
+	if (results.roundTrips?.length) {
+		lines.push("## Storage round trips per passkey ceremony", "");
+		lines.push(
+			"A round trip: a D1 statement run alone or a D1 batch, or a call of a Durable Object. The Node peer runs the same library's statements on SQLite in its own process: no round trip leaves it.",
+			"",
+			"| system | ceremony | HTTP requests | D1 round trips | Durable Object calls | source |",
+			"|---|---|---:|---:|---:|---|",
+		);
+		for (const r of results.roundTrips) {
+			lines.push(
+				`| ${r.system} | ${OPERATION_LABELS[r.ceremony]} | ${r.trips.httpRequests} | ${r.trips.d1} | ${r.trips.durableObject} | ${r.trips.source} |`,
+			);
+		}
+		lines.push("");
+	}
+	if (results.latencyModel) {
+		lines.push(...latencyModelMarkdown(results.latencyModel));
+	}
 	return `${lines.join("\n")}\n`;
+}
+
+/** The production latency model as markdown (also what the console prints, less the table's markup). */
+export function latencyModelMarkdown(model: { placements: Placement[]; rows: ModelRow[] }): string[] {
+	const lines: string[] = ["## Production latency model: network waits per passkey ceremony", ""];
+	lines.push(
+		"What a ceremony would wait on the network in production: each HTTP request times the RTT from the user to where it runs, each storage round trip times the RTT to that storage; CPU, TLS and connection set-up left out. Assumptions (bench/lib/latency-model.ts): a Worker runs at the Cloudflare location nearest the user; D1 without read replication runs every query on its one primary (developers.cloudflare.com/d1/best-practices/read-replication/); a Durable Object stays near the request that created it, so a user's own object is near that user (developers.cloudflare.com/durable-objects/reference/data-location/); the Node peer is one server in one region with SQLite in its process. Ours' current design is bound by its D1 primary: every D1 round trip, including those its Durable Object makes, pays the distance to it.",
+		"",
+	);
+	for (const p of model.placements) {
+		const r = p.rtts;
+		lines.push(
+			`- **${p.name}**: ${p.what}: user → edge ${r.userToEdgeMs} ms, Worker → the user's Durable Object ${r.durableObjectMs} ms, → the D1 primary ${r.d1PrimaryMs} ms, user → the Node server ${r.userToOriginMs} ms.`,
+		);
+	}
+	lines.push("");
+	const header = ["system", "ceremony", "HTTP", "D1", "DO", ...model.placements.map((p) => `${p.name} (ms)`)];
+	lines.push(
+		`| ${header.join(" | ")} |`,
+		`|---|---|${header
+			.slice(2)
+			.map(() => "---:")
+			.join("|")}|`,
+	);
+	for (const row of model.rows) {
+		lines.push(
+			`| ${row.system} | ${OPERATION_LABELS[row.ceremony]} | ${row.httpRequests} | ${row.d1} | ${row.durableObject} | ${model.placements.map((p) => f(row.latencyMs[p.name] ?? Number.NaN, 0)).join(" | ")} |`,
+		);
+	}
+	lines.push("");
+	return lines;
 }

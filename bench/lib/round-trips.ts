@@ -224,3 +224,88 @@ export const ROUND_TRIPS: Record<string, RoundTrips> = Object.fromEntries(
 		},
 	]),
 );
+
+/** The HTTP requests of each ceremony of the passkey comparison, on each system. */
+export const CEREMONY_ROUTES = {
+	ours: {
+		passkey_registration: ["GET /api/webauthn/register/options/", "POST /api/webauthn/register/complete/"],
+		passwordless_sign_in: ["GET /api/auth/passkey/options/", "POST /api/auth/passkey/login/"],
+		list_passkeys: ["GET /api/webauthn/"],
+	},
+	betterAuth: {
+		passkey_registration: [
+			"GET /api/auth/passkey/generate-register-options",
+			"POST /api/auth/passkey/verify-registration",
+		],
+		passwordless_sign_in: [
+			"GET /api/auth/passkey/generate-authenticate-options",
+			"POST /api/auth/passkey/verify-authentication",
+		],
+		list_passkeys: ["GET /api/auth/passkey/list-user-passkeys"],
+	},
+} as const;
+
+export type PasskeyCeremony = keyof typeof CEREMONY_ROUTES.ours;
+export const PASSKEY_CEREMONIES = Object.keys(CEREMONY_ROUTES.ours) as PasskeyCeremony[];
+
+/** Storage round trips of one ceremony: D1 (statements run alone, or batches) and Durable Object calls. */
+export interface CeremonyTrips {
+	httpRequests: number;
+	d1: number;
+	durableObject: number;
+	/** Where the figures come from. */
+	source: string;
+}
+
+/** Ours, from the budgets above (what test/security/round-trips.test.ts measures). */
+export function oursCeremonyTrips(ceremony: PasskeyCeremony): CeremonyTrips {
+	const routes = CEREMONY_ROUTES.ours[ceremony];
+	let d1 = 0;
+	let durableObject = 0;
+	for (const route of routes) {
+		const trips = ROUND_TRIPS[route];
+		if (!trips) throw new Error(`round-trips.ts: no entry for ${route}`);
+		d1 += trips.d1Reads + trips.d1Writes;
+		durableObject += trips.doReads + trips.doWrites;
+	}
+	return {
+		httpRequests: routes.length,
+		d1,
+		durableObject,
+		source: "bench/lib/round-trips.ts (measured by test/security/round-trips.test.ts)",
+	};
+}
+
+/**
+ * Better Auth on D1, counted by hand on 2026-12-02 (shared/PEERS.md), none
+ * batched: what the report states when the run did not count them itself
+ * (the CPU phase skipped). A run with the CPU phase counts them on the binding.
+ */
+export const BETTER_AUTH_D1_STATEMENTS_BY_HAND: Record<string, number> = {
+	"GET /api/auth/passkey/generate-register-options": 4,
+	"POST /api/auth/passkey/verify-registration": 6,
+	"GET /api/auth/passkey/generate-authenticate-options": 1,
+	"POST /api/auth/passkey/verify-authentication": 7,
+	"GET /api/auth/passkey/list-user-passkeys": 3,
+};
+
+/**
+ * Better Auth as a Worker: D1 round trips per route as this run counted them
+ * (p50 over the CPU phase's requests), or else the hand count above.
+ */
+export function betterAuthCeremonyTrips(
+	ceremony: PasskeyCeremony,
+	counted: Record<string, number> | null,
+): CeremonyTrips {
+	const routes = CEREMONY_ROUTES.betterAuth[ceremony];
+	const measured = counted !== null && routes.every((route) => counted[route] !== undefined);
+	const table = measured ? counted : BETTER_AUTH_D1_STATEMENTS_BY_HAND;
+	return {
+		httpRequests: routes.length,
+		d1: routes.reduce((sum, route) => sum + (table[route] ?? Number.NaN), 0),
+		durableObject: 0,
+		source: measured
+			? "counted on its D1 binding in this run (p50 per request)"
+			: "counted by hand on 2026-12-02 (not counted in this run)",
+	};
+}

@@ -5,10 +5,10 @@
  */
 import { HttpError } from "./http.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
-import type { Operation, SystemUnderTest } from "./system.ts";
+import type { Operation, SystemName, SystemUnderTest } from "./system.ts";
 
 export interface CellResult {
-	system: "ours" | "peer";
+	system: SystemName;
 	operation: Operation;
 	concurrency: number;
 	round: number;

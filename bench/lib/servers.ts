@@ -1,8 +1,10 @@
 /**
- * The two systems under test, each started fresh for the run: our Worker in
+ * The three systems under test, each started fresh for the run: our Worker in
  * `wrangler dev` (workerd, local D1 and Durable Objects, a new --persist-to
- * directory with the migrations applied) and the Better Auth peer on Node.
- * Both listen on 127.0.0.1 only.
+ * directory with the migrations applied), the Better Auth peer as a Worker,
+ * started exactly as ours is (the same wrangler and workerd, dev-only features
+ * off, reached on its own workerd socket, local D1 with its migrations
+ * applied), and the Better Auth peer on Node. All listen on 127.0.0.1 only.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +22,7 @@ import {
 
 export const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 export const PEER_DIR = join(ROOT, "bench", "peer");
+export const PEER_WORKER_DIR = join(ROOT, "bench", "peer-worker");
 const WRANGLER = join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
 const QUIET_ENV = {
@@ -58,14 +61,14 @@ export interface RunningServer {
 	name: string;
 	/** Where the benchmark sends its requests. */
 	base: string;
-	/** wrangler dev's front port for ours (its ProxyWorker); the same as base for the peer. */
+	/** wrangler dev's front port for a Worker (its ProxyWorker); the same as base for the Node peer. */
 	proxyBase: string;
 	/** The origin the WebAuthn ceremonies are bound to (what a browser would send). */
 	origin: string;
 	process: Started;
 	/** Time from spawning the process to its first 200 answer, in milliseconds. */
 	timeToFirstResponseMs: number;
-	/** The pids whose CPU time is the server's: workerd for ours, node for the peer. */
+	/** The pids whose CPU time is the server's: workerd for a Worker, node for the Node peer. */
 	cpuPids(): number[];
 	stop(): Promise<void>;
 }
@@ -74,9 +77,9 @@ export function newTempDir(prefix: string): string {
 	return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export function wrangler(args: string[], timeoutMs: number): Promise<string[]> {
+export function wrangler(args: string[], timeoutMs: number, cwd = ROOT): Promise<string[]> {
 	return runToCompletion(`wrangler ${args[0]}`, process.execPath, [WRANGLER, ...args], {
-		cwd: ROOT,
+		cwd,
 		env: QUIET_ENV,
 		timeoutMs,
 	});
@@ -115,7 +118,59 @@ export interface OursOptions {
 }
 
 export async function startOurs(options: OursOptions): Promise<RunningServer> {
-	await wrangler(["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.persistTo], 120_000);
+	return startWorker({
+		name: "ours",
+		dir: ROOT,
+		originVar: "ORIGINS",
+		healthPath: "/api/health/",
+		...options,
+	});
+}
+
+export interface PeerWorkerOptions {
+	port: number;
+	persistTo: string;
+	inspectorPort: number;
+	/** The timing entry (bench/peer-worker/src/timed-entry.ts) instead of wrangler.toml's `main`. */
+	timed?: boolean;
+}
+
+/** The Better Auth peer as a Worker, started exactly as ours is (always on its own workerd socket). */
+export async function startPeerWorker(options: PeerWorkerOptions): Promise<RunningServer> {
+	return startWorker({
+		name: "peer-worker",
+		dir: PEER_WORKER_DIR,
+		originVar: "ORIGIN",
+		healthPath: "/health",
+		port: options.port,
+		persistTo: options.persistTo,
+		inspectorPort: options.inspectorPort,
+		...(options.timed ? { entry: join("src", "timed-entry.ts") } : {}),
+		front: "direct",
+	});
+}
+
+interface WorkerStart extends OursOptions {
+	name: string;
+	/** The directory of its wrangler.toml (and of the migrations it names). */
+	dir: string;
+	/** The variable that carries the origin the ceremonies are bound to. */
+	originVar: string;
+	/** A route that answers 200 with `"success":true` and touches no storage. */
+	healthPath: string;
+}
+
+/**
+ * `wrangler dev` of the project's own wrangler, on a fresh --persist-to
+ * directory with the D1 migrations applied, dev-only features off; reached on
+ * the Worker's own workerd socket unless `front` is "proxy".
+ */
+async function startWorker(options: WorkerStart): Promise<RunningServer> {
+	await wrangler(
+		["d1", "migrations", "apply", "DB", "--local", "--persist-to", options.persistTo],
+		120_000,
+		options.dir,
+	);
 	const origin = `http://localhost:${options.port}`;
 	const args = [
 		WRANGLER,
@@ -130,27 +185,29 @@ export async function startOurs(options: OursOptions): Promise<RunningServer> {
 		"--persist-to",
 		options.persistTo,
 		"--var",
-		`ORIGINS:${origin}`,
+		`${options.originVar}:${origin}`,
 		"--show-interactive-dev-session=false",
 		"--log-level",
 		"warn",
 	];
-	const started = startProcess("wrangler dev", process.execPath, args, {
-		cwd: ROOT,
+	const started = startProcess(`wrangler dev (${options.name})`, process.execPath, args, {
+		cwd: options.dir,
 		env: { ...QUIET_ENV, ...DEV_ONLY_FEATURES_OFF },
 	});
 	const proxyBase = `http://127.0.0.1:${options.port}`;
 	let timeToFirstResponseMs: number;
 	let base = proxyBase;
 	try {
-		timeToFirstResponseMs = await waitForHttp(`${proxyBase}/api/health/`, started, 120_000);
-		if (options.front === "direct") base = await findWorkerSocket(started.pid, [options.port, options.inspectorPort]);
+		timeToFirstResponseMs = await waitForHttp(`${proxyBase}${options.healthPath}`, started, 120_000);
+		if (options.front === "direct") {
+			base = await findWorkerSocket(started.pid, [options.port, options.inspectorPort], options.healthPath);
+		}
 	} catch (error) {
 		await stopProcess(started);
 		throw error;
 	}
 	return {
-		name: "ours",
+		name: options.name,
 		base,
 		proxyBase,
 		origin,
@@ -164,32 +221,39 @@ export async function startOurs(options: OursOptions): Promise<RunningServer> {
 /**
  * The workerd socket that serves the Worker itself: of the ports wrangler's
  * workerd processes listen on (its front and inspector ports left out), the
- * one that answers our health route.
+ * one that answers the Worker's health route.
  */
-async function findWorkerSocket(wranglerPid: number, exclude: number[]): Promise<string> {
+async function findWorkerSocket(wranglerPid: number, exclude: number[], healthPath: string): Promise<string> {
 	const pids = descendants(wranglerPid).filter((pid) => commandName(pid) === "workerd");
 	const candidates = listeningPorts(pids).filter((port) => !exclude.includes(port));
 	for (const port of candidates) {
 		const base = `http://127.0.0.1:${port}`;
 		try {
-			const response = await fetch(`${base}/api/health/`, { signal: AbortSignal.timeout(2000) });
+			const response = await fetch(`${base}${healthPath}`, { signal: AbortSignal.timeout(2000) });
 			const body = await response.text();
 			if (response.status === 200 && body.includes('"success":true')) return base;
 		} catch {
 			// Not an HTTP socket of the Worker (the inspector, the loopback).
 		}
 	}
-	throw new Error(`no workerd socket of wrangler dev answered /api/health/ (ports tried: ${candidates.join(", ")})`);
+	throw new Error(`no workerd socket of wrangler dev answered ${healthPath} (ports tried: ${candidates.join(", ")})`);
 }
 
-/** Installs the peer's locked dependencies when they are missing (npm ci, its own lockfile). */
+/**
+ * Installs each peer's locked dependencies when they are missing (npm ci, its
+ * own lockfile). The Worker peer has no wrangler of its own: it runs on the
+ * project's, so that both Workers run on the same workerd.
+ */
 export async function ensurePeerInstalled(): Promise<void> {
-	if (existsSync(join(PEER_DIR, "node_modules", "better-auth"))) return;
-	console.log("installing the peer (bench/peer: npm ci)...");
-	await runToCompletion("npm ci (bench/peer)", "npm", ["ci", "--no-audit", "--no-fund"], {
-		cwd: PEER_DIR,
-		timeoutMs: 600_000,
-	});
+	for (const dir of [PEER_DIR, PEER_WORKER_DIR]) {
+		if (existsSync(join(dir, "node_modules", "better-auth"))) continue;
+		const name = `bench/${dir.split("/").at(-1)}`;
+		console.log(`installing a peer (${name}: npm ci)...`);
+		await runToCompletion(`npm ci (${name})`, "npm", ["ci", "--no-audit", "--no-fund"], {
+			cwd: dir,
+			timeoutMs: 600_000,
+		});
+	}
 }
 
 export async function startPeer(options: { port: number; dataDir: string }): Promise<RunningServer> {

@@ -20,11 +20,32 @@ export const OPERATION_LABELS: Record<Operation, string> = {
 	list_passkeys: "list passkeys",
 };
 
+/**
+ * The systems of a run: ours, Better Auth on Node ("peer", the name results
+ * have used since the first run) and Better Auth as a Worker on D1.
+ */
+export const SYSTEMS = ["ours", "peer-worker", "peer"] as const;
+export type SystemName = (typeof SYSTEMS)[number];
+export type PeerName = Exclude<SystemName, "ours">;
+
+export const SYSTEM_LABELS: Record<SystemName, string> = {
+	ours: "ours",
+	"peer-worker": "Better Auth Worker",
+	peer: "Better Auth Node",
+};
+
+/** The ceremonies of the passkey comparison (password sign-in stays out: the hashes differ by design). */
+export const PASSKEY_OPERATIONS: readonly Operation[] = [
+	"passkey_registration",
+	"passwordless_sign_in",
+	"list_passkeys",
+];
+
 /** Records the client-side time of one HTTP step of a ceremony. */
 export type StepRecorder = (step: string, ms: number) => void;
 
 export interface SystemUnderTest<A> {
-	readonly name: "ours" | "peer";
+	readonly name: SystemName;
 	readonly label: string;
 	supports(operation: Operation): boolean;
 	/** Creates `count` accounts set up for the operation, before any timing. */
