@@ -46,6 +46,9 @@ export default defineConfig({
 					// Retries without waiting minutes; the backoff itself is tested with the default.
 					WEBHOOK_RETRY_BASE_SECONDS: "0",
 				},
+				// An empty database of its own for the migration tests, which apply the
+				// migrations step by step (test/routes/sessions-migration.test.ts).
+				d1Databases: { MIGRATION_TEST_DB: "migration-test" },
 				serviceBindings: { EXAMPLE_APP: "service-binding-example" },
 				workers: [
 					{

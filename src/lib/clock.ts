@@ -8,7 +8,8 @@ export const clock = {
 
 export const SECOND = 1000;
 export const MINUTE = 60 * SECOND;
-export const DAY = 24 * 60 * MINUTE;
+export const HOUR = 60 * MINUTE;
+export const DAY = 24 * HOUR;
 
 export function iso(ms: number): string {
 	return new Date(ms).toISOString();

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { isRecent, resolveSession, slideSession } from "../services/sessions";
+import { isRecent, recordSessionUse, resolveSession } from "../services/sessions";
 import { createDb } from "../storage/db";
 import { readConfig } from "./config";
 import type { AppEnv } from "./context";
@@ -143,8 +143,8 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		}
 		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
-		// Only a request that passed every check keeps the session alive.
-		if (resolved.slideTo !== null) await slideSession(c.var.db, session, resolved.slideTo);
+		// Only a request that passed every check keeps the session alive, or counts as its use.
+		await recordSessionUse(c.var.db, session, resolved);
 		c.set("auth", { session, client, ...(resolved.userPasskeys ? { userPasskeys: resolved.userPasskeys } : {}) });
 		await next();
 		// The cookie's own expiry would end a sliding session 30 days after

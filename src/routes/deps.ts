@@ -1,7 +1,21 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
 import { clientKindOf } from "../lib/middleware";
+import { countryOf, describeDevice, UNKNOWN_DEVICE } from "../lib/user-agent";
 import { createSecurityEventSink } from "../services/security-events";
+import type { SessionSource } from "../services/sessions";
+
+/**
+ * Where a session this request creates comes from, for the user's session
+ * list: the client kind, the device from the User-Agent (coarse, lib/user-agent.ts)
+ * and the country Cloudflare's edge saw. No address is kept. A server API
+ * request comes from the app's backend: its User-Agent and country are the
+ * backend's, not the person's, so they are not recorded.
+ */
+function sessionSource(c: Context<AppEnv>, client: SessionSource["client"]): SessionSource {
+	if (c.get("serverKey")) return { client, device: UNKNOWN_DEVICE, country: null };
+	return { client, device: describeDevice(c.req.header("user-agent")), country: countryOf(c.req.raw.cf) };
+}
 
 /** The narrow dependencies a service needs, taken from the request context. */
 export function serviceDeps(c: Context<AppEnv>) {
@@ -14,6 +28,7 @@ export function serviceDeps(c: Context<AppEnv>) {
 		config: c.var.config,
 		metrics: c.var.metrics,
 		client,
+		source: sessionSource(c, client),
 		startedAt: c.var.startedAt,
 		events: createSecurityEventSink({
 			queue: c.env.WEBHOOKS,

@@ -85,6 +85,45 @@ export const Revoked = z
 	})
 	.openapi("Revoked");
 
+/** One of the user's sessions in their list (GET /api/auth/sessions/). */
+export const SessionListEntry = z
+	.object({
+		id: z.string().openapi({ description: "The session's public id (not its token): what DELETE takes" }),
+		current: z.boolean().openapi({ description: "The session this request was made with" }),
+		client: z.enum(["browser", "app", "unknown"]).openapi({
+			description:
+				"`browser` (cookie) or `app` (bearer token); `unknown` only for a session created before sessions were listed",
+		}),
+		device: z.string().openapi({
+			description: 'Coarse, from the User-Agent: a browser and an OS only ("Chrome on macOS"), or "Unknown device"',
+		}),
+		country: z
+			.string()
+			.optional()
+			.openapi({ description: "ISO 3166-1 alpha-2 (`T1`: Tor) where the session was created, when known" }),
+		created_at: z.string(),
+		last_used_at: z.string().openapi({ description: "The newest use, to within an hour" }),
+		amr: z
+			.array(z.enum(["pwd", "hwk", "swk", "otp", "user", "mfa"]))
+			.openapi({ description: "How it was authenticated (RFC 8176), as an access token's `amr` claim" }),
+	})
+	.openapi("SessionListEntry", {
+		example: {
+			id: "3f0c2a9be1d84c7a9a51f6b0c2d3e4f5",
+			current: true,
+			client: "browser",
+			device: "Chrome on macOS",
+			country: "DE",
+			created_at: "2026-11-25T08:00:00.000Z",
+			last_used_at: "2026-11-25T09:00:00.000Z",
+			amr: ["pwd", "hwk", "mfa"],
+		},
+	});
+
+export const SessionList = z
+	.object({ success: z.literal(true), sessions: z.array(SessionListEntry) })
+	.openapi("SessionList");
+
 /** Only for app clients (`X-Client: app`); browsers get an HttpOnly cookie instead. */
 export const SessionToken = z
 	.string()

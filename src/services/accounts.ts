@@ -21,6 +21,7 @@ import {
 	prepareSession,
 	refreshAuthentication,
 	type SecondFactorMethod,
+	type SessionSource,
 } from "./sessions";
 
 const PASSWORD_USE: AmrUse = { m: "pwd" };
@@ -32,6 +33,8 @@ export interface AccountDeps {
 	userState: UserStateNamespace;
 	metrics: Metrics;
 	client: ClientKind;
+	/** Where the sessions a sign-in writes come from (their list shows it). */
+	source: SessionSource;
 	startedAt: number;
 	/** The per-client limits' key (clientKeyOf); null off Cloudflare, where no client is limited. */
 	clientKey?: string | null;
@@ -71,6 +74,7 @@ export async function signUp(
 	const { row, issued } = await prepareSession(
 		{ id: user.id, email, externalId: null },
 		"full",
+		deps.source,
 		deps.config.sessionMaxAge,
 		PASSWORD_USE,
 	);
@@ -231,7 +235,7 @@ export async function logIn(
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
 	const counts = await countAuthenticators(deps.db, user.id);
 	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
-	const issued = await issuePasswordSession(deps.db, user, level, deps.config.sessionMaxAge, PASSWORD_USE);
+	const issued = await issuePasswordSession(deps.db, user, level, deps.source, deps.config.sessionMaxAge, PASSWORD_USE);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {
 		record(deps, "auth.login.failed", "password_changed");

@@ -16,7 +16,14 @@ import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
 import { CeremonyFailure } from "./second-factor";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import { type IssuedSession, methodsOf, prepareSession, type SessionView, sessionView } from "./sessions";
+import {
+	type IssuedSession,
+	methodsOf,
+	prepareSession,
+	type SessionSource,
+	type SessionView,
+	sessionView,
+} from "./sessions";
 import { issueSignInChallenge, openSignInChallenge } from "./sign-in-challenge";
 import { inspectAssertion } from "./webauthn-inspect";
 
@@ -25,6 +32,8 @@ export interface SignInDeps {
 	config: Config;
 	metrics: Metrics;
 	client: ClientKind;
+	/** Where the session a sign-in writes comes from (its list shows it). */
+	source: SessionSource;
 	startedAt: number;
 	/** The key set the sign-in challenges' MAC keys are derived from: the newest signs, each listed one verifies. */
 	challengeKeys: KeySet;
@@ -106,7 +115,7 @@ export async function signInWithPasskey(
 		});
 		// User verification is required here, so a passwordless sign-in is always `user` too.
 		const method = passkeyUse(found.passkey.backupEligible, inspected.authData.flags.uv);
-		const { row, issued } = await prepareSession(found.user, "full", deps.config.sessionMaxAge, method);
+		const { row, issued } = await prepareSession(found.user, "full", deps.source, deps.config.sessionMaxAge, method);
 		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
 		emitSecurityEvent(deps, {

@@ -19,6 +19,7 @@ import {
 	prepareSession,
 	revokeAllSessions,
 	type SessionLevel,
+	type SessionSource,
 	type SessionView,
 	sessionView,
 } from "./sessions";
@@ -34,6 +35,8 @@ export interface ServerDeps {
 	config: Pick<Config, "sessionMaxAge">;
 	events: SecurityEventSink;
 	client: ClientKind;
+	/** An app session with no device or country: the request is the backend's, not the person's (routes/deps.ts). */
+	source: SessionSource;
 }
 
 /** The user as the server API shows it. */
@@ -169,6 +172,7 @@ export async function createServerSession(
 	const { row, issued } = await prepareSession(
 		user,
 		level,
+		deps.source,
 		deps.config.sessionMaxAge,
 		input.amr.map((m) => ({ m })),
 	);

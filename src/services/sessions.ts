@@ -1,25 +1,30 @@
-import { type AmrRecord, type AmrUse, withUse } from "../lib/amr";
-import { clock, DAY, iso, MINUTE } from "../lib/clock";
+import { type AmrRecord, type AmrUse, type AmrValue, amrClaims, withUse } from "../lib/amr";
+import { clock, DAY, HOUR, iso, MINUTE } from "../lib/clock";
 import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
 import { sha256Hex } from "../lib/crypto";
-import { randomBytes, toBase64Url } from "../lib/encoding";
+import { randomBytes, toBase64Url, toHex } from "../lib/encoding";
+import { ApiError } from "../lib/errors";
+import type { ClientKind } from "../lib/metrics";
+import { UNKNOWN_DEVICE } from "../lib/user-agent";
 import { type AuthenticatorCounts, countAuthenticators } from "../storage/authenticators";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
 import {
 	deleteOtherSessions,
 	deleteSession,
+	deleteUserSessionByPublicId,
 	deleteUserSessions,
-	extendSession,
 	findLiveSession,
 	findLiveSessionWithPasskeys,
 	insertSession,
 	insertSessionIfPassword,
+	listLiveSessions,
 	markAuthenticated,
 	refreshSessionWith,
 	type SessionRow,
 	type SessionWithUser,
 	type SingleUse,
+	touchSession,
 	upgradeSession,
 } from "../storage/sessions";
 
@@ -33,13 +38,30 @@ export const RECENT_AUTHENTICATION = 5 * MINUTE;
 export const DEFAULT_SESSION_MAX_AGE = DEFAULT_SESSION_MAX_AGE_DAYS * DAY;
 // Sliding expiry is written at most once a day, not on every request.
 const EXTEND_AFTER = DAY;
+// The last use is written at most once an hour: the list says when, to the hour.
+export const LAST_USED_PRECISION = HOUR;
 
 export type SessionLevel = "partial" | "full";
 export type SecondFactorMethod = "webauthn" | "totp" | "recovery_codes";
 
+/** Where a session was created, as its list shows it (GET /api/auth/sessions/). */
+export interface SessionSource {
+	/** A cookie (browser) or a bearer token (app); null: not known (a row from before migration 0005, a tool's session). */
+	client: ClientKind | null;
+	/** Coarse: "Chrome on macOS" (lib/user-agent.ts describeDevice). */
+	device: string;
+	/** ISO 3166-1 alpha-2, from `request.cf.country`; null when not known. */
+	country: string | null;
+}
+
+/** For a session created by no request (tools, tests): nothing is known. */
+export const UNKNOWN_SOURCE: SessionSource = { client: null, device: UNKNOWN_DEVICE, country: null };
+
 export interface AuthenticatedSession {
-	/** The stored id: SHA-256 of the token. */
+	/** The stored id: SHA-256 of the token. Never shown to anyone. */
 	id: string;
+	/** The id the session list shows and DELETE /api/auth/sessions/{id}/ takes. */
+	publicId: string;
 	userId: string;
 	email: string;
 	/** The app's own id for the user when the server API set one: the access token's subject then. */
@@ -51,6 +73,10 @@ export interface AuthenticatedSession {
 	expiresAt: number;
 	/** How it was authenticated: each method with its newest time (lib/amr.ts). */
 	amr: AmrRecord;
+	/** Where it was created; a partial session's carries over to its full one. */
+	source: SessionSource;
+	/** The newest use as stored (written at most once an hour). */
+	lastUsedAt: number;
 }
 
 export interface IssuedSession {
@@ -81,6 +107,7 @@ function toAuthenticated(
 ): AuthenticatedSession {
 	return {
 		id: row.id,
+		publicId: row.publicId,
 		userId: row.userId,
 		email: user.email,
 		externalId: user.externalId,
@@ -90,7 +117,28 @@ function toAuthenticated(
 		// A row written before the cap (or before it was lowered) may say later; the cap wins.
 		expiresAt: Math.min(row.expiresAt, row.createdAt + maxAge),
 		amr: row.amr,
+		source: sourceOf(row),
+		lastUsedAt: lastUsedOf(row),
 	};
+}
+
+/** A row from before migration 0005 knows nothing of where it was created. */
+export function sourceOf(row: Pick<SessionRow, "client" | "device" | "country">): SessionSource {
+	return { client: row.client, device: row.device ?? UNKNOWN_DEVICE, country: row.country };
+}
+
+/** Migration 0005 filled it in for older rows; the fallback only keeps the type honest. */
+export function lastUsedOf(row: Pick<SessionRow, "lastUsedAt" | "authenticatedAt">): number {
+	return row.lastUsedAt ?? row.authenticatedAt;
+}
+
+/** A public id: 128 random bits as 32 lower-case hex digits, the form migration 0005 gave older rows. */
+export function newPublicId(): string {
+	return toHex(randomBytes(16));
+}
+
+export function isPublicId(text: string): boolean {
+	return /^[0-9a-f]{32}$/.test(text);
 }
 
 function newSessionRow(
@@ -100,9 +148,23 @@ function newSessionRow(
 	now: number,
 	maxAge: number,
 	amr: AmrRecord,
+	source: SessionSource,
 ): SessionRow {
 	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : Math.min(FULL_SESSION_TTL, maxAge);
-	return { id, userId, level, createdAt: now, authenticatedAt: now, expiresAt: now + ttl, amr };
+	return {
+		id,
+		publicId: newPublicId(),
+		userId,
+		level,
+		createdAt: now,
+		authenticatedAt: now,
+		expiresAt: now + ttl,
+		amr,
+		client: source.client,
+		device: source.device,
+		country: source.country,
+		lastUsedAt: now,
+	};
 }
 
 export async function hashToken(token: string): Promise<string> {
@@ -113,6 +175,8 @@ export async function hashToken(token: string): Promise<string> {
 export async function prepareSession(
 	user: SessionUser,
 	level: SessionLevel,
+	/** The request's client, device and country (routes/deps.ts serviceDeps). */
+	source: SessionSource,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
 	method?: AmrUse | AmrUse[],
@@ -121,18 +185,20 @@ export async function prepareSession(
 	const now = clock.now();
 	const uses = method === undefined ? [] : Array.isArray(method) ? method : [method];
 	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
-	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, amr);
+	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, amr, source);
 	return { row, issued: { session: toAuthenticated(row, user, maxAge), token } };
 }
 
+/** A session written straight away, with no request behind it (tools, tests): its source is unknown unless given. */
 export async function issueSession(
 	db: Db,
 	user: SessionUser,
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 	method?: AmrUse,
+	source: SessionSource = UNKNOWN_SOURCE,
 ): Promise<IssuedSession> {
-	const { row, issued } = await prepareSession(user, level, maxAge, method);
+	const { row, issued } = await prepareSession(user, level, source, maxAge, method);
 	await insertSession(db, row);
 	return issued;
 }
@@ -145,10 +211,11 @@ export async function issuePasswordSession(
 	db: Db,
 	user: SessionUser & { passwordHash: string },
 	level: SessionLevel,
+	source: SessionSource,
 	maxAge: number,
 	method: AmrUse,
 ): Promise<IssuedSession | null> {
-	const { row, issued } = await prepareSession(user, level, maxAge, method);
+	const { row, issued } = await prepareSession(user, level, source, maxAge, method);
 	return (await insertSessionIfPassword(db, row, user.passwordHash)) ? issued : null;
 }
 
@@ -161,6 +228,12 @@ export interface ResolvedSession {
 	 * session) does not keep a session alive.
 	 */
 	slideTo: number | null;
+	/**
+	 * The session's use is due to be recorded at this time (null: not yet):
+	 * an hour after the last recorded use, or whenever the expiry slides
+	 * (the same write). recordSessionUse writes both, after the checks.
+	 */
+	usedAt: number | null;
 	/** The user's WebAuthn identity and passkeys, when asked for (read with the session). */
 	userPasskeys?: UserPasskeys;
 }
@@ -186,7 +259,9 @@ export async function resolveSession(
 	}
 	if (!found) return null;
 	const session = toAuthenticated(found.session, found, maxAge);
-	return { session, slideTo: slideTarget(session, now, maxAge), ...(userPasskeys ? { userPasskeys } : {}) };
+	const slideTo = slideTarget(session, now, maxAge);
+	const usedAt = slideTo !== null || sessionUseDue(session, now) ? now : null;
+	return { session, slideTo, usedAt, ...(userPasskeys ? { userPasskeys } : {}) };
 }
 
 /**
@@ -203,14 +278,86 @@ function slideTarget(session: AuthenticatedSession, now: number, maxAge: number)
 	return target - session.expiresAt > EXTEND_AFTER || target === end ? target : null;
 }
 
-/** Moves a full session's expiry forward (resolveSession says when and to what). */
-export async function slideSession(db: Db, session: AuthenticatedSession, expiresAt: number): Promise<void> {
-	await extendSession(db, session.id, expiresAt);
-	session.expiresAt = expiresAt;
+/**
+ * Whether the session's last use should be written now: at most once an
+ * hour, so that a session in use costs one D1 write an hour at most (and the
+ * sliding expiry's daily write carries it for free).
+ */
+export function sessionUseDue(session: AuthenticatedSession, now: number): boolean {
+	return now - session.lastUsedAt >= LAST_USED_PRECISION;
+}
+
+/**
+ * Records a use of the session in one write: its last use and, when due, its
+ * sliding expiry (resolveSession says whether and what).
+ */
+export async function recordSessionUse(
+	db: Db,
+	session: AuthenticatedSession,
+	due: Pick<ResolvedSession, "slideTo" | "usedAt">,
+): Promise<void> {
+	if (due.usedAt === null) return;
+	await touchSession(db, session.id, due.usedAt, due.slideTo ?? undefined);
+	session.lastUsedAt = due.usedAt;
+	if (due.slideTo !== null) session.expiresAt = due.slideTo;
 }
 
 export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {
 	return deleteSession(db, session.id);
+}
+
+/** One of the user's sessions as their list shows it: never its token or the token's hash, never an address. */
+export interface SessionListEntry {
+	id: string;
+	current: boolean;
+	/** "unknown" only for a session created before the list existed (migration 0005). */
+	client: "browser" | "app" | "unknown";
+	device: string;
+	country?: string;
+	created_at: string;
+	last_used_at: string;
+	/** RFC 8176 values, as in an access token's `amr` claim. */
+	amr: AmrValue[];
+}
+
+/** The user's live sessions, newest first, the requesting one marked `current`. */
+export async function listSessions(
+	db: Db,
+	current: AuthenticatedSession,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
+): Promise<SessionListEntry[]> {
+	const rows = await listLiveSessions(db, current.userId, clock.now(), maxAge);
+	return rows.map((row) => {
+		const source = sourceOf(row);
+		return {
+			id: row.publicId,
+			current: row.id === current.id,
+			client: source.client ?? "unknown",
+			device: source.device,
+			...(source.country ? { country: source.country } : {}),
+			created_at: iso(row.createdAt),
+			last_used_at: iso(lastUsedOf(row)),
+			amr: amrClaims(row.amr).amr,
+		};
+	});
+}
+
+/**
+ * Ends one of the user's live sessions by its public id; `current` says it
+ * was the requesting one (a sign-out). An id that is not a live session of
+ * this user (another user's, an ended one, one that cannot exist) is 404
+ * and changes nothing.
+ */
+export async function revokeSessionByPublicId(
+	db: Db,
+	current: AuthenticatedSession,
+	publicId: string,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
+): Promise<{ current: boolean }> {
+	if (!isPublicId(publicId)) throw new ApiError("not_found");
+	const deleted = await deleteUserSessionByPublicId(db, current.userId, publicId, clock.now(), maxAge);
+	if (deleted === null) throw new ApiError("not_found");
+	return { current: deleted === current.id };
 }
 
 export type SecondFactorCompletion =
@@ -268,7 +415,8 @@ export async function completeSecondFactor(
 	}
 	const token = toBase64Url(randomBytes(32));
 	// The full session's lifetime counts from here: the partial one lived ten minutes at most.
-	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr);
+	// Same client, same device: the partial session's source carries over (a new public id, as a new token).
+	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr, session.source);
 	const outcome = await upgradeSession(db, session.id, row, use);
 	if (outcome !== "upgraded") return { completed: false, reason: outcome === "session_gone" ? "session_gone" : "lost" };
 	return { completed: true, session: toAuthenticated(row, session, maxAge), token };

@@ -38,9 +38,30 @@ export const sessions = sqliteTable(
 		expiresAt: integer("expires_at").notNull(),
 		/** How the session was authenticated (lib/amr.ts): the access token's `amr` and `acr`. */
 		amr: text("amr", { mode: "json" }).$type<AmrRecord>().notNull().default(sql`'[]'`),
+		/**
+		 * The id the user's session list shows and `DELETE /api/auth/sessions/{id}/`
+		 * takes: 128 random bits (32 lower-case hex digits), unrelated to the token.
+		 * The row's `id` (the token's hash) never leaves the server.
+		 * NOT NULL here, nullable in D1: SQLite cannot add a NOT NULL column
+		 * without a constant default; migration 0005 fills the older rows and
+		 * every insert writes one.
+		 */
+		publicId: text("public_id").notNull(),
+		/** "browser" (cookie) or "app" (bearer token): how the session was created. */
+		client: text("client", { enum: ["browser", "app"] }),
+		/** Coarse: a browser and an OS from a fixed list (lib/user-agent.ts), never the User-Agent itself. */
+		device: text("device"),
+		/** ISO 3166-1 alpha-2 country of the request that created it (Cloudflare's `request.cf.country`), when known. */
+		country: text("country"),
+		/** The newest use, written at most once an hour (services/sessions.ts, sessionUseDue). */
+		lastUsedAt: integer("last_used_at"),
 	},
-	// expires_at: the scheduled sweep finds expired sessions of users who never come back.
-	(table) => [index("sessions_user_id").on(table.userId), index("sessions_expires_at").on(table.expiresAt)],
+	(table) => [
+		index("sessions_user_id").on(table.userId),
+		// expires_at: the scheduled sweep finds expired sessions of users who never come back.
+		index("sessions_expires_at").on(table.expiresAt),
+		uniqueIndex("sessions_public_id").on(table.publicId),
+	],
 );
 
 export const passkeys = sqliteTable(

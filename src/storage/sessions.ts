@@ -1,4 +1,4 @@
-import { and, eq, exists, gt, inArray, lte, ne, type SQL, sql } from "drizzle-orm";
+import { and, desc, eq, exists, gt, inArray, lte, ne, type SQL, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "./db";
 import { PASSKEYS_NEWEST_FIRST, type UserPasskeys } from "./passkeys";
@@ -45,7 +45,11 @@ export async function insertSession(db: Db, session: SessionRow): Promise<void> 
  * the cap existed, or before the operator lowered it, ends on time too.
  */
 function isLiveSession(id: string, now: number, maxAge: number) {
-	return and(eq(sessions.id, id), gt(sessions.expiresAt, now), gt(sessions.createdAt, now - maxAge));
+	return and(eq(sessions.id, id), isLive(now, maxAge));
+}
+
+function isLive(now: number, maxAge: number) {
+	return and(gt(sessions.expiresAt, now), gt(sessions.createdAt, now - maxAge));
 }
 
 export async function findLiveSession(
@@ -113,7 +117,44 @@ export function sessionColumns(row: SessionRow) {
 		authenticatedAt: sql<number>`${row.authenticatedAt}`.as("authenticated_at"),
 		expiresAt: sql<number>`${row.expiresAt}`.as("expires_at"),
 		amr: sql<SessionRow["amr"]>`${JSON.stringify(row.amr)}`.as("amr"),
+		publicId: sql<string>`${row.publicId}`.as("public_id"),
+		client: sql<SessionRow["client"]>`${row.client}`.as("client"),
+		device: sql<string | null>`${row.device}`.as("device"),
+		country: sql<string | null>`${row.country}`.as("country"),
+		lastUsedAt: sql<number | null>`${row.lastUsedAt}`.as("last_used_at"),
 	};
+}
+
+/**
+ * The user's live sessions, partial ones too (a password sign-in waiting for
+ * its second factor), newest first: what the user's session list shows.
+ */
+export function listLiveSessions(db: Db, userId: string, now: number, maxAge: number): Promise<SessionRow[]> {
+	return db
+		.select()
+		.from(sessions)
+		.where(and(eq(sessions.userId, userId), isLive(now, maxAge)))
+		.orderBy(desc(sessions.createdAt), desc(sessions.publicId))
+		.all();
+}
+
+/**
+ * Deletes the user's live session with this public id; returns its stored
+ * id (the token's hash), or null when the user has no such live session:
+ * another user's id deletes nothing.
+ */
+export async function deleteUserSessionByPublicId(
+	db: Db,
+	userId: string,
+	publicId: string,
+	now: number,
+	maxAge: number,
+): Promise<string | null> {
+	const deleted = await db
+		.delete(sessions)
+		.where(and(eq(sessions.userId, userId), eq(sessions.publicId, publicId), isLive(now, maxAge)))
+		.returning({ id: sessions.id });
+	return deleted[0]?.id ?? null;
 }
 
 export async function deleteSession(db: Db, id: string): Promise<void> {
@@ -276,6 +317,10 @@ export async function markAuthenticated(db: Db, id: string, now: number, amr: Se
 	await db.update(sessions).set({ authenticatedAt: now, amr }).where(eq(sessions.id, id));
 }
 
-export async function extendSession(db: Db, id: string, expiresAt: number): Promise<void> {
-	await db.update(sessions).set({ expiresAt }).where(eq(sessions.id, id));
+/** Records a use: the last-use time and, when given, the new sliding expiry (one write). */
+export async function touchSession(db: Db, id: string, lastUsedAt: number, expiresAt?: number): Promise<void> {
+	await db
+		.update(sessions)
+		.set({ lastUsedAt, ...(expiresAt === undefined ? {} : { expiresAt }) })
+		.where(eq(sessions.id, id));
 }

@@ -191,9 +191,15 @@ export interface Tab {
 
 export async function openTab(
 	browser: Browser,
-	options: { viewport?: { width: number; height: number }; mobile?: boolean } = {},
+	options: {
+		viewport?: { width: number; height: number };
+		mobile?: boolean;
+		/** Another browser's User-Agent: what the session list then calls this device. */
+		userAgent?: string;
+	} = {},
 ): Promise<Tab> {
 	const context = await browser.newContext({
+		...(options.userAgent ? { userAgent: options.userAgent } : {}),
 		baseURL: inject("baseUrl"),
 		viewport: options.viewport ?? { width: 1280, height: 860 },
 		isMobile: options.mobile ?? false,

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { prepareSession } from "../../src/services/sessions";
+import { prepareSession, UNKNOWN_SOURCE } from "../../src/services/sessions";
 import { createDb } from "../../src/storage/db";
 import { recordSignIn } from "../../src/storage/sign-in-challenges";
 import { SoftAuthenticator } from "../helpers/authenticator";
@@ -87,8 +87,16 @@ describe("recording a sign-in", () => {
 			backedUp: false,
 			usedAt,
 		});
-		const { row: winner } = await prepareSession({ id: user.id, email: user.email, externalId: null }, "full");
-		const { row: loser } = await prepareSession({ id: user.id, email: user.email, externalId: null }, "full");
+		const { row: winner } = await prepareSession(
+			{ id: user.id, email: user.email, externalId: null },
+			"full",
+			UNKNOWN_SOURCE,
+		);
+		const { row: loser } = await prepareSession(
+			{ id: user.id, email: user.email, externalId: null },
+			"full",
+			UNKNOWN_SOURCE,
+		);
 		expect(await recordSignIn(db, use(stored.sign_count + 2, now), winner)).toBe(true);
 		expect(await recordSignIn(db, use(stored.sign_count + 1, now + 1), loser)).toBe(false);
 		const ids = await env.DB.prepare("SELECT id FROM sessions WHERE id IN (?, ?)").bind(winner.id, loser.id).all();

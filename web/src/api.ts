@@ -26,6 +26,24 @@ export interface Passkey {
 	credential_id: string;
 }
 
+/** One of the user's sessions (GET /api/auth/sessions/). */
+export interface SessionEntry {
+	id: string;
+	current: boolean;
+	client: "browser" | "app" | "unknown";
+	device: string;
+	country?: string;
+	created_at: string;
+	last_used_at: string;
+	/** RFC 8176 values: pwd, hwk, swk, otp, user, mfa. */
+	amr: string[];
+}
+
+export interface SessionList {
+	success: true;
+	sessions: SessionEntry[];
+}
+
 export interface SessionResult {
 	success: true;
 	session: SessionView;

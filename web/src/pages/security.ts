@@ -6,6 +6,8 @@ import {
 	onReauthenticationRequired,
 	type Passkey,
 	type PasskeyList,
+	type SessionEntry,
+	type SessionList,
 	type SessionResult,
 	type SessionView,
 } from "../api";
@@ -39,12 +41,24 @@ const state: {
 	passkeys: PasskeyList | null;
 	totp: TotpStatus | null;
 	recovery: RecoveryStatus | null;
-} = { session: null, passkeys: null, totp: null, recovery: null };
+	sessions: SessionEntry[] | null;
+} = { session: null, passkeys: null, totp: null, recovery: null, sessions: null };
 
-/** A session that ended (or never finished two-factor) goes back to sign-in. */
+let leaving = false;
+
+function leaveForSignIn(): void {
+	if (!leaving) location.replace(SIGN_IN_PAGE);
+	leaving = true;
+}
+
+/**
+ * A session that ended (or never finished two-factor) goes back to sign-in.
+ * Once: the page's loads run together and each finds the session gone, and
+ * a second navigation would cancel the first one under way.
+ */
 function leaveIfSignedOut(error: unknown): boolean {
 	if (error instanceof ApiError && (error.code === "not_authenticated" || error.code === "mfa_required")) {
-		location.replace(SIGN_IN_PAGE);
+		leaveForSignIn();
 		return true;
 	}
 	return false;
@@ -72,7 +86,7 @@ function clearNotice(): void {
 async function loadSession(): Promise<void> {
 	const { session } = await api<SessionResult>("GET", "/api/auth/session/");
 	if (session.level !== "full") {
-		location.replace(SIGN_IN_PAGE);
+		leaveForSignIn();
 		return;
 	}
 	state.session = session;
@@ -114,12 +128,24 @@ async function loadRecovery(): Promise<void> {
 	renderRecovery();
 }
 
+async function loadSessions(): Promise<void> {
+	const region = byId("sessions-error", HTMLElement);
+	try {
+		state.sessions = (await api<SessionList>("GET", "/api/auth/sessions/")).sessions;
+		clearError(region);
+	} catch (error) {
+		report(region, error);
+	}
+	renderSessions();
+}
+
 async function loadAll(): Promise<void> {
 	await Promise.all([
 		loadSession().catch((error: unknown) => report(byId("page-error", HTMLElement), error)),
 		loadPasskeys(),
 		loadTotp(),
 		loadRecovery(),
+		loadSessions(),
 	]);
 	renderStatus();
 }
@@ -673,6 +699,105 @@ async function regenerateRecoveryCodes(): Promise<void> {
 
 // ---------------------------------------------------------------- sessions
 
+const AMR_NAMES: Record<string, string> = { pwd: "password", hwk: "passkey", swk: "passkey", otp: "one-time code" };
+
+/** " with password and passkey", from the session's RFC 8176 amr values; "" when none is recorded. */
+function withMethods(amr: string[]): string {
+	const names = [...new Set(amr.flatMap((value) => AMR_NAMES[value] ?? []))];
+	const last = names.pop();
+	if (last === undefined) return "";
+	return ` with ${names.length > 0 ? `${names.join(", ")} and ${last}` : last}`;
+}
+
+let regionNames: Intl.DisplayNames | null = null;
+
+/** "Germany" for DE, in the reader's language; Cloudflare's T1 is Tor. */
+function countryName(code: string): string {
+	if (code === "T1") return "Tor network";
+	try {
+		regionNames ??= new Intl.DisplayNames(undefined, { type: "region" });
+		return regionNames.of(code) ?? code;
+	} catch {
+		return code;
+	}
+}
+
+const CLIENT_NAMES: Record<SessionEntry["client"], string> = {
+	browser: "Browser",
+	app: "App",
+	unknown: "Browser or app",
+};
+
+function sessionItem(session: SessionEntry): HTMLLIElement {
+	const titleRow = h("div", { class: "item-title-row" }, h("p", { class: "item-title" }, session.device));
+	if (session.current) titleRow.append(h("span", { class: "badge current" }, "This device"));
+	const where = [CLIENT_NAMES[session.client], ...(session.country ? [countryName(session.country)] : [])];
+	const used = session.current
+		? h("span", {}, "Active now")
+		: h("span", {}, "Last used ", timeElement(session.last_used_at));
+	const body = h(
+		"div",
+		{ class: "item-body" },
+		titleRow,
+		h("p", { class: "item-meta" }, where.join(" · ")),
+		h(
+			"p",
+			{ class: "item-meta" },
+			h("span", {}, "Signed in ", timeElement(session.created_at), withMethods(session.amr)),
+			" · ",
+			used,
+		),
+	);
+	const item = h(
+		"li",
+		{ class: "item", "data-session-id": session.id, ...(session.current ? { "data-current": "" } : {}) },
+		h("span", { class: `item-icon ${session.client === "app" ? "icon-app" : "icon-browser"}`, "aria-hidden": "true" }),
+		body,
+	);
+	if (!session.current) {
+		const signOut = h(
+			"button",
+			{ type: "button", class: "button danger-ghost small", "aria-label": `Sign out ${session.device}` },
+			"Sign out",
+		);
+		signOut.addEventListener("click", () => void confirmSignOutSession(session));
+		item.append(h("div", { class: "item-actions" }, signOut));
+	}
+	return item;
+}
+
+function renderSessions(): void {
+	byId("session-list", HTMLUListElement).replaceChildren(...(state.sessions ?? []).map(sessionItem));
+}
+
+async function confirmSignOutSession(session: SessionEntry): Promise<void> {
+	clearNotice();
+	clearError(byId("sessions-error", HTMLElement));
+	const done = await confirmAction({
+		title: `Sign out ${session.device}?`,
+		text: "That browser or app will have to sign in again. This one stays signed in.",
+		confirmLabel: "Sign out session",
+		busyLabel: "Signing out…",
+		action: async () => {
+			try {
+				await api("DELETE", `/api/auth/sessions/${encodeURIComponent(session.id)}/`);
+			} catch (error) {
+				// Ended meanwhile (signed out there, expired): what was asked for is done.
+				if (!(error instanceof ApiError && error.code === "not_found")) throw error;
+			}
+		},
+	});
+	if (!done) {
+		byId("session-list", HTMLUListElement)
+			.querySelector<HTMLElement>(`li[data-session-id="${CSS.escape(session.id)}"] button`)
+			?.focus();
+		return;
+	}
+	await loadSessions();
+	notify(`Signed out ${session.device}.`);
+	byId("revoke-others", HTMLButtonElement).focus();
+}
+
 /**
  * Ends every other session of the account; this one stays. Removing a
  * factor or making new recovery codes does not do it on its own (the user
@@ -692,6 +817,7 @@ async function signOutEverywhereElse(): Promise<void> {
 		},
 	});
 	if (!done) return;
+	await loadSessions();
 	notify(
 		revoked === 0
 			? "No other session was signed in."
