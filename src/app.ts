@@ -12,6 +12,7 @@ import { docs } from "./routes/docs";
 import { health } from "./routes/health";
 import { mountOpenApi } from "./routes/openapi";
 import { passkeySignIn } from "./routes/passkey-sign-in";
+import { passkeySignUp } from "./routes/passkey-sign-up";
 import { recoveryCodes } from "./routes/recovery-codes";
 import { serverUsers } from "./routes/server-users";
 import { sessions } from "./routes/sessions";
@@ -28,6 +29,7 @@ app.use("*", cors());
 // One chain, so that its type carries every route: AppType, for hc<AppType>.
 const routes = app
 	.route("/api/auth/passkey", passkeySignIn)
+	.route("/api/auth/signup/passkey", passkeySignUp)
 	.route("/api/auth/sessions", sessions)
 	.route("/api/auth", auth)
 	.route("/api/auth", tokens)

@@ -52,14 +52,17 @@ function passwordGate(): MiddlewareHandler<AppEnv> {
 }
 
 /** The per-client limits key on CF-Connecting-IP only: X-Forwarded-For is the client's to write. */
-function accountDeps(c: Context<AppEnv>) {
+export function accountDeps(c: Context<AppEnv>) {
 	return { ...serviceDeps(c), clientKey: clientKeyOf(c.req.header("cf-connecting-ip")) };
 }
 
 /** A limited client answers 429 before its sign-up or sign-in body is read (API.md's order). */
-function clientGate(scope: "client_signup" | "client_password"): MiddlewareHandler<AppEnv> {
+export function clientGate(
+	scope: "client_signup" | "client_password",
+	method: "password" | "webauthn" = "password",
+): MiddlewareHandler<AppEnv> {
 	return async function clientGate(c, next) {
-		await assertClientNotLimited(accountDeps(c), scope);
+		await assertClientNotLimited(accountDeps(c), scope, method);
 		await next();
 	};
 }

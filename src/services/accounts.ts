@@ -50,12 +50,7 @@ export async function signUp(
 	deps: AccountDeps,
 	input: { email: string; password: string },
 ): Promise<{ user: { id: string; email: string }; issued: IssuedSession }> {
-	const limiter = await clientLimiter(deps);
-	if (limiter) {
-		// Counted before the email is looked up, so parallel sign-ups cannot outrun it.
-		const start = await limiter.beginAttempt({ ...CLIENT_SIGNUP_LIMIT, now: clock.now() });
-		if (start.locked) throw rateLimited(deps, "client_signup", start.retryAfterSeconds);
-	}
+	await countClientSignUp(deps, "password");
 	const email = normalizeEmail(input.email);
 	if (await findUserByEmail(deps.db, email)) throw new ApiError("email_taken");
 	const password = await hashPassword(input.password);
@@ -94,6 +89,18 @@ export async function signUp(
 	return { user: { id: user.id, email }, issued };
 }
 
+/**
+ * Counts one sign-up attempt against the client's limit (CLIENT_SIGNUP_LIMIT),
+ * or answers 429: before the email is looked up, so parallel sign-ups cannot
+ * outrun it. Password and passkey-first sign-ups share the one counter.
+ */
+export async function countClientSignUp(deps: AccountDeps, method: "password" | "webauthn"): Promise<void> {
+	const limiter = await clientLimiter(deps);
+	if (!limiter) return;
+	const start = await limiter.beginAttempt({ ...CLIENT_SIGNUP_LIMIT, now: clock.now() });
+	if (start.locked) throw rateLimited(deps, "client_signup", start.retryAfterSeconds, method);
+}
+
 // Compared against when the email is unknown, so that a wrong email costs
 // the same PBKDF2 time as a wrong password and timing reveals no accounts.
 const DUMMY_HASH = {
@@ -119,12 +126,17 @@ function record(deps: AccountDeps, event: "auth.login.success" | "auth.login.fai
 
 type PasswordLimit = "password" | "client_password" | "client_signup";
 
-function rateLimited(deps: AccountDeps, reason: PasswordLimit, retryAfterSeconds: number): ApiError {
+function rateLimited(
+	deps: AccountDeps,
+	reason: PasswordLimit,
+	retryAfterSeconds: number,
+	method: "password" | "webauthn" = "password",
+): ApiError {
 	deps.metrics.record({
 		event: "rate_limit.blocked",
 		outcome: "blocked",
 		reason,
-		method: "password",
+		method,
 		client: deps.client,
 		durationMs: performance.now() - deps.startedAt,
 	});
@@ -146,11 +158,15 @@ const CLIENT_LIMITS = { client_password: CLIENT_PASSWORD_LIMIT, client_signup: C
  * routes ask the client's limiter first. This only reads the counter; the
  * service counts the attempt.
  */
-export async function assertClientNotLimited(deps: AccountDeps, scope: keyof typeof CLIENT_LIMITS): Promise<void> {
+export async function assertClientNotLimited(
+	deps: AccountDeps,
+	scope: keyof typeof CLIENT_LIMITS,
+	method: "password" | "webauthn" = "password",
+): Promise<void> {
 	const limiter = await clientLimiter(deps);
 	if (!limiter) return;
 	const status = await limiter.attemptStatus({ ...CLIENT_LIMITS[scope], now: clock.now() });
-	if (status.locked) throw rateLimited(deps, scope, status.retryAfterSeconds);
+	if (status.locked) throw rateLimited(deps, scope, status.retryAfterSeconds, method);
 }
 
 /**

@@ -94,9 +94,10 @@ export interface RegistrationCompleted {
 	recoveryCodes: string[] | null;
 }
 
-type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists";
+type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists" | "email_taken";
 
-class RegistrationRefused extends Error {
+/** A refused registration: the API error code, and the reason the failure metric names. */
+export class RegistrationRefused extends Error {
 	constructor(
 		readonly code: RefusalCode,
 		readonly reason: string,
@@ -129,13 +130,22 @@ export function checkRegistrationClaim(pendingText: string | null, claim: Regist
 	const pending = JSON.parse(pendingText) as PendingRegistration;
 	const mismatch = challengeMismatch(pending.challenge, claim.challenge);
 	if (mismatch) return { accepted: false, code: "verification_failed", reason: mismatch };
-	if (pending.passwordless && !claim.userVerified) {
-		return { accepted: false, code: "verification_failed", reason: "user_verification" };
-	}
-	if (pending.passwordless && claim.notDiscoverable) {
-		return { accepted: false, code: "verification_failed", reason: "not_discoverable" };
-	}
+	const problem = pending.passwordless ? passwordlessClaimProblem(claim) : undefined;
+	if (problem) return { accepted: false, code: "verification_failed", reason: problem };
 	return { accepted: true, passwordless: pending.passwordless };
+}
+
+/**
+ * The rules of a passkey for passwordless sign-in (registered with
+ * `passwordless=true`, or made by a passkey-first sign-up): user-verified,
+ * and not reported non-discoverable by the browser (credProps.rk === false).
+ */
+export function passwordlessClaimProblem(
+	claim: RegistrationClaim,
+): "user_verification" | "not_discoverable" | undefined {
+	if (!claim.userVerified) return "user_verification";
+	if (claim.notDiscoverable) return "not_discoverable";
+	return undefined;
 }
 
 /**
@@ -162,7 +172,7 @@ export async function completeRegistration(
 		let row: NewPasskey;
 		let claim: RegistrationClaim;
 		try {
-			({ row, claim } = await verifyNewCredential(deps, session, response, inspected, requestedName, now));
+			({ row, claim } = await verifyNewCredential(deps, session.userId, response, inspected, requestedName, now));
 		} catch (error) {
 			if (!(error instanceof RegistrationRefused)) throw error;
 			const pending = await stub.takePending(challengeKey, now);
@@ -195,10 +205,15 @@ export async function completeRegistration(
 	}
 }
 
-/** Every check that needs no stored state; the passkey row it yields is passwordless once the pending challenge says so. */
-async function verifyNewCredential(
-	deps: RegistrationDeps,
-	session: AuthenticatedSession,
+/**
+ * Every check that needs no stored state, for the passkey of `userId`; the
+ * row it yields is passwordless once the caller's challenge says so. The
+ * challenge is taken as the client data spells it: the caller holds it
+ * against its own (pending, or signed) and checks its spelling.
+ */
+export async function verifyNewCredential(
+	deps: Pick<RegistrationDeps, "config">,
+	userId: string,
 	response: RegistrationResponseJSON,
 	inspected: InspectedRegistration,
 	requestedName: string | undefined,
@@ -249,7 +264,7 @@ async function verifyNewCredential(
 	const transports = (response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t));
 	const row: NewPasskey = {
 		id: randomId(),
-		userId: session.userId,
+		userId,
 		credentialId: inspected.credentialId,
 		publicKey: toBase64Url(info.credential.publicKey),
 		signCount: info.credential.counter,
@@ -270,8 +285,8 @@ async function verifyNewCredential(
 	return { row, claim };
 }
 
-function recordRegistration(
-	deps: RegistrationDeps,
+export function recordRegistration(
+	deps: Pick<RegistrationDeps, "metrics" | "client" | "startedAt">,
 	event: "webauthn.registration.success" | "webauthn.registration.failed",
 	outcome: "success" | "failure",
 	reason?: string,

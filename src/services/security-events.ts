@@ -7,8 +7,19 @@ import type { ClientKind } from "../lib/metrics";
 // token hash or WebAuthn credential id goes into one (our passkey id is an
 // opaque row id, safe to show). test/security/webhook-events-carry-no-secrets.
 
-/** How a session was made: the factor that completed it. */
-export type SessionMethod = "sign_up" | "password" | "passkey" | "totp" | "recovery_code" | "server";
+/**
+ * How a session was made: the factor that completed it, or the sign-up that
+ * made the account (`sign_up` with a password, `passkey_sign_up` with a
+ * passkey and no password).
+ */
+export type SessionMethod =
+	| "sign_up"
+	| "passkey_sign_up"
+	| "password"
+	| "passkey"
+	| "totp"
+	| "recovery_code"
+	| "server";
 
 /** Each type and what its `data` carries. */
 export interface SecurityEventData {

@@ -21,7 +21,7 @@ import type { KeySet } from "../lib/key-set";
  * a format change, and a MAC under a key that is not listed matches none.
  */
 const NONCE_BYTES = 16;
-const EXPIRY_BYTES = 6;
+export const EXPIRY_BYTES = 6;
 const MAC_BYTES = 16;
 const PAYLOAD_BYTES = NONCE_BYTES + EXPIRY_BYTES;
 export const SIGN_IN_CHALLENGE_BYTES = PAYLOAD_BYTES + MAC_BYTES;
@@ -38,7 +38,8 @@ async function macOf(secret: string, payload: Uint8Array): Promise<Uint8Array> {
 	return (await hmacSha256(key, message)).subarray(0, MAC_BYTES);
 }
 
-function writeExpiry(target: Uint8Array, offset: number, expiresAt: number): void {
+/** Writes a 6-byte big-endian expiry (ms): the sign-up challenge's layout uses it too. */
+export function writeExpiry(target: Uint8Array, offset: number, expiresAt: number): void {
 	let value = expiresAt;
 	for (let i = EXPIRY_BYTES - 1; i >= 0; i--) {
 		target[offset + i] = value % 256;
@@ -46,7 +47,7 @@ function writeExpiry(target: Uint8Array, offset: number, expiresAt: number): voi
 	}
 }
 
-function readExpiry(source: Uint8Array, offset: number): number {
+export function readExpiry(source: Uint8Array, offset: number): number {
 	let value = 0;
 	for (let i = 0; i < EXPIRY_BYTES; i++) value = value * 256 + (source[offset + i] ?? 0);
 	return value;

@@ -15,3 +15,12 @@ export function isUniqueViolation(error: unknown): boolean {
 	}
 	return false;
 }
+
+/** The `table.column` a UNIQUE violation names (SQLite says it: "UNIQUE constraint failed: users.email"), or null. */
+export function uniqueViolationOn(error: unknown): string | null {
+	for (let current: unknown = error; current instanceof Error; current = current.cause) {
+		const match = /UNIQUE constraint failed: ([A-Za-z_]+\.[A-Za-z_]+)/i.exec(current.message);
+		if (match?.[1]) return match[1];
+	}
+	return null;
+}

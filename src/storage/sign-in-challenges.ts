@@ -125,3 +125,29 @@ export async function recordSignIn(db: Db, use: PasskeyUse, session: SessionRow)
 	]);
 	return inserted.length === 1;
 }
+
+/**
+ * The first storage step of a passkey-first sign-up, in one round trip:
+ * records the sign-up challenge as used (the same table and primary key as
+ * sign-in challenges; the two kinds never share a spelling, since their MACs
+ * are under different keys and their lengths differ) and says whether the
+ * email has an account by now.
+ */
+export async function consumeSignUpChallenge(
+	db: Db,
+	challenge: string,
+	expiresAt: number,
+	email: string,
+	now: number,
+): Promise<{ first: boolean; emailTaken: boolean }> {
+	const [, inserted, taken] = await db.batch([
+		sweepUsedChallenges(db, now, SWEEP_BATCH),
+		db
+			.insert(signInChallenges)
+			.values({ challenge, expiresAt })
+			.onConflictDoNothing()
+			.returning({ challenge: signInChallenges.challenge }),
+		db.select({ id: users.id }).from(users).where(eq(users.email, email)),
+	]);
+	return { first: inserted.length === 1, emailTaken: taken.length > 0 };
+}

@@ -1,6 +1,8 @@
 import { eq } from "drizzle-orm";
+import { randomId } from "../lib/encoding";
 import type { Db } from "./db";
-import { sessions, users } from "./schema";
+import type { PasskeyRow } from "./passkeys";
+import { passkeys, recoveryCodes, sessions, users } from "./schema";
 import type { SessionRow } from "./sessions";
 
 export type UserRow = typeof users.$inferSelect;
@@ -12,6 +14,36 @@ export type UserRow = typeof users.$inferSelect;
  */
 export async function insertUserWithSession(db: Db, user: UserRow, session: SessionRow): Promise<void> {
 	await db.batch([db.insert(users).values(user), db.insert(sessions).values(session)]);
+}
+
+/**
+ * A passkey-first sign-up's account: the user (no password), their passkey,
+ * their first recovery codes and their first session, in one D1 batch (one
+ * transaction). Whatever fails midway, none of it exists: never an account
+ * without a credential, never an email taken by nothing. The UNIQUE indexes
+ * (email, credential id) decide races; the caller reads which one refused.
+ */
+export async function insertPasskeyAccount(
+	db: Db,
+	user: UserRow,
+	passkey: PasskeyRow,
+	codeHashes: string[],
+	session: SessionRow,
+): Promise<void> {
+	await db.batch([
+		db.insert(users).values(user),
+		db.insert(passkeys).values(passkey),
+		db.insert(recoveryCodes).values(
+			codeHashes.map((codeHash) => ({
+				id: randomId(),
+				userId: user.id,
+				codeHash,
+				createdAt: passkey.createdAt,
+				usedAt: null,
+			})),
+		),
+		db.insert(sessions).values(session),
+	]);
 }
 
 export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {

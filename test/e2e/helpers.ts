@@ -277,7 +277,7 @@ export async function signUp(page: Page, email: string): Promise<void> {
 	await page.goto("/sign-up");
 	await page.getByLabel("Email").fill(email);
 	await page.getByLabel("Password").fill(PASSWORD);
-	await page.getByRole("button", { name: "Create account" }).click();
+	await page.getByRole("button", { name: "Create account with a password" }).click();
 	await settingsReady(page);
 }
 

@@ -160,3 +160,24 @@ export async function registerPasskey(name: string): Promise<Registered> {
 		...(trimmed ? { name: trimmed } : {}),
 	});
 }
+
+export interface SignedUp extends SessionResult {
+	user: { id: string; email: string };
+	recovery_codes: string[];
+}
+
+/**
+ * Passkey-first sign-up: an account whose only credential is a discoverable
+ * passkey with user verification. The server stores nothing until the
+ * passkey is made, and then the account, the passkey, its recovery codes and
+ * the session at once.
+ */
+export async function signUpWithPasskey(email: string): Promise<SignedUp> {
+	const { creation_options } = await api<{ creation_options: PublicKeyCredentialCreationOptionsJSON }>(
+		"POST",
+		"/api/auth/signup/passkey/options/",
+		{ email },
+	);
+	const credential: RegistrationResponseJSON = await startRegistration({ optionsJSON: creation_options });
+	return api<SignedUp>("POST", "/api/auth/signup/passkey/complete/", { credential });
+}
