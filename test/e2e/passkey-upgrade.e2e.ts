@@ -61,7 +61,7 @@ describe("automatic passkey upgrade", () => {
 		const { page } = tab;
 		await tab.addAuthenticator();
 		await declineCreates(page, { conditionalCreate: true });
-		expect(await passwordSignIn(page, "grace@example.com")).toBe("declined");
+		expect(await passwordSignIn(page, "upgrade.declined@example.com")).toBe("declined");
 		// Signing up asked for nothing; the sign-in asked once, conditionally, for a discoverable passkey.
 		expect(await createCalls(page)).toEqual([
 			{ mediation: "conditional", residentKey: "required", userVerification: "preferred" },
@@ -76,7 +76,7 @@ describe("automatic passkey upgrade", () => {
 		const { page } = tab;
 		await tab.addAuthenticator();
 		await declineCreates(page, { conditionalCreate: false });
-		expect(await passwordSignIn(page, "ada@example.com")).toBe("unavailable");
+		expect(await passwordSignIn(page, "upgrade.unavailable@example.com")).toBe("unavailable");
 		expect(await createCalls(page)).toEqual([]);
 	});
 });
