@@ -171,7 +171,7 @@ export class UserState extends DurableObject<Env> {
 	 */
 	async completeRegistration(input: {
 		challengeKey: string;
-		claim: RegistrationClaim;
+		claim: RegistrationClaim & { passwordRecent: boolean };
 		passkey: NewPasskey;
 		/** The hashes of the codes to give if this is the user's first authenticator. */
 		firstCodeHashes: string[];

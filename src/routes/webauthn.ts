@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
+import { ApiError } from "../lib/errors";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
 import { deliverToken } from "../lib/session-response";
@@ -54,7 +55,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			tags: ["Passkeys"],
 			summary: "Options to register a passkey",
 			description:
-				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor. A cookie request marked `Sec-Fetch-Site: cross-site` is refused with 403 `csrf_failed` and changes nothing.",
+				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor. `conditional=true` is the automatic upgrade after a password sign-in (the browser's `mediation: \"conditional\"` create): a discoverable credential whose response may lack user presence, only for a session that checked a password within the last 5 minutes (else 401 `reauthentication_required`); it signs in alone if the authenticator verified the user. A cookie request marked `Sec-Fetch-Site: cross-site` is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
 			middleware: [fullRecentWithPasskeys] as const,
 			request: {
@@ -63,6 +64,11 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 						.enum(["true", "false"])
 						.optional()
 						.openapi({ description: "A passkey for passwordless sign-in (default false)", example: "true" }),
+					conditional: z.enum(["true", "false"]).optional().openapi({
+						description:
+							"The automatic upgrade right after a password sign-in (conditional create; default false). Not with passwordless=true.",
+						example: "true",
+					}),
 				}),
 			},
 			responses: {
@@ -74,13 +80,13 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const passwordless = c.req.valid("query").passwordless === "true";
-			const options = await createRegistrationOptions(
-				serviceDeps(c),
-				c.var.auth.session,
-				passwordless,
-				userPasskeys(c),
-			);
+			const query = c.req.valid("query");
+			if (query.passwordless === "true" && query.conditional === "true") {
+				throw new ApiError("invalid_request", { fields: { conditional: "is not combined with passwordless" } });
+			}
+			const kind =
+				query.conditional === "true" ? "conditional" : query.passwordless === "true" ? "passwordless" : "second_factor";
+			const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, kind, userPasskeys(c));
 			return c.json({ success: true as const, creation_options: options }, 200);
 		},
 	)

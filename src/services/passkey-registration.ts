@@ -47,7 +47,28 @@ export interface RegistrationDeps {
 interface PendingRegistration {
 	challenge: string;
 	passwordless: boolean;
+	/**
+	 * Conditional create: the browser makes the passkey by itself right after
+	 * a password sign-in, without a gesture, so user presence may be absent
+	 * (WebAuthn L3 §5.1.3, "conditional" mediation). Only then.
+	 */
+	conditional?: true;
 }
+
+/**
+ * How long after a password was checked the browser may still register a
+ * passkey without the user present (conditional create): the upgrade
+ * follows the sign-in directly, not a session that merely stays open.
+ */
+export const CONDITIONAL_CREATE_WINDOW = 5 * MINUTE;
+
+/** Whether the session checked a password within the conditional-create window (lib/amr.ts keeps when). */
+export function checkedPasswordRecently(session: AuthenticatedSession, now: number): boolean {
+	const password = session.amr.find((entry) => entry.m === "pwd");
+	return password !== undefined && now - password.at <= CONDITIONAL_CREATE_WINDOW && password.at <= now;
+}
+
+export type RegistrationKind = "second_factor" | "passwordless" | "conditional";
 
 export function registrationChallengeKey(sessionId: string): string {
 	return `register:${sessionId}`;
@@ -57,10 +78,15 @@ export function registrationChallengeKey(sessionId: string): string {
 export async function createRegistrationOptions(
 	deps: RegistrationDeps,
 	session: AuthenticatedSession,
-	passwordless: boolean,
+	kind: RegistrationKind,
 	found: UserPasskeys,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
 	const { user, passkeys: existing } = found;
+	const conditional = kind === "conditional";
+	// Not after any sign-in: only one that checked a password moments ago upgrades itself.
+	if (conditional && !checkedPasswordRecently(session, clock.now())) throw new ApiError("reauthentication_required");
+	// A conditional passkey is discoverable, to sign in with later; user verification is the browser's choice then.
+	const passwordless = kind === "passwordless";
 	const userId = fromBase64Url(user.webauthnUserId);
 	if (!userId) throw new Error("stored WebAuthn user id is not base64url");
 	const options = await generateRegistrationOptions({
@@ -78,9 +104,15 @@ export async function createRegistrationOptions(
 		})),
 		authenticatorSelection: passwordless
 			? { residentKey: "required", requireResidentKey: true, userVerification: "required" }
-			: { residentKey: "discouraged", userVerification: "preferred" },
+			: conditional
+				? { residentKey: "required", requireResidentKey: true, userVerification: "preferred" }
+				: { residentKey: "discouraged", userVerification: "preferred" },
 	});
-	const pending: PendingRegistration = { challenge: options.challenge, passwordless };
+	const pending: PendingRegistration = {
+		challenge: options.challenge,
+		passwordless,
+		...(conditional ? { conditional: true as const } : {}),
+	};
 	await userStateFor(deps.userState, user.id).putPending(
 		registrationChallengeKey(session.id),
 		JSON.stringify(pending),
@@ -111,12 +143,14 @@ export interface RegistrationClaim {
 	/** The challenge in the signed clientDataJSON. */
 	challenge: string;
 	userVerified: boolean;
+	/** The UP flag: false only in a conditional create, which the pending registration must say it is. */
+	userPresent: boolean;
 	/** The browser reported credProps.rk === false: the authenticator made a server-side credential. */
 	notDiscoverable: boolean;
 }
 
 export type ClaimCheck =
-	| { accepted: true; passwordless: boolean }
+	| { accepted: true; passwordless: boolean; conditional: boolean }
 	| { accepted: false; code: "challenge_expired" | "verification_failed"; reason: string };
 
 /**
@@ -125,14 +159,36 @@ export type ClaimCheck =
  * must answer this session's challenge, and a passwordless passkey must be
  * user-verified and discoverable.
  */
-export function checkRegistrationClaim(pendingText: string | null, claim: RegistrationClaim): ClaimCheck {
+export function checkRegistrationClaim(
+	pendingText: string | null,
+	claim: RegistrationClaim & {
+		/** The session checked a password within CONDITIONAL_CREATE_WINDOW when the response arrived. */
+		passwordRecent: boolean;
+	},
+): ClaimCheck {
 	if (!pendingText) return { accepted: false, code: "challenge_expired", reason: "challenge_unknown" };
 	const pending = JSON.parse(pendingText) as PendingRegistration;
 	const mismatch = challengeMismatch(pending.challenge, claim.challenge);
 	if (mismatch) return { accepted: false, code: "verification_failed", reason: mismatch };
-	const problem = pending.passwordless ? passwordlessClaimProblem(claim) : undefined;
+	// User presence may be absent in a conditional create only, and only right after a password sign-in.
+	if (pending.conditional) {
+		if (!claim.passwordRecent) return { accepted: false, code: "verification_failed", reason: "password_not_recent" };
+		if (claim.notDiscoverable) return { accepted: false, code: "verification_failed", reason: "not_discoverable" };
+		// A conditional passkey signs in alone only when the authenticator verified the user.
+		return { accepted: true, passwordless: claim.userVerified, conditional: true };
+	}
+	const problem = pending.passwordless ? passwordlessClaimProblem(claim) : presenceProblem(claim);
 	if (problem) return { accepted: false, code: "verification_failed", reason: problem };
-	return { accepted: true, passwordless: pending.passwordless };
+	return { accepted: true, passwordless: pending.passwordless, conditional: false };
+}
+
+/**
+ * The verifier is told not to require user presence (a conditional create
+ * may lack it, checkRegistrationClaim): every other registration, and a
+ * passkey-first sign-up, is refused here without it.
+ */
+export function presenceProblem(claim: RegistrationClaim): "user_presence" | undefined {
+	return claim.userPresent ? undefined : "user_presence";
 }
 
 /**
@@ -142,7 +198,9 @@ export function checkRegistrationClaim(pendingText: string | null, claim: Regist
  */
 export function passwordlessClaimProblem(
 	claim: RegistrationClaim,
-): "user_verification" | "not_discoverable" | undefined {
+): "user_presence" | "user_verification" | "not_discoverable" | undefined {
+	const presence = presenceProblem(claim);
+	if (presence) return presence;
 	if (!claim.userVerified) return "user_verification";
 	if (claim.notDiscoverable) return "not_discoverable";
 	return undefined;
@@ -182,7 +240,7 @@ export async function completeRegistration(
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
 		const added = await stub.completeRegistration({
 			challengeKey,
-			claim,
+			claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
 			passkey: row,
 			firstCodeHashes: firstCodes.hashes,
 			now,
@@ -250,7 +308,8 @@ export async function verifyNewCredential(
 			expectedOrigin: deps.config.origins,
 			expectedRPID: deps.config.rpId,
 			expectedType: "webauthn.create",
-			requireUserPresence: true,
+			// Held in checkRegistrationClaim: absent only in a conditional create.
+			requireUserPresence: false,
 			// Required for passwordless passkeys: checkRegistrationClaim.
 			requireUserVerification: false,
 			supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
@@ -280,6 +339,7 @@ export async function verifyNewCredential(
 	const claim: RegistrationClaim = {
 		challenge: inspected.clientData.challenge,
 		userVerified: info.userVerified,
+		userPresent: inspected.authData.flags.up,
 		notDiscoverable: response.clientExtensionResults.credProps?.rk === false,
 	};
 	return { row, claim };

@@ -189,6 +189,21 @@ export interface Tab {
 	close(): Promise<void>;
 }
 
+let tabs = 0;
+const RUN = Math.floor(Math.random() * 0xffff).toString(16);
+
+/**
+ * Each tab is one person on a network of their own: `wrangler dev` takes the
+ * client's `CF-Connecting-IP` as Cloudflare's edge would set it, and the
+ * per-client limits (10 sign-ups an hour per address) are meant for one
+ * client, not for a test suite that signs up dozens of people from
+ * 127.0.0.1. A documentation prefix (2001:db8::/32), one /64 per tab.
+ */
+function tabAddress(): string {
+	tabs += 1;
+	return `2001:db8:${RUN}:${tabs.toString(16)}::1`;
+}
+
 export async function openTab(
 	browser: Browser,
 	options: {
@@ -201,6 +216,7 @@ export async function openTab(
 	const context = await browser.newContext({
 		...(options.userAgent ? { userAgent: options.userAgent } : {}),
 		baseURL: inject("baseUrl"),
+		extraHTTPHeaders: { "CF-Connecting-IP": tabAddress() },
 		viewport: options.viewport ?? { width: 1280, height: 860 },
 		isMobile: options.mobile ?? false,
 		hasTouch: options.mobile ?? false,

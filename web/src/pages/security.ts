@@ -14,6 +14,7 @@ import {
 import { byId, clearError, h, inside, showError, takeFlash, whileBusy } from "../dom";
 import { SIGN_IN_PAGE } from "../session";
 import { refreshTimes, timeElement } from "../time";
+import { offerPasskeyUpgrade } from "../upgrade";
 import {
 	browserSupportsWebAuthn,
 	cancelCeremony,
@@ -880,4 +881,17 @@ export async function initSecurity(): Promise<void> {
 	await loadAll();
 	document.querySelector("main")?.removeAttribute("aria-busy");
 	setInterval(() => refreshTimes(), 30_000);
+	void upgradeToPasskey();
+}
+
+/** Right after a password sign-in: a passkey from the password manager, with no prompt (upgrade.ts). */
+async function upgradeToPasskey(): Promise<void> {
+	const registered = await offerPasskeyUpgrade();
+	if (!registered) return;
+	await loadAll();
+	void signalPasskeys();
+	notify(
+		`Your password manager saved a passkey for this account: “${registered.passkey.name}”. Next time, sign in with it, no password needed.`,
+	);
+	if (registered.recovery_codes) showRecoveryCodes(registered.recovery_codes);
 }

@@ -1,6 +1,7 @@
 import { ApiError, api, type SecondFactorMethod, type SessionResult, type SessionView } from "../api";
 import { byId, clearError, inside, setFlash, showError, whileBusy } from "../dom";
 import { currentSession, finishSignIn, SETTINGS_PAGE } from "../session";
+import { notePasswordSignIn } from "../upgrade";
 import {
 	browserSupportsWebAuthn,
 	browserSupportsWebAuthnAutofill,
@@ -114,6 +115,8 @@ export async function initSignIn(): Promise<void> {
 					password: password.value,
 				});
 				password.value = "";
+				// The security page may then ask the password manager for a passkey (upgrade.ts).
+				notePasswordSignIn();
 				if (session.level === "full") await finishSignIn(session);
 				else showSecondFactor(session);
 			} catch (error) {
