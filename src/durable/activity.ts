@@ -48,18 +48,22 @@ export type ActivityMethod =
 	| "others"
 	| "password_change";
 
-/** What a caller asks the object to record; the object stamps the time with its own clock. */
+/** What a caller asks the object to record. */
 export interface ActivityRecord {
 	type: ActivityType;
+	/**
+	 * When it happened: stamped where it happened (the Worker, like a
+	 * webhook's timestamp), so entries keep their order however their writes
+	 * arrive. The bounds are the object's, by its own clock.
+	 */
+	at: number;
 	method?: ActivityMethod;
 	client?: ClientKind;
 	/** Browser and OS only ("Chrome on macOS"), from lib/device.ts. */
 	device?: string;
 }
 
-export interface ActivityEntry extends ActivityRecord {
-	at: number;
-}
+export type ActivityEntry = ActivityRecord;
 
 const KNOWN_TYPES = new Set<string>(ACTIVITY_TYPES);
 const DEVICE_MAX = 64;
@@ -76,7 +80,7 @@ export function insertActivity(storage: DurableObjectStorage, record: ActivityRe
 		sql.exec(
 			"INSERT INTO activity (type, at, method, client, device) VALUES (?, ?, ?, ?, ?)",
 			record.type,
-			now,
+			record.at,
 			record.method ?? null,
 			record.client ?? null,
 			record.device?.slice(0, DEVICE_MAX) ?? null,

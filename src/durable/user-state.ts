@@ -84,7 +84,7 @@ export class UserState extends DurableObject<Env> {
 		migrate(ctx.storage);
 	}
 
-	/** Adds an entry to the user's activity log, stamped with the object's clock, bounded in the same transaction. */
+	/** Adds an entry to the user's activity log; the bounds are applied in the same transaction, by the object's clock. */
 	recordActivity(record: ActivityRecord): void {
 		insertActivity(this.ctx.storage, record, clock.now());
 	}

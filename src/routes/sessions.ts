@@ -1,7 +1,9 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
+import { emitSecurityEvent } from "../services/security-events";
 import { revokeOtherSessions } from "../services/sessions";
+import { serviceDeps } from "./deps";
 import { errors, json, Revoked, SESSION } from "./schemas";
 import { validationHook } from "./validation";
 
@@ -33,6 +35,12 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 	}),
 	async (c) => {
 		const revoked = await revokeOtherSessions(c.var.db, c.var.auth.session);
+		// The user asked: recorded in their activity log even when no other session was live.
+		emitSecurityEvent(serviceDeps(c), {
+			type: "sessions.revoked",
+			userId: c.var.auth.session.userId,
+			data: { method: "others" },
+		});
 		return c.json({ success: true as const, revoked }, 200);
 	},
 );

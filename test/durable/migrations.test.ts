@@ -79,7 +79,7 @@ describe("UserState's schema versions", () => {
 			expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
 			expectVersionOneDataKept(opened, sql);
 			expect(schemaOf(sql).some((line) => line.includes("session_failures"))).toBe(false);
-			opened.recordActivity({ type: "password.changed" });
+			opened.recordActivity({ type: "password.changed", at: Date.now() });
 			expect(opened.listActivity().map((entry) => entry.type)).toEqual(["password.changed"]);
 		});
 	});
@@ -100,7 +100,7 @@ describe("UserState's schema versions", () => {
 
 			expect(schemaVersion(sql)).toBe(SCHEMA_VERSION);
 			expectVersionOneDataKept(opened, sql);
-			opened.recordActivity({ type: "passkey.added", client: "browser", device: "Chrome on macOS" });
+			opened.recordActivity({ type: "passkey.added", at: Date.now(), client: "browser", device: "Chrome on macOS" });
 			expect(opened.listActivity()).toEqual([
 				{ type: "passkey.added", at: expect.any(Number), client: "browser", device: "Chrome on macOS" },
 			]);
@@ -123,7 +123,7 @@ describe("UserState's schema versions", () => {
 		await runInDurableObject(freshObject(), (instance, state) => {
 			const { sql } = state.storage;
 			writeVersionOneData(sql);
-			instance.recordActivity({ type: "totp.enabled" });
+			instance.recordActivity({ type: "totp.enabled", at: Date.now() });
 			const schema = schemaOf(sql);
 			const activity = instance.listActivity();
 
