@@ -15,7 +15,7 @@ const BROWSERS: readonly [RegExp, string][] = [
 	[/\bOPR\/|\bOPiOS\//, "Opera"],
 	[/\bSamsungBrowser\//, "Samsung Internet"],
 	[/\bFirefox\/|\bFxiOS\//, "Firefox"],
-	[/\bChrome\/|\bCriOS\/|\bChromium\//, "Chrome"],
+	[/\b(?:Headless)?Chrome\/|\bCriOS\/|\bChromium\//, "Chrome"],
 	[/\bVersion\/[\d.]+ (?:Mobile\/\S+ )?Safari\//, "Safari"],
 ];
 

@@ -41,6 +41,10 @@ const CASES: [string, string][] = [
 		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 OPR/115.0.0.0",
 		"Opera on Windows",
 	],
+	[
+		"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+		"Chrome on Linux",
+	],
 	["okhttp/4.12.0", UNKNOWN_DEVICE],
 	["python-requests/2.32.3", UNKNOWN_DEVICE],
 	["", UNKNOWN_DEVICE],

@@ -26,6 +26,15 @@ export interface Passkey {
 	credential_id: string;
 }
 
+/** One entry of GET /api/auth/activity/. */
+export interface ActivityEvent {
+	type: string;
+	at: string;
+	method?: string;
+	client?: "browser" | "app";
+	device?: string;
+}
+
 export interface SessionResult {
 	success: true;
 	session: SessionView;

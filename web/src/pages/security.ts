@@ -19,6 +19,7 @@ import {
 	signalAcceptedCredentials,
 	verifyWithPasskey,
 } from "../webauthn";
+import { loadActivity } from "./activity";
 
 interface TotpStatus {
 	enabled: boolean;
@@ -120,6 +121,7 @@ async function loadAll(): Promise<void> {
 		loadPasskeys(),
 		loadTotp(),
 		loadRecovery(),
+		loadActivity(),
 	]);
 	renderStatus();
 }
@@ -486,6 +488,7 @@ function startRename(passkey: Passkey, item: HTMLLIElement, titleRow: HTMLElemen
 				}
 				stop();
 				void signalPasskeys();
+				void loadActivity();
 				notify(`Passkey renamed to “${renamed.name}”.`);
 			} catch (failure) {
 				report(region, failure);
@@ -666,7 +669,7 @@ async function regenerateRecoveryCodes(): Promise<void> {
 		},
 	});
 	if (!done) return;
-	await loadRecovery();
+	await Promise.all([loadRecovery(), loadActivity()]);
 	notify("New recovery codes generated. The old ones no longer work.");
 	showRecoveryCodes(codes);
 }
@@ -692,6 +695,7 @@ async function signOutEverywhereElse(): Promise<void> {
 		},
 	});
 	if (!done) return;
+	void loadActivity();
 	notify(
 		revoked === 0
 			? "No other session was signed in."
