@@ -7,6 +7,7 @@ import { cors } from "./lib/cors";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { describeError, isUnavailable } from "./lib/faults";
 import { requestContext } from "./lib/middleware";
+import { activity } from "./routes/activity";
 import { auth } from "./routes/auth";
 import { docs } from "./routes/docs";
 import { health } from "./routes/health";
@@ -31,6 +32,7 @@ const routes = app
 	.route("/api/auth/passkey", passkeySignIn)
 	.route("/api/auth/signup/passkey", passkeySignUp)
 	.route("/api/auth/sessions", sessions)
+	.route("/api/auth/activity", activity)
 	.route("/api/auth", auth)
 	.route("/api/auth", tokens)
 	.route("/api/webauthn", webauthn)

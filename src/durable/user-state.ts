@@ -1,11 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import { clock } from "../lib/clock";
 import { errorForRpc } from "../lib/faults";
 import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
 import type { CeremonyCode } from "../services/second-factor";
 import { createDb } from "../storage/db";
 import { deleteUserRow } from "../storage/users";
+import { type ActivityEntry, type ActivityRecord, insertActivity, readActivity } from "./activity";
 import {
 	activateTotpWithRecoveryCodes,
 	addPasskeyWithRecoveryCodes,
@@ -18,6 +20,7 @@ import {
 	type SecondFactorsRemoved,
 	type TotpActivated,
 } from "./authenticator-changes";
+import { migrate } from "./migrations";
 
 /** Per user (second factor), per login email (password), per client address (client_*, server_key). */
 export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup" | "server_key";
@@ -75,11 +78,20 @@ export class UserState extends DurableObject<Env> {
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
 		this.sql = ctx.storage.sql;
-		this.sql.exec(`
-			CREATE TABLE IF NOT EXISTS pending (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL);
-			CREATE TABLE IF NOT EXISTS attempts (id TEXT PRIMARY KEY, scope TEXT NOT NULL, session_id TEXT, at INTEGER NOT NULL);
-			CREATE INDEX IF NOT EXISTS attempts_scope_at ON attempts (scope, at);
-			DROP TABLE IF EXISTS session_failures;`);
+		// Once per instance, before the first request is delivered (the
+		// constructor is synchronous): an object made by an earlier deploy is
+		// brought to this code's schema on its first use (migrations.ts).
+		migrate(ctx.storage);
+	}
+
+	/** Adds an entry to the user's activity log; the bounds are applied in the same transaction, by the object's clock. */
+	recordActivity(record: ActivityRecord): void {
+		insertActivity(this.ctx.storage, record, clock.now());
+	}
+
+	/** The user's activity, newest first (at most 100, none older than 90 days). */
+	listActivity(): ActivityEntry[] {
+		return readActivity(this.sql, clock.now());
 	}
 
 	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
@@ -219,6 +231,7 @@ export class UserState extends DurableObject<Env> {
 	deleteAccount(userId: string): Promise<boolean> {
 		this.sql.exec("DELETE FROM pending");
 		this.sql.exec("DELETE FROM attempts");
+		this.sql.exec("DELETE FROM activity");
 		return this.change(() => deleteUserRow(this.db(), userId));
 	}
 

@@ -27,6 +27,9 @@ export const EVENTS = [
 	"webhook.delivered",
 	"webhook.failed",
 	"webhook.dead_lettered",
+	// The user's activity log (services/security-events.ts): an entry that
+	// could not be written to the user's object; `reason` is the entry's type.
+	"activity.failed",
 ] as const;
 
 export type MetricEvent = (typeof EVENTS)[number];

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../lib/context";
+import { describeError } from "../lib/faults";
 import { clientKindOf } from "../lib/middleware";
 import { countryOf, describeDevice, UNKNOWN_DEVICE } from "../lib/user-agent";
 import { createSecurityEventSink } from "../services/security-events";
@@ -21,7 +22,8 @@ function sessionSource(c: Context<AppEnv>, client: SessionSource["client"]): Ses
 export function serviceDeps(c: Context<AppEnv>) {
 	// An authenticated request's kind follows its credential; otherwise X-Client says.
 	// The server API's caller is the app's backend: an app, whose sessions go in the body.
-	const client = c.get("serverKey") ? "app" : (c.get("auth")?.client ?? clientKindOf(c));
+	const viaServer = Boolean(c.get("serverKey"));
+	const client = viaServer ? "app" : (c.get("auth")?.client ?? clientKindOf(c));
 	return {
 		db: c.var.db,
 		userState: c.env.USER_STATE,
@@ -48,6 +50,22 @@ export function serviceDeps(c: Context<AppEnv>) {
 					client,
 					durationMs: 0,
 				});
+			},
+			activity: {
+				userState: c.env.USER_STATE,
+				// The server API's caller is the app's backend: its User-Agent is not the user's device.
+				...(viaServer ? {} : { client, device: describeDevice(c.req.header("user-agent")) }),
+				onRecordFailed: (type, error) => {
+					console.error(`[${c.var.requestId}] activity: ${type} was not recorded:`, describeError(error));
+					c.var.metrics.record({
+						event: "activity.failed",
+						outcome: "failure",
+						reason: type,
+						method: "",
+						client,
+						durationMs: 0,
+					});
+				},
 			},
 		}),
 	};

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ACTIVITY_TYPES } from "../durable/activity";
 import { ERRORS, type ErrorCode } from "../lib/errors";
 
 // Shared request and response shapes. The same definitions validate the
@@ -123,6 +124,37 @@ export const SessionListEntry = z
 export const SessionList = z
 	.object({ success: z.literal(true), sessions: z.array(SessionListEntry) })
 	.openapi("SessionList");
+
+/** One entry of the user's security activity log (durable/activity.ts). */
+export const ActivityEvent = z
+	.object({
+		type: z.enum(ACTIVITY_TYPES),
+		at: z.string().openapi({ description: "When it happened (ISO 8601)" }),
+		method: z.string().optional().openapi({
+			description:
+				"`sign_in`, `sign_in.partial`: how (`password`, `passkey`, `totp`, `recovery_code`, `sign_up`, `passkey_sign_up`, `server`); `sign_in.failed_limit`: which limit (`password`, `second_factor`); `sessions.revoked`: why (`others`, `one`, `password_change`, `server`); `second_factors.reset`: `server`",
+		}),
+		client: z.enum(["browser", "app"]).optional().openapi({
+			description: "The kind of client that made the request; absent when the app's backend did (server API)",
+		}),
+		device: z.string().optional().openapi({
+			description:
+				'Browser and OS from its User-Agent, nothing finer ("Chrome on macOS", "Unknown device"); absent when the app\'s backend made the request',
+		}),
+	})
+	.openapi("ActivityEvent", {
+		example: {
+			type: "sign_in",
+			at: "2026-11-25T08:00:00.000Z",
+			method: "passkey",
+			client: "browser",
+			device: "Safari on iOS",
+		},
+	});
+
+export const ActivityList = z
+	.object({ success: z.literal(true), events: z.array(ActivityEvent).max(100) })
+	.openapi("ActivityList");
 
 /** Only for app clients (`X-Client: app`); browsers get an HttpOnly cookie instead. */
 export const SessionToken = z

@@ -2,7 +2,9 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../lib/context";
 import { jsonBody, requireSession } from "../lib/middleware";
 import { clearSessionCookie } from "../lib/session-response";
+import { emitSecurityEvent } from "../services/security-events";
 import { listSessions, revokeOtherSessions, revokeSessionByPublicId } from "../services/sessions";
+import { serviceDeps } from "./deps";
 import { errors, json, Revoked, SESSION, SessionList, Success } from "./schemas";
 import { validationHook } from "./validation";
 
@@ -68,6 +70,14 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 				c.var.config.sessionMaxAge,
 			);
 			if (current && c.var.auth.client === "browser") clearSessionCookie(c);
+			// Signing out this very session is a logout, which the log leaves out; another one is recorded.
+			if (!current) {
+				emitSecurityEvent(serviceDeps(c), {
+					type: "sessions.revoked",
+					userId: c.var.auth.session.userId,
+					data: { method: "one" },
+				});
+			}
 			return c.json({ success: true as const }, 200);
 		},
 	)
@@ -95,6 +105,12 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const revoked = await revokeOtherSessions(c.var.db, c.var.auth.session);
+			// The user asked: recorded in their activity log even when no other session was live.
+			emitSecurityEvent(serviceDeps(c), {
+				type: "sessions.revoked",
+				userId: c.var.auth.session.userId,
+				data: { method: "others" },
+			});
 			return c.json({ success: true as const, revoked }, 200);
 		},
 	);

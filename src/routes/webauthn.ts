@@ -256,7 +256,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const passkey = await renameUserPasskey(
-				c.var.db,
+				serviceDeps(c),
 				c.var.auth.session.userId,
 				c.req.valid("param").id,
 				c.req.valid("json").name,

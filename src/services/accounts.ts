@@ -284,7 +284,7 @@ export async function reauthenticate(
  * is out. The current session stays. Returns how many sessions ended.
  */
 export async function changePassword(
-	deps: Pick<AccountDeps, "db">,
+	deps: Pick<AccountDeps, "db" | "events">,
 	session: AuthenticatedSession,
 	password: string,
 ): Promise<number> {
@@ -293,5 +293,14 @@ export async function changePassword(
 		setPassword(deps.db, session.userId, hashed),
 		deleteOtherSessions(deps.db, session.userId, session.id),
 	]);
+	emitSecurityEvent(deps, { type: "password.changed", userId: session.userId, data: {} });
+	// Only when it ended some: the user asked for a new password, not for this.
+	if (revoked.length > 0) {
+		emitSecurityEvent(deps, {
+			type: "sessions.revoked",
+			userId: session.userId,
+			data: { method: "password_change" },
+		});
+	}
 	return revoked.length;
 }

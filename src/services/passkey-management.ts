@@ -31,10 +31,16 @@ function requirePossibleId(id: string): void {
 }
 
 /** Another user's passkey id answers 404, never 403: ids are not revealed. */
-export async function renameUserPasskey(db: Db, userId: string, id: string, name: string): Promise<PasskeyView> {
+export async function renameUserPasskey(
+	deps: { db: Db; events: SecurityEventSink },
+	userId: string,
+	id: string,
+	name: string,
+): Promise<PasskeyView> {
 	requirePossibleId(id);
-	const row = await renamePasskey(db, userId, id, name);
+	const row = await renamePasskey(deps.db, userId, id, name);
 	if (!row) throw new ApiError("not_found");
+	emitSecurityEvent(deps, { type: "passkey.renamed", userId, data: {} });
 	return viewPasskey(row);
 }
 

@@ -255,6 +255,9 @@ export async function completeRegistration(
 			externalId: session.externalId,
 			data: { passkey_id: added.passkey.id, name: added.passkey.name },
 		});
+		if (added.codesGiven) {
+			emitSecurityEvent(deps, { type: "recovery_codes.generated", userId: session.userId, data: {} });
+		}
 		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;

@@ -1,6 +1,9 @@
+import type { ActivityRecord } from "../durable/activity";
+import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, iso } from "../lib/clock";
 import { randomBytes, toBase64Url } from "../lib/encoding";
 import type { ClientKind } from "../lib/metrics";
+import { activityOf } from "./activity";
 
 // Security events go to the app's webhook endpoints (API.md, Server API).
 // They say what happened to whom, never with what: no code, secret, token,
@@ -66,6 +69,29 @@ export type SecurityEventInput = {
 	};
 }[SecurityEventType];
 
+/**
+ * Recorded in the user's activity log only (services/activity.ts), never
+ * sent to the webhook endpoints: API.md's list of webhook types stays as it is.
+ */
+export interface ActivityOnlyData {
+	"passkey.renamed": Record<string, never>;
+	"password.changed": Record<string, never>;
+	/** The first set of codes, given with the first passkey or TOTP (a new set is recovery_codes.regenerated). */
+	"recovery_codes.generated": Record<string, never>;
+	/** Other sessions ended: the user asked (`others`), their password changed, or the app asked (`server`). */
+	"sessions.revoked": { method: "others" | "one" | "password_change" | "server" };
+}
+
+export type ActivityOnlyInput = {
+	[T in keyof ActivityOnlyData]: { type: T; userId: string; data: ActivityOnlyData[T] };
+}[keyof ActivityOnlyData];
+
+const WEBHOOK_TYPES = new Set<string>(SECURITY_EVENT_TYPES);
+
+function isWebhookEvent(input: SecurityEventInput | ActivityOnlyInput): input is SecurityEventInput {
+	return WEBHOOK_TYPES.has(input.type);
+}
+
 /** The JSON body a webhook endpoint receives. */
 export interface SecurityEvent {
 	id: string;
@@ -129,7 +155,17 @@ export function webhookEndpoints(urls: string | undefined): string[] {
 
 /** Where a request's events go. */
 export interface SecurityEventSink {
-	emit(input: SecurityEventInput): void;
+	emit(input: SecurityEventInput | ActivityOnlyInput): void;
+}
+
+/** Where the user's activity log is written, and what the request says about its client. */
+export interface ActivityOptions {
+	userState: UserStateNamespace;
+	/** Left out for requests of the server API: its caller is the app's backend, not the user's device. */
+	client?: ClientKind;
+	device?: string;
+	/** Called when the write fails: the caller logs and counts it. */
+	onRecordFailed: (type: string, error: unknown) => void;
 }
 
 export interface SinkOptions {
@@ -140,6 +176,8 @@ export interface SinkOptions {
 	waitUntil: (promise: Promise<unknown>) => void;
 	/** Called when the queue refuses a send: the caller logs and counts it. */
 	onSendFailed: (event: SecurityEvent, error: unknown) => void;
+	/** The user's activity log; without it, events go to webhooks only. */
+	activity?: ActivityOptions;
 }
 
 /**
@@ -150,29 +188,70 @@ export interface SinkOptions {
  * so the event is not lost when the response is sent, and the user does not
  * wait for a round trip to Queues either. A failed send is logged and
  * counted, never thrown: the user's action already happened.
+ *
+ * The activity entry goes to the user's own Durable Object the same way.
+ * The call is made here, at the end of the action, before the response is
+ * returned: the write is on its way to the user's object before the client
+ * even has the answer, so a page that asks for the activity after an action
+ * finds it there; the response just does not wait for the acknowledgement
+ * (one more round trip to the object on every sign-in and change). A failed
+ * write is logged and counted, never thrown.
  */
 export function createSecurityEventSink(options: SinkOptions): SecurityEventSink {
 	let endpoints: string[] | undefined;
+	// One stub per user for the request: calls on one stub arrive in the
+	// order they were made, so a request's entries keep their order.
+	const stubs = new Map<string, ReturnType<typeof userStateFor>>();
+	const sendWebhooks = (input: SecurityEventInput) => {
+		endpoints ??= webhookEndpoints(options.urls);
+		if (endpoints.length === 0) return;
+		const event = buildSecurityEvent(input);
+		const { queue, client } = options;
+		if (!queue) {
+			options.onSendFailed(event, new Error("WEBHOOK_URLS is set but the WEBHOOKS queue is not bound"));
+			return;
+		}
+		const messages = endpoints.map((endpoint) => ({
+			body: { endpoint, event, client },
+			contentType: "json" as const,
+		}));
+		options.waitUntil(queue.sendBatch(messages).catch((error: unknown) => options.onSendFailed(event, error)));
+	};
+	const recordActivity = (input: SecurityEventInput | ActivityOnlyInput) => {
+		const activity = options.activity;
+		const entry = activity ? activityOf(input) : null;
+		if (!activity || !entry) return;
+		const record: ActivityRecord = {
+			...entry,
+			at: clock.now(),
+			...(activity.client ? { client: activity.client } : {}),
+			...(activity.device ? { device: activity.device } : {}),
+		};
+		let write: Promise<unknown>;
+		try {
+			let stub = stubs.get(input.userId);
+			if (!stub) {
+				stub = userStateFor(activity.userState, input.userId);
+				stubs.set(input.userId, stub);
+			}
+			write = Promise.resolve(stub.recordActivity(record));
+		} catch (error) {
+			write = Promise.reject(error);
+		}
+		options.waitUntil(write.catch((error: unknown) => activity.onRecordFailed(entry.type, error)));
+	};
 	return {
 		emit(input) {
-			endpoints ??= webhookEndpoints(options.urls);
-			if (endpoints.length === 0) return;
-			const event = buildSecurityEvent(input);
-			const { queue, client } = options;
-			if (!queue) {
-				options.onSendFailed(event, new Error("WEBHOOK_URLS is set but the WEBHOOKS queue is not bound"));
-				return;
-			}
-			const messages = endpoints.map((endpoint) => ({
-				body: { endpoint, event, client },
-				contentType: "json" as const,
-			}));
-			options.waitUntil(queue.sendBatch(messages).catch((error: unknown) => options.onSendFailed(event, error)));
+			recordActivity(input);
+			if (isWebhookEvent(input)) sendWebhooks(input);
 		},
 	};
 }
 
 /** For services: one line at the end of a success path. */
-export function emitSecurityEvent(deps: { events: SecurityEventSink }, input: SecurityEventInput): void {
+export function emitSecurityEvent(
+	deps: { events: SecurityEventSink },
+	input: SecurityEventInput | ActivityOnlyInput,
+): void {
 	deps.events.emit(input);
 }

@@ -189,7 +189,9 @@ export async function createServerSession(
 /** DELETE …/sessions: every session of the user ends (their password changed at the app, say). */
 export async function revokeServerSessions(deps: ServerDeps, externalId: string): Promise<number> {
 	const user = await requireUser(deps.db, externalId);
-	return revokeAllSessions(deps.db, user.id);
+	const revoked = await revokeAllSessions(deps.db, user.id);
+	emitSecurityEvent(deps, { type: "sessions.revoked", userId: user.id, data: { method: "server" } });
+	return revoked;
 }
 
 /**

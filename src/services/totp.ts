@@ -106,6 +106,7 @@ export async function activateTotp(
 	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, externalId: session.externalId, data: {} });
 	if (!activated.codesGiven) return { recoveryCodes: null };
 	recordCodesGenerated(deps, "first_authenticator");
+	emitSecurityEvent(deps, { type: "recovery_codes.generated", userId: session.userId, data: {} });
 	return { recoveryCodes: firstCodes.codes };
 }
 

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import type { Route } from "playwright-core";
+import type { Page, Route } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
@@ -18,6 +18,16 @@ import {
 } from "./helpers";
 
 const browser = useBrowser();
+
+/** The Recent security activity list as the page shows it: what happened, and when and on what device. */
+function activityRows(page: Page) {
+	return page.locator("#activity-list > li").evaluateAll((items) =>
+		items.map((item) => ({
+			title: item.querySelector(".item-title")?.textContent ?? "",
+			meta: item.querySelector(".item-meta")?.textContent ?? "",
+		})),
+	);
+}
 
 describe("signing up and signing in", () => {
 	it("signs up, adds a passkey, signs out, and signs in with the password and then the passkey", async () => {
@@ -39,6 +49,14 @@ describe("signing up and signing in", () => {
 		expect(await item.textContent()).toContain("Added just now");
 		expect(await item.textContent()).toContain("Never used");
 		expect(await page.locator("#two-factor-status").textContent()).toBe("On");
+		// Recent security activity: the sign-up and the passkey, newest first, read again after the change.
+		await expect
+			.poll(() => activityRows(page))
+			.toEqual([
+				{ title: "Recovery codes created", meta: "just now · Chrome on Linux" },
+				{ title: "Passkey added", meta: "just now · Chrome on Linux" },
+				{ title: "Account created", meta: "just now · Chrome on Linux" },
+			]);
 
 		// The person ignores the passkey the email field offers, and types a password.
 		await signOut(page);
@@ -87,6 +105,21 @@ describe("signing up and signing in", () => {
 			"modal:resolved",
 		]);
 		await expect.poll(() => passkeyItems(page).first().textContent()).toContain("Last used just now");
+		// Both steps of the sign-in are in the activity (the wrong password and the sign-out are not).
+		await expect
+			.poll(async () => (await activityRows(page)).map((row) => row.title))
+			.toEqual([
+				"Signed in with a passkey",
+				"Password accepted, waiting for the second step",
+				"Recovery codes created",
+				"Passkey added",
+				"Account created",
+			]);
+		const activity = page.getByRole("list", { name: "Recent security activity" });
+		expect(await activity.getByRole("listitem").count()).toBe(5);
+		expect(await activity.locator("time").first().getAttribute("title")).toBeTruthy();
+		await page.getByRole("heading", { name: "Recent security activity" }).scrollIntoViewIfNeeded();
+		await screenshot(page, "security-activity");
 		tab.expectNoProblems();
 		await tab.close();
 	});

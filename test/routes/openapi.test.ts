@@ -60,9 +60,8 @@ function operations(doc: Document): [string, Operation][] {
 // Routes that API.md already names and that later issues build: the
 // contract grew ahead of the code. Each entry leaves this list in the change
 // that builds it; the test below holds that none answers yet.
-const NOT_BUILT_YET = [
+const NOT_BUILT_YET: string[] = [
 	// Account security (issue 16)
-	"GET /api/auth/activity",
 ];
 
 // Routes that need no session: their operations say `security: []`.

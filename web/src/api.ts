@@ -42,6 +42,13 @@ export interface SessionEntry {
 export interface SessionList {
 	success: true;
 	sessions: SessionEntry[];
+/** One entry of GET /api/auth/activity/. */
+export interface ActivityEvent {
+	type: string;
+	at: string;
+	method?: string;
+	client?: "browser" | "app";
+	device?: string;
 }
 
 export interface SessionResult {

@@ -22,6 +22,7 @@ import {
 	signalAcceptedCredentials,
 	verifyWithPasskey,
 } from "../webauthn";
+import { loadActivity } from "./activity";
 
 interface TotpStatus {
 	enabled: boolean;
@@ -147,6 +148,7 @@ async function loadAll(): Promise<void> {
 		loadTotp(),
 		loadRecovery(),
 		loadSessions(),
+		loadActivity(),
 	]);
 	renderStatus();
 }
@@ -513,6 +515,7 @@ function startRename(passkey: Passkey, item: HTMLLIElement, titleRow: HTMLElemen
 				}
 				stop();
 				void signalPasskeys();
+				void loadActivity();
 				notify(`Passkey renamed to “${renamed.name}”.`);
 			} catch (failure) {
 				report(region, failure);
@@ -693,7 +696,7 @@ async function regenerateRecoveryCodes(): Promise<void> {
 		},
 	});
 	if (!done) return;
-	await loadRecovery();
+	await Promise.all([loadRecovery(), loadActivity()]);
 	notify("New recovery codes generated. The old ones no longer work.");
 	showRecoveryCodes(codes);
 }
@@ -819,6 +822,7 @@ async function signOutEverywhereElse(): Promise<void> {
 	});
 	if (!done) return;
 	await loadSessions();
+	void loadActivity();
 	notify(
 		revoked === 0
 			? "No other session was signed in."
