@@ -58,13 +58,13 @@ export const BUDGETS: Record<string, Budget> = {
 	),
 	"POST /api/auth/passkey/login/": budget(
 		[0, 2, 6, 0],
-		[0, 0, 0],
-		"one batch: record the challenge's use, read passkey, user and counts; one batch: record the use, update the counter, insert the session",
+		[1, 0, 0],
+		"one batch: record the challenge's use, read passkey, user and counts; one batch: record the use, update the counter, insert the session; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"POST /api/auth/login/": budget(
 		[2, 1, 4, 0],
-		[0, 5, 5],
-		"client limiter gate; email and client limiters begin (in parallel); user by email; both limiters succeed; counts; one batch: prune and insert the session",
+		[1, 5, 5],
+		"client limiter gate; email and client limiters begin (in parallel); user by email; both limiters succeed; counts; one batch: prune and insert the session; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"GET /api/webauthn/authenticate/options/": budget(
 		[1, 0, 2, 0],
@@ -73,8 +73,8 @@ export const BUDGETS: Record<string, Budget> = {
 	),
 	"POST /api/webauthn/verify/": budget(
 		[2, 2, 8, 0],
-		[2, 0, 2],
-		"one batch: session and passkeys; gate, decide (take the challenge); update the counter; one batch: upgrade the session; counts",
+		[3, 0, 2],
+		"one batch: session and passkeys; gate, decide (take the challenge); update the counter; one batch: upgrade the session; counts; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"GET /api/webauthn/register/options/": budget(
 		[1, 0, 2, 0],
@@ -84,14 +84,14 @@ export const BUDGETS: Record<string, Budget> = {
 	"GET /api/webauthn/register/options/?passwordless=true": budget([1, 0, 2, 0], [1, 0, 1], "as without passwordless"),
 	"POST /api/webauthn/register/complete/": budget(
 		[1, 1, 4, 1],
-		[1, 0, 1],
-		"session; one object call: take the challenge, hold the claim, add the passkey with its first-authenticator codes decided in one batch (from the object)",
+		[2, 0, 1],
+		"session; one object call: take the challenge, hold the claim, add the passkey with its first-authenticator codes decided in one batch (from the object); the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"GET /api/webauthn/": budget([1, 0, 2, 0], [0, 0, 0], "one batch: session, user and passkeys"),
 	"POST /api/auth/signup/": budget(
 		[1, 1, 3, 0],
-		[0, 2, 2],
-		"client limiter gate and begin; email lookup; one batch: insert user and session",
+		[1, 2, 2],
+		"client limiter gate and begin; email lookup; one batch: insert user and session; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"POST /api/auth/reauthenticate/": budget(
 		[3, 1, 4, 0],
@@ -101,13 +101,13 @@ export const BUDGETS: Record<string, Budget> = {
 	"POST /api/totp/setup/": budget([2, 0, 2, 0], [1, 0, 1], "session, TOTP lookup; store the pending secret"),
 	"POST /api/totp/activate/": budget(
 		[1, 1, 4, 1],
-		[3, 0, 1],
-		"session; peek the pending secret; activate: insert TOTP with its first-authenticator codes decided in one batch (from the object); delete the pending secret",
+		[4, 0, 1],
+		"session; peek the pending secret; activate: insert TOTP with its first-authenticator codes decided in one batch (from the object); delete the pending secret; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"POST /api/totp/verify/": budget(
 		[3, 1, 8, 0],
-		[2, 0, 2],
-		"session; gate; TOTP lookup; decide; one batch: accept the step, upgrade the session; counts",
+		[3, 0, 2],
+		"session; gate; TOTP lookup; decide; one batch: accept the step, upgrade the session; counts; the user's object records the activity entry (waitUntil, after the response)",
 	),
 };
 

@@ -42,6 +42,8 @@ export interface SessionEntry {
 export interface SessionList {
 	success: true;
 	sessions: SessionEntry[];
+}
+
 /** One entry of GET /api/auth/activity/. */
 export interface ActivityEvent {
 	type: string;
