@@ -21,7 +21,7 @@ describe("the session list", () => {
 	it("lists this browser and another, signs the other out, and that one is signed out", async () => {
 		const mine = await openTab(browser());
 		const other = await openTab(browser(), { userAgent: FIREFOX_WINDOWS });
-		const email = "katherine@example.com";
+		const email = "katherine.sessions@example.com";
 		await signUp(mine.page, email);
 		await other.page.goto("/sign-in");
 		await submitPassword(other.page, email);
