@@ -11,6 +11,8 @@ export interface Env {
 	ORIGINS: string;
 	/** A session's absolute lifetime in days (default 90; 1 to 365). */
 	SESSION_MAX_AGE_DAYS?: string;
+	/** "Don't ask again on this device" for browsers, for this many days (1 to 90); absent or "0": off. */
+	TRUSTED_DEVICE_DAYS?: string;
 	/** Encrypts TOTP secrets at rest (AES-GCM). */
 	TOTP_ENCRYPTION_KEY?: string;
 	/** Keys the HMAC under which recovery codes are stored. */

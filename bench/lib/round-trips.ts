@@ -83,9 +83,9 @@ export const BUDGETS: Record<string, Budget> = {
 	),
 	"GET /api/webauthn/register/options/?passwordless=true": budget([1, 0, 2, 0], [1, 0, 1], "as without passwordless"),
 	"POST /api/webauthn/register/complete/": budget(
-		[1, 1, 4, 1],
+		[1, 1, 5, 1],
 		[2, 0, 1],
-		"session; one object call: take the challenge, hold the claim, add the passkey with its first-authenticator codes decided in one batch (from the object); the user's object records the activity entry (waitUntil, after the response)",
+		"session; one object call: take the challenge, hold the claim, add the passkey with its first-authenticator codes decided and the user's trusted devices ended in one batch (from the object); the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"GET /api/webauthn/": budget([1, 0, 2, 0], [0, 0, 0], "one batch: session, user and passkeys"),
 	"POST /api/auth/signup/": budget(
@@ -100,9 +100,9 @@ export const BUDGETS: Record<string, Budget> = {
 	),
 	"POST /api/totp/setup/": budget([2, 0, 2, 0], [1, 0, 1], "session, TOTP lookup; store the pending secret"),
 	"POST /api/totp/activate/": budget(
-		[1, 1, 4, 1],
+		[1, 1, 5, 1],
 		[4, 0, 1],
-		"session; peek the pending secret; activate: insert TOTP with its first-authenticator codes decided in one batch (from the object); delete the pending secret; the user's object records the activity entry (waitUntil, after the response)",
+		"session; peek the pending secret; activate: insert TOTP with its first-authenticator codes decided and the user's trusted devices ended in one batch (from the object); delete the pending secret; the user's object records the activity entry (waitUntil, after the response)",
 	),
 	"POST /api/totp/verify/": budget(
 		[3, 1, 8, 0],

@@ -44,6 +44,7 @@ export type ActivityMethod =
 	| "recovery_code"
 	| "sign_up"
 	| "passkey_sign_up"
+	| "password_trusted_device"
 	| "server"
 	| "second_factor"
 	| "others"

@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, exists, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { hasAnotherAuthenticator } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
@@ -6,6 +6,7 @@ import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../st
 import { firstAuthenticatorCodes } from "../storage/recovery-codes";
 import { passkeys, recoveryCodes, totpCredentials } from "../storage/schema";
 import { deleteUserSessions } from "../storage/sessions";
+import { endTrustedDevices } from "../storage/users";
 
 // These run inside the user's Durable Object under blockConcurrencyWhile:
 // one change of a user's authenticators at a time.
@@ -32,7 +33,8 @@ export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
  * either way (ten HMACs, cheaper than a round trip) and sends only their
  * hashes: this object holds neither the codes nor the key that hashes them.
  * Returns whether the codes were given, or "conflict" when a UNIQUE
- * constraint refused the insert.
+ * constraint refused the insert. The same batch ends the user's trusted
+ * devices (services/trusted-devices.ts).
  */
 async function insertWithFirstCodes(
 	db: Db,
@@ -43,7 +45,12 @@ async function insertWithFirstCodes(
 ): Promise<boolean | "conflict"> {
 	let inserted: { id: string }[];
 	try {
-		[, , inserted] = await db.batch([insert, ...firstAuthenticatorCodes(db, userId, codeHashes, now)]);
+		[, , inserted] = await db.batch([
+			insert,
+			...firstAuthenticatorCodes(db, userId, codeHashes, now),
+			// A new second factor ends the user's trusted devices, whole or not at all with it.
+			endTrustedDevices(db, userId),
+		]);
 	} catch (error) {
 		if (isUniqueViolation(error)) return "conflict";
 		throw error;
@@ -89,11 +96,13 @@ export async function removePasskey(db: Db, userId: string, passkeyId: string): 
 	return (await findUserPasskey(db, userId, passkeyId)) ? "last_authenticator" : "not_found";
 }
 
+/** Removes the TOTP unless it is the last authenticator; the user's trusted devices end with it, in one batch. */
 export async function removeTotp(db: Db, userId: string): Promise<RemovalResult> {
-	const rows = await db
-		.delete(totpCredentials)
-		.where(and(eq(totpCredentials.userId, userId), hasAnotherAuthenticator(userId)))
-		.returning({ userId: totpCredentials.userId });
+	const deletable = and(eq(totpCredentials.userId, userId), hasAnotherAuthenticator(userId));
+	const [, rows] = await db.batch([
+		endTrustedDevices(db, userId, exists(db.select({ one: sql`1` }).from(totpCredentials).where(deletable))),
+		db.delete(totpCredentials).where(deletable).returning({ userId: totpCredentials.userId }),
+	]);
 	if (rows.length === 1) return "deleted";
 	const existing = await db.select().from(totpCredentials).where(eq(totpCredentials.userId, userId)).get();
 	return existing ? "last_authenticator" : "not_found";
@@ -108,8 +117,9 @@ export interface SecondFactorsRemoved {
 
 /**
  * The help-desk reset: every passkey, the TOTP secret, every recovery code
- * and every session of the user, in one D1 batch (one transaction), so no
- * sign-in can land between the factors going and the sessions ending.
+ * and every session and trusted device of the user, in one D1 batch (one
+ * transaction), so no sign-in can land between the factors going and the
+ * sessions ending.
  * Deliberately not held to the last-authenticator rule: the app's backend
  * has verified the person by its own means and is starting them over.
  */
@@ -119,6 +129,7 @@ export async function removeSecondFactors(db: Db, userId: string): Promise<Secon
 		db.delete(totpCredentials).where(eq(totpCredentials.userId, userId)).returning({ userId: totpCredentials.userId }),
 		db.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId)).returning({ id: recoveryCodes.id }),
 		deleteUserSessions(db, userId),
+		endTrustedDevices(db, userId),
 	]);
 	return {
 		passkeys: removedPasskeys.length,

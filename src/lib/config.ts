@@ -17,6 +17,8 @@ export interface Config {
 	webOrigins: string[];
 	/** A session's absolute lifetime in milliseconds: it never outlives created_at + this. */
 	sessionMaxAge: number;
+	/** TRUSTED_DEVICE_DAYS: how long a browser may skip the second factor after one; null: off (the default). */
+	trustedDeviceDays: number | null;
 }
 
 /** A configuration value that is present but wrong: the Worker refuses to guess. */
@@ -48,7 +50,29 @@ export function readConfig(env: Env): Config {
 		origins,
 		webOrigins: origins.filter((origin) => origin.startsWith("https://") || origin.startsWith("http://")),
 		sessionMaxAge: readSessionMaxAgeDays(env.SESSION_MAX_AGE_DAYS) * DAY,
+		trustedDeviceDays: readTrustedDeviceDays(env.TRUSTED_DEVICE_DAYS),
 	};
+}
+
+// A day at least; a quarter at most, so that a remembered browser is asked
+// for its second factor again at least that often (a lost laptop with a
+// remembered password is then a 2FA bypass for a bounded time).
+export const TRUSTED_DEVICE_DAYS_RANGE = [1, 90] as const;
+
+/**
+ * TRUSTED_DEVICE_DAYS: absent, empty or "0" leaves trusted devices off;
+ * otherwise whole days in range. A value that is set but wrong fails loudly,
+ * as SESSION_MAX_AGE_DAYS does.
+ */
+function readTrustedDeviceDays(value: string | undefined): number | null {
+	const text = value?.trim() ?? "";
+	if (text === "" || text === "0") return null;
+	const [min, max] = TRUSTED_DEVICE_DAYS_RANGE;
+	const days = /^\d{1,3}$/.test(text) ? Number(text) : Number.NaN;
+	if (!(days >= min && days <= max)) {
+		throw new ConfigError(`TRUSTED_DEVICE_DAYS must be 0 (off) or a whole number of days from ${min} to ${max}`);
+	}
+	return days;
 }
 
 /**

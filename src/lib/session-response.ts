@@ -14,7 +14,7 @@ export const SESSION_COOKIE = "__Host-pe_session";
 export const LEGACY_SESSION_COOKIE = "pe_session";
 
 /** The Cookie header's pairs, by name, as sent (no decoding): a name may come more than once. */
-function cookieValues(header: string | undefined, name: string): string[] {
+export function cookieValues(header: string | undefined, name: string): string[] {
 	if (!header) return [];
 	const values: string[] = [];
 	for (const pair of header.split(";")) {

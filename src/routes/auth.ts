@@ -30,6 +30,7 @@ import {
 	Success,
 	X_CLIENT,
 } from "./schemas";
+import { presentedDevice, settleDevice, withDeviceOffer } from "./trusted-device";
 import { validationHook } from "./validation";
 
 const Credentials = z
@@ -114,7 +115,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/login",
 			tags: ["Accounts"],
 			summary: "Sign in with a password",
-			description: `Partial session (it expires 10 minutes after creation) when the user has two-factor authentication, else full. ${FULL_SESSION_LIFETIME} A wrong email and a wrong password get the same 400 \`invalid_credentials\`; 10 failures for one email, or 30 from one client address (CF-Connecting-IP) whatever the emails, within 15 minutes answer 429 with Retry-After.`,
+			description: `Partial session (it expires 10 minutes after creation) when the user has two-factor authentication, else full; full at once in a browser the user had remembered at a 2FA verify (\`remember_device\`, while \`TRUSTED_DEVICE_DAYS\` is set), its session then recording the password only (amr \`pwd\`). ${FULL_SESSION_LIFETIME} A wrong email and a wrong password get the same 400 \`invalid_credentials\`; 10 failures for one email, or 30 from one client address (CF-Connecting-IP) whatever the emails, within 15 minutes answer 429 with Retry-After.`,
 			security: NO_SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), sessionCreationOrigin(), clientGate("client_password")] as const,
@@ -132,9 +133,13 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = accountDeps(c);
-			const { issued, methods } = await logIn(deps, c.req.valid("json"));
-			const session = sessionView(issued.session, methods);
+			const base = accountDeps(c);
+			const device = presentedDevice(c, base.client);
+			const deps = device ? { ...base, device } : base;
+			const signedIn = await logIn(deps, c.req.valid("json"));
+			settleDevice(c, signedIn.device);
+			const { issued } = signedIn;
+			const session = withDeviceOffer(c, deps.client, sessionView(issued.session, signedIn.methods));
 			return c.json(deliverToken(c, deps.client, issued, { success: true as const, session }), 200);
 		},
 	)
@@ -168,7 +173,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated", "csrf_failed") },
 		}),
 		async (c) => {
-			const session = await viewSession(c.var.db, c.var.auth.session);
+			const session = withDeviceOffer(c, c.var.auth.client, await viewSession(c.var.db, c.var.auth.session));
 			return c.json({ success: true as const, session }, 200);
 		},
 	)

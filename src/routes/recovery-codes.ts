@@ -8,7 +8,8 @@ import { recoveryCodeSummary, regenerateRecoveryCodes, verifyRecoveryCode } from
 import { normalizeRecoveryCode } from "../services/recovery-codes";
 import { viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
-import { errors, json, jsonRequest, SESSION, SessionToken, SessionView, X_CLIENT } from "./schemas";
+import { errors, json, jsonRequest, RememberDevice, SESSION, SessionToken, SessionView, X_CLIENT } from "./schemas";
+import { rememberDevice, rememberWanted } from "./trusted-device";
 import { validationHook } from "./validation";
 
 /** Case, spaces and dashes are ignored; what is left must look like a code. */
@@ -90,7 +91,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			security: SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("recovery_code")] as const,
-			request: jsonRequest(z.object({ code: RecoveryCode })),
+			request: jsonRequest(z.object({ code: RecoveryCode, remember_device: RememberDevice })),
 			responses: {
 				200: json(
 					z.object({
@@ -114,8 +115,15 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
-			const passed = await verifyRecoveryCode(deps, c.var.auth.session, c.req.valid("json").code);
+			const body = c.req.valid("json");
+			const remember = rememberWanted(c, body.remember_device);
+			const deps = {
+				...serviceDeps(c),
+				recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY"),
+				rememberDevice: remember !== null,
+			};
+			const passed = await verifyRecoveryCode(deps, c.var.auth.session, body.code);
+			await rememberDevice(c, remember, passed);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(
 				deliverToken(c, deps.client, passed, { success: true as const, session, unused: passed.result.unused }),

@@ -65,6 +65,11 @@ export const SessionView = z
 		methods: z.array(z.enum(["webauthn", "totp", "recovery_codes"])),
 		authenticated_at: z.string(),
 		expires_at: z.string(),
+		trusted_device_days: z.number().int().min(1).optional().openapi({
+			description:
+				"Only on a partial session of a browser, and only while the operator allows trusted devices (`TRUSTED_DEVICE_DAYS`): a 2FA verify that sends `remember_device: true` lets this browser skip the second factor at its next password sign-ins for this many days. Absent: do not offer it.",
+			example: 30,
+		}),
 	})
 	.openapi("Session", {
 		description:
@@ -132,7 +137,7 @@ export const ActivityEvent = z
 		at: z.string().openapi({ description: "When it happened (ISO 8601)" }),
 		method: z.string().optional().openapi({
 			description:
-				"`sign_in`, `sign_in.partial`: how (`password`, `passkey`, `totp`, `recovery_code`, `sign_up`, `passkey_sign_up`, `server`); `sign_in.failed_limit`: which limit (`password`, `second_factor`); `sessions.revoked`: why (`others`, `one`, `password_change`, `server`); `second_factors.reset`: `server`",
+				"`sign_in`, `sign_in.partial`: how (`password`, `password_trusted_device`, `passkey`, `totp`, `recovery_code`, `sign_up`, `passkey_sign_up`, `server`); `sign_in.failed_limit`: which limit (`password`, `second_factor`); `sessions.revoked`: why (`others`, `one`, `password_change`, `server`); `second_factors.reset`: `server`",
 		}),
 		client: z.enum(["browser", "app"]).optional().openapi({
 			description: "The kind of client that made the request; absent when the app's backend did (server API)",
@@ -161,6 +166,16 @@ export const SessionToken = z
 	.string()
 	.optional()
 	.openapi({ description: "App clients only (X-Client: app): send it as `Authorization: Bearer …`" });
+
+/**
+ * The optional field of every 2FA verify's body (API.md is silent on it; an
+ * older client never sends it and nothing changes for it).
+ */
+export const RememberDevice = z.boolean().optional().openapi({
+	description:
+		'"Don\'t ask again on this device". Honoured only for a browser (cookie) upgrading a partial session while `TRUSTED_DEVICE_DAYS` is set (the partial session then shows `trusted_device_days`); ignored otherwise, and never for apps. The browser gets `__Host-pe_device` (HttpOnly, Secure, SameSite=Lax, `Max-Age` the configured days): a password sign-in of the same user in that browser is then `full` at once, its session recording the password only (`amr` `pwd`, `acr` `aal1`). A change of the user\'s second factors, a password change or "sign out everywhere else" ends every remembered browser.',
+	example: true,
+});
 
 export const SessionResult = z
 	.object({ success: z.literal(true), session: SessionView, session_token: SessionToken })

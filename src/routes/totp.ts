@@ -8,7 +8,8 @@ import { removeAuthenticator } from "../services/passkey-management";
 import { viewSession } from "../services/sessions";
 import { activateTotp, startTotpSetup, totpStatus, verifyTotpSecondFactor, viewTotpStatus } from "../services/totp";
 import { serviceDeps } from "./deps";
-import { errors, json, jsonRequest, SESSION, SessionResult, Success, X_CLIENT } from "./schemas";
+import { errors, json, jsonRequest, RememberDevice, SESSION, SessionResult, Success, X_CLIENT } from "./schemas";
+import { rememberDevice, rememberWanted } from "./trusted-device";
 import { validationHook } from "./validation";
 
 /** Six digits; spaces that apps show in the middle ("123 456") are ignored. */
@@ -138,7 +139,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			security: SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("totp")] as const,
-			request: jsonRequest(z.object({ code: TotpCode })),
+			request: jsonRequest(z.object({ code: TotpCode, remember_device: RememberDevice })),
 			responses: {
 				200: json(SessionResult, "Verified"),
 				...errors(
@@ -154,8 +155,15 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const deps = { ...serviceDeps(c), encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY") };
-			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, c.req.valid("json").code);
+			const body = c.req.valid("json");
+			const remember = rememberWanted(c, body.remember_device);
+			const deps = {
+				...serviceDeps(c),
+				encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY"),
+				rememberDevice: remember !== null,
+			};
+			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, body.code);
+			await rememberDevice(c, remember, passed);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},

@@ -20,11 +20,13 @@ import {
 	Passkey,
 	PasskeyName,
 	RegistrationResponse,
+	RememberDevice,
 	SESSION,
 	SessionResult,
 	Success,
 	X_CLIENT,
 } from "./schemas";
+import { rememberDevice, rememberWanted } from "./trusted-device";
 import { validationHook } from "./validation";
 
 const full = requireSession({ level: "full" });
@@ -174,7 +176,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			security: SESSION,
 			parameters: [X_CLIENT],
 			middleware: [jsonBody(), twoFactorWithPasskeys, secondFactorGate("webauthn")] as const,
-			request: jsonRequest(z.object({ credential: AuthenticationResponse })),
+			request: jsonRequest(z.object({ credential: AuthenticationResponse, remember_device: RememberDevice })),
 			responses: {
 				200: json(SessionResult, "Verified"),
 				...errors(
@@ -190,13 +192,16 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const deps = serviceDeps(c);
+			const body = c.req.valid("json");
+			const remember = rememberWanted(c, body.remember_device);
+			const deps = { ...serviceDeps(c), rememberDevice: remember !== null };
 			const passed = await verifyPasskeySecondFactor(
 				deps,
 				c.var.auth.session,
-				c.req.valid("json").credential,
+				body.credential,
 				userPasskeys(c).passkeys,
 			);
+			await rememberDevice(c, remember, passed);
 			const session = await viewSession(deps.db, passed.session);
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},

@@ -10,7 +10,14 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { deleteOtherSessions } from "../storage/sessions";
-import { findUserByEmail, hasNoPassword, insertUserWithSession, setPassword, type UserRow } from "../storage/users";
+import {
+	endTrustedDevices,
+	findUserByEmail,
+	hasNoPassword,
+	insertUserWithSession,
+	setPassword,
+	type UserRow,
+} from "../storage/users";
 import { CLIENT_PASSWORD_LIMIT, CLIENT_SIGNUP_LIMIT, PASSWORD_LIMIT } from "./limits";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
@@ -23,6 +30,7 @@ import {
 	type SecondFactorMethod,
 	type SessionSource,
 } from "./sessions";
+import { type DeviceOutcome, judgeDevice, type PresentedDevice } from "./trusted-devices";
 
 const PASSWORD_USE: AmrUse = { m: "pwd" };
 
@@ -64,6 +72,7 @@ export async function signUp(
 		createdAt: clock.now(),
 		externalId: null,
 		displayName: null,
+		trustedDeviceEpoch: 0,
 	};
 	// Under the configured absolute lifetime, like every other full session.
 	const { row, issued } = await prepareSession(
@@ -243,14 +252,24 @@ async function checkPassword(
  * A login is partial when the user has a live passkey or TOTP right now. The
  * same count gives the second-factor methods the response lists, so they
  * are not counted twice.
+ *
+ * A browser remembered for this user (`device`: its device cookie, given
+ * only when TRUSTED_DEVICE_DAYS is on and the client is a browser) skips
+ * the second factor: the session is full. The cookie is read only after the
+ * password was right, so it is never a first factor; the session records the
+ * password alone (amr `pwd`, acr `aal1`): the second factor was not proven
+ * again, and an access token does not say it was. `device` says what was made
+ * of the cookie (the route clears one that is stale).
  */
 export async function logIn(
-	deps: AccountDeps,
+	deps: AccountDeps & { device?: PresentedDevice },
 	input: { email: string; password: string },
-): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[] }> {
+): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[]; device: DeviceOutcome }> {
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
 	const counts = await countAuthenticators(deps.db, user.id);
-	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	const hasSecondFactor = counts.passkeys + counts.totp > 0;
+	const device = hasSecondFactor && deps.device ? await judgeDevice(deps.device, user, clock.now()) : "unused";
+	const level = hasSecondFactor && device !== "trusted" ? "partial" : "full";
 	const issued = await issuePasswordSession(deps.db, user, level, deps.source, deps.config.sessionMaxAge, PASSWORD_USE);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {
@@ -262,9 +281,9 @@ export async function logIn(
 		type: "session.created",
 		userId: user.id,
 		externalId: user.externalId,
-		data: { method: "password", level, client: deps.client },
+		data: { method: device === "trusted" ? "password_trusted_device" : "password", level, client: deps.client },
 	});
-	return { issued, methods: methodsOf(counts) };
+	return { issued, methods: methodsOf(counts), device };
 }
 
 export async function reauthenticate(
@@ -281,7 +300,9 @@ export async function reauthenticate(
  * Sets a new password (the session is full and recent, so no old password is
  * asked) and, in the same batch, ends every other session of the user, as
  * OWASP ASVS V3.3 asks: whoever knew the old password and signed in with it
- * is out. The current session stays. Returns how many sessions ended.
+ * is out, and so is every trusted device of the user (a remembered browser
+ * would otherwise skip the second factor for whoever knows the new one). The
+ * current session stays. Returns how many sessions ended.
  */
 export async function changePassword(
 	deps: Pick<AccountDeps, "db" | "events">,
@@ -292,6 +313,7 @@ export async function changePassword(
 	const [, revoked] = await deps.db.batch([
 		setPassword(deps.db, session.userId, hashed),
 		deleteOtherSessions(deps.db, session.userId, session.id),
+		endTrustedDevices(deps.db, session.userId),
 	]);
 	emitSecurityEvent(deps, { type: "password.changed", userId: session.userId, data: {} });
 	// Only when it ended some: the user asked for a new password, not for this.

@@ -128,6 +128,7 @@ export async function completeSignUp(
 			createdAt: now,
 			externalId: null,
 			displayName: null,
+			trustedDeviceEpoch: 0,
 		};
 		const codes = await generateRecoveryCodes(deps.recoveryKeys);
 		const { row: sessionRow, issued } = await prepareSession(

@@ -20,6 +20,8 @@ export interface SecondFactorDeps {
 	client: ClientKind;
 	startedAt: number;
 	events: SecurityEventSink;
+	/** The browser asked to be remembered and may be (routes/trusted-device.ts): said in the upgrade's event. */
+	rememberDevice?: boolean;
 }
 
 export type CeremonyCode = "verification_failed" | "challenge_expired" | "invalid_code";
@@ -137,7 +139,12 @@ export async function attemptSecondFactor<V, T>(
 				type: "session.created",
 				userId: session.userId,
 				externalId: session.externalId,
-				data: { method: method.method === "webauthn" ? "passkey" : method.method, level: "full", client: deps.client },
+				data: {
+					method: method.method === "webauthn" ? "passkey" : method.method,
+					level: "full",
+					client: deps.client,
+					...(deps.rememberDevice ? { device_remembered: true as const } : {}),
+				},
 			});
 		}
 		return { session: completed.session, token: completed.token, result };

@@ -13,12 +13,15 @@ import { activityOf } from "./activity";
 /**
  * How a session was made: the factor that completed it, or the sign-up that
  * made the account (`sign_up` with a password, `passkey_sign_up` with a
- * passkey and no password).
+ * passkey and no password). `password_trusted_device`: a password sign-in
+ * that skipped the second factor in a browser the user had remembered
+ * (TRUSTED_DEVICE_DAYS, services/trusted-devices.ts).
  */
 export type SessionMethod =
 	| "sign_up"
 	| "passkey_sign_up"
 	| "password"
+	| "password_trusted_device"
 	| "passkey"
 	| "totp"
 	| "recovery_code"
@@ -36,7 +39,8 @@ export interface SecurityEventData {
 	"recovery_codes.regenerated": { total: number };
 	/** A help desk removed the user's passkeys, TOTP and recovery codes and revoked their sessions. */
 	"second_factors.reset": { passkeys_removed: number; totp_removed: boolean; sessions_revoked: number };
-	"session.created": { method: SessionMethod; level: string; client: ClientKind };
+	/** `device_remembered`: the browser was remembered with it ("Don't ask again on this device"). */
+	"session.created": { method: SessionMethod; level: string; client: ClientKind; device_remembered?: true };
 	/** The attempt that reached a limit; later refused attempts send nothing. */
 	"sign_in.failed_limit": { limit: "password" | "second_factor" };
 }

@@ -102,6 +102,7 @@ export async function putServerUser(
 				createdAt: clock.now(),
 				externalId,
 				displayName: input.display_name ?? null,
+				trustedDeviceEpoch: 0,
 			};
 			if (await insertExternalUser(deps.db, user)) return { created: true, user: viewUser({ ...user, externalId }) };
 		}

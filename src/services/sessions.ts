@@ -27,6 +27,7 @@ import {
 	touchSession,
 	upgradeSession,
 } from "../storage/sessions";
+import { endTrustedDevices } from "../storage/users";
 
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
@@ -368,15 +369,24 @@ export type SecondFactorCompletion =
 /**
  * Ends every other session of the session's user, partial ones too (a
  * password sign-in waiting for its second factor is someone's foothold as
- * well); the current one stays. Returns how many ended.
+ * well), and every trusted device of the user, in one batch; the current
+ * one stays. Returns how many sessions ended.
  */
 export async function revokeOtherSessions(db: Db, session: AuthenticatedSession): Promise<number> {
-	return (await deleteOtherSessions(db, session.userId, session.id)).length;
+	const [revoked] = await db.batch([
+		deleteOtherSessions(db, session.userId, session.id),
+		endTrustedDevices(db, session.userId),
+	]);
+	return revoked.length;
 }
 
-/** Ends every session of a user (for a reset of their second factors, or an account taken back). */
+/**
+ * Ends every session and every trusted device of a user (the server API's
+ * "sign this user out everywhere": their password changed at the app, say).
+ */
 export async function revokeAllSessions(db: Db, userId: string): Promise<number> {
-	return (await deleteUserSessions(db, userId)).length;
+	const [revoked] = await db.batch([deleteUserSessions(db, userId), endTrustedDevices(db, userId)]);
+	return revoked.length;
 }
 
 /**

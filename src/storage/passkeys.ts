@@ -1,7 +1,8 @@
-import { and, desc, eq } from "drizzle-orm";
+import { and, desc, eq, exists, sql } from "drizzle-orm";
 import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
 import { passkeys } from "./schema";
+import { endTrustedDevices } from "./users";
 
 export type PasskeyRow = typeof passkeys.$inferSelect;
 
@@ -55,12 +56,15 @@ export async function recordPasskeyUse(db: Db, use: PasskeyUse): Promise<boolean
 
 /**
  * Deletes a passkey unless it is the user's last authenticator (passkey or
- * TOTP), in one statement.
+ * TOTP), and ends the user's trusted devices when it does, in one batch (a
+ * transaction): both statements hold the same condition, so the devices end
+ * exactly when the passkey goes.
  */
 export async function deletePasskeyUnlessLast(db: Db, userId: string, id: string): Promise<boolean> {
-	const rows = await db
-		.delete(passkeys)
-		.where(and(eq(passkeys.id, id), eq(passkeys.userId, userId), hasAnotherAuthenticator(userId)))
-		.returning({ id: passkeys.id });
+	const deletable = and(eq(passkeys.id, id), eq(passkeys.userId, userId), hasAnotherAuthenticator(userId));
+	const [, rows] = await db.batch([
+		endTrustedDevices(db, userId, exists(db.select({ one: sql`1` }).from(passkeys).where(deletable))),
+		db.delete(passkeys).where(deletable).returning({ id: passkeys.id }),
+	]);
 	return rows.length === 1;
 }

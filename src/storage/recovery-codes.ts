@@ -4,6 +4,7 @@ import { hasAnotherAuthenticator } from "./authenticators";
 import type { Db } from "./db";
 import { recoveryCodes } from "./schema";
 import type { SingleUse } from "./sessions";
+import { endTrustedDevices } from "./users";
 
 /** The statements that replace all of a user's codes, to run inside one batch (a transaction). */
 export function recoveryCodeReplacement(db: Db, userId: string, codeHashes: string[], now: number) {
@@ -40,9 +41,12 @@ export function firstAuthenticatorCodes(db: Db, userId: string, codeHashes: stri
 	] as const;
 }
 
-/** Replaces all of a user's codes in one transaction: the old ones stop working at once. */
+/**
+ * Replaces all of a user's codes in one transaction: the old ones stop
+ * working at once, and so do the user's trusted devices.
+ */
 export async function replaceRecoveryCodes(db: Db, userId: string, codeHashes: string[], now: number): Promise<void> {
-	await db.batch(recoveryCodeReplacement(db, userId, codeHashes, now));
+	await db.batch([...recoveryCodeReplacement(db, userId, codeHashes, now), endTrustedDevices(db, userId)]);
 }
 
 /**

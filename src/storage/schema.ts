@@ -22,6 +22,13 @@ export const users = sqliteTable("users", {
 	externalId: text("external_id").unique(),
 	/** A name to show for the user (server API); the email when absent. */
 	displayName: text("display_name"),
+	/**
+	 * The generation of the user's trusted devices (services/trusted-devices.ts):
+	 * a device cookie names the epoch it was issued under, and every change of
+	 * the user's second factors, their password or "sign out everywhere else"
+	 * adds one in the same batch, so every device trusted before stops working.
+	 */
+	trustedDeviceEpoch: integer("trusted_device_epoch").notNull().default(0),
 });
 
 export const sessions = sqliteTable(

@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { and, eq, type SQL, sql } from "drizzle-orm";
 import { randomId } from "../lib/encoding";
 import type { Db } from "./db";
 import type { PasskeyRow } from "./passkeys";
@@ -103,4 +103,24 @@ export async function deleteUserRow(db: Db, userId: string): Promise<boolean> {
 /** Whether the user has no password here (made through the server API): no password matches then. */
 export function hasNoPassword(user: Pick<UserRow, "passwordHash">): boolean {
 	return user.passwordHash === "";
+}
+
+/**
+ * The statement that ends every trusted device of the user (their device
+ * cookies name an older epoch from then on), to run in the same batch as the
+ * change that calls for it. `when`: only if this holds, evaluated in the
+ * statement, so a batch whose change turns out to change nothing (the last
+ * authenticator kept) leaves the devices alone.
+ */
+export function endTrustedDevices(db: Db, userId: string, when?: SQL) {
+	return db
+		.update(users)
+		.set({ trustedDeviceEpoch: sql`${users.trustedDeviceEpoch} + 1` })
+		.where(when ? and(eq(users.id, userId), when) : eq(users.id, userId));
+}
+
+/** The user's current trusted-device epoch; null when the user is gone. */
+export async function findTrustedDeviceEpoch(db: Db, userId: string): Promise<number | null> {
+	const row = await db.select({ epoch: users.trustedDeviceEpoch }).from(users).where(eq(users.id, userId)).get();
+	return row?.epoch ?? null;
 }

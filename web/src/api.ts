@@ -8,6 +8,8 @@ export interface SessionView {
 	methods: SecondFactorMethod[];
 	authenticated_at: string;
 	expires_at: string;
+	/** Only on a partial browser session while the server allows it: a verify may remember this browser for so many days. */
+	trusted_device_days?: number;
 }
 
 export type SecondFactorMethod = "webauthn" | "totp" | "recovery_codes";

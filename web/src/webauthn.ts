@@ -131,7 +131,7 @@ export async function signInWithPasskey(useBrowserAutofill: boolean, signal?: Ab
 }
 
 /** The passkey second factor, on a partial session (sign-in) or a full one (reauthentication). */
-export async function verifyWithPasskey(): Promise<SessionResult> {
+export async function verifyWithPasskey(rememberDevice = false): Promise<SessionResult> {
 	const { request_options } = await api<{ request_options: PublicKeyCredentialRequestOptionsJSON }>(
 		"GET",
 		"/api/webauthn/authenticate/options/",
@@ -139,7 +139,12 @@ export async function verifyWithPasskey(): Promise<SessionResult> {
 		{ reauthenticate: false },
 	);
 	const credential = await startAuthentication({ optionsJSON: request_options });
-	return api<SessionResult>("POST", "/api/webauthn/verify/", { credential }, { reauthenticate: false });
+	return api<SessionResult>(
+		"POST",
+		"/api/webauthn/verify/",
+		{ credential, ...(rememberDevice ? { remember_device: true } : {}) },
+		{ reauthenticate: false },
+	);
 }
 
 export interface Registered {

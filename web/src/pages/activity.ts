@@ -7,6 +7,8 @@ import { timeElement } from "../time";
 
 const SIGN_IN_METHODS: Record<string, string> = {
 	password: "Signed in with your password",
+	password_trusted_device: "Signed in with your password on a remembered device",
+	passkey_sign_up: "Account created with a passkey",
 	passkey: "Signed in with a passkey",
 	totp: "Signed in with a code from your authenticator app",
 	recovery_code: "Signed in with a recovery code",
@@ -16,6 +18,7 @@ const SIGN_IN_METHODS: Record<string, string> = {
 
 const REVOKED: Record<string, string> = {
 	others: "Signed out everywhere else",
+	one: "Signed out one other session",
 	password_change: "Other sessions signed out by the password change",
 	server: "Every session signed out by the app",
 };

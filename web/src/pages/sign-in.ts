@@ -26,6 +26,10 @@ export async function initSignIn(): Promise<void> {
 	const password = byId("password", HTMLInputElement);
 	const passkeyButton = byId("passkey-sign-in", HTMLButtonElement);
 	const passkeyError = byId("passkey-error", HTMLElement);
+	const rememberDevice = byId("remember-device", HTMLElement);
+	const rememberInput = byId("remember-device-input", HTMLInputElement);
+	// Sent only when the box is shown and ticked: the server offers it (trusted_device_days) only to browsers, when on.
+	const remembering = () => !rememberDevice.hidden && rememberInput.checked;
 
 	// Conditional mediation: the passkeys of this site appear in the email
 	// field's autofill list; choosing one signs in without a password. One
@@ -78,6 +82,13 @@ export async function initSignIn(): Promise<void> {
 		secondFactorStep.hidden = false;
 		document.title = "Two-factor authentication · passkey-edge";
 		byId("second-factor-email", HTMLElement).textContent = session.user.email;
+		const days = session.trusted_device_days;
+		rememberDevice.hidden = days === undefined;
+		rememberInput.checked = false;
+		if (days !== undefined) {
+			byId("remember-device-hint", HTMLElement).textContent =
+				`For ${days === 1 ? "1 day" : `${days} days`}, your password alone will sign you in to this account in this browser. Changing your password or your second factors ends it.`;
+		}
 		const available = METHOD_ORDER.filter((method) => session.methods.includes(method));
 		const usable = available.filter((method) => method !== "webauthn" || browserSupportsWebAuthn());
 		const first = usable[0] ?? available[0];
@@ -157,7 +168,7 @@ export async function initSignIn(): Promise<void> {
 		clearError(error);
 		void whileBusy(usePasskey, "Waiting for your passkey…", async () => {
 			try {
-				const { session } = await verifyWithPasskey();
+				const { session } = await verifyWithPasskey(remembering());
 				await finishSignIn(session);
 			} catch (failure) {
 				await handleSecondFactorError(error, failure);
@@ -177,7 +188,10 @@ export async function initSignIn(): Promise<void> {
 			clearError(error);
 			void whileBusy(inside(codeForm, "button[type=submit]", HTMLButtonElement), "Verifying…", async () => {
 				try {
-					const result = await api<SessionResult & { unused?: number }>("POST", path, { code: input.value });
+					const result = await api<SessionResult & { unused?: number }>("POST", path, {
+						code: input.value,
+						...(remembering() ? { remember_device: true } : {}),
+					});
 					if (typeof result.unused === "number") {
 						setFlash(
 							`You signed in with a recovery code. ${result.unused === 1 ? "1 code is" : `${result.unused} codes are`} left.`,
