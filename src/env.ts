@@ -11,6 +11,8 @@ export interface Env {
 	ORIGINS: string;
 	/** A session's absolute lifetime in days (default 90; 1 to 365). */
 	SESSION_MAX_AGE_DAYS?: string;
+	/** "true": a password sign-in of a user without a passkey or TOTP can only set one up (default "false"). */
+	REQUIRE_SECOND_FACTOR?: string;
 	/** Encrypts TOTP secrets at rest (AES-GCM). */
 	TOTP_ENCRYPTION_KEY?: string;
 	/** Keys the HMAC under which recovery codes are stored. */

@@ -5,6 +5,7 @@ import { checkRegistrationClaim, type RegistrationClaim } from "../services/pass
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
 import type { CeremonyCode } from "../services/second-factor";
 import { createDb } from "../storage/db";
+import type { SetupUpgrade } from "../storage/sessions";
 import { deleteUserRow } from "../storage/users";
 import {
 	activateTotpWithRecoveryCodes,
@@ -16,6 +17,7 @@ import {
 	removeSecondFactors,
 	removeTotp,
 	type SecondFactorsRemoved,
+	type SetupEnded,
 	type TotpActivated,
 } from "./authenticator-changes";
 
@@ -29,7 +31,7 @@ export interface AttemptLimit {
 }
 
 export type RegistrationOutcome =
-	| { status: "created"; passkey: NewPasskey; codesGiven: boolean }
+	| ({ status: "created"; passkey: NewPasskey; codesGiven: boolean } & SetupEnded)
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
@@ -176,19 +178,21 @@ export class UserState extends DurableObject<Env> {
 		/** The hashes of the codes to give if this is the user's first authenticator. */
 		firstCodeHashes: string[];
 		now: number;
+		/** The requesting session is setup_required: the full one that replaces it (REQUIRE_SECOND_FACTOR). */
+		upgrade?: SetupUpgrade;
 	}): Promise<RegistrationOutcome> {
 		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
 		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
 		const passkey = { ...input.passkey, passwordless: check.passwordless };
 		const added = await this.change(() =>
-			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now),
+			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now, input.upgrade),
 		);
 		if (added.status === "credential_exists") return added;
-		return { status: "created", passkey, codesGiven: added.codesGiven };
+		return { ...added, passkey };
 	}
 
-	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number): Promise<TotpActivated> {
-		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now));
+	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number, upgrade?: SetupUpgrade): Promise<TotpActivated> {
+		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now, upgrade));
 	}
 
 	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {

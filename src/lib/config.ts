@@ -17,6 +17,12 @@ export interface Config {
 	webOrigins: string[];
 	/** A session's absolute lifetime in milliseconds: it never outlives created_at + this. */
 	sessionMaxAge: number;
+	/**
+	 * REQUIRE_SECOND_FACTOR: a password sign-in (or sign-up) of a user with no
+	 * passkey or TOTP gets a `setup_required` session, good only for adding
+	 * one (API.md, "Account security"). Default off.
+	 */
+	requireSecondFactor: boolean;
 }
 
 /** A configuration value that is present but wrong: the Worker refuses to guess. */
@@ -48,7 +54,20 @@ export function readConfig(env: Env): Config {
 		origins,
 		webOrigins: origins.filter((origin) => origin.startsWith("https://") || origin.startsWith("http://")),
 		sessionMaxAge: readSessionMaxAgeDays(env.SESSION_MAX_AGE_DAYS) * DAY,
+		requireSecondFactor: readSwitch("REQUIRE_SECOND_FACTOR", env.REQUIRE_SECOND_FACTOR),
 	};
+}
+
+/**
+ * A variable that turns a policy on: "true" or "false" (any case, trimmed),
+ * unset or empty is off. Anything else fails loudly: a typo ("ture", "yes")
+ * must not leave a security policy off while the operator believes it on.
+ */
+function readSwitch(name: string, value: string | undefined): boolean {
+	const text = value?.trim().toLowerCase() ?? "";
+	if (text === "" || text === "false") return false;
+	if (text === "true") return true;
+	throw new ConfigError(`${name} must be "true" or "false"`);
 }
 
 /**

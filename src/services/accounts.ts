@@ -17,6 +17,7 @@ import {
 	type AuthenticatedSession,
 	type IssuedSession,
 	issuePasswordSession,
+	levelWithoutSecondFactor,
 	methodsOf,
 	prepareSession,
 	refreshAuthentication,
@@ -28,8 +29,8 @@ const PASSWORD_USE: AmrUse = { m: "pwd" };
 
 export interface AccountDeps {
 	db: Db;
-	/** The absolute lifetime of the sessions a sign-in writes. */
-	config: Pick<Config, "sessionMaxAge">;
+	/** The absolute lifetime of the sessions a sign-in writes, and whether a second factor is required. */
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">;
 	userState: UserStateNamespace;
 	metrics: Metrics;
 	client: ClientKind;
@@ -65,10 +66,13 @@ export async function signUp(
 		externalId: null,
 		displayName: null,
 	};
-	// Under the configured absolute lifetime, like every other full session.
+	// Under the configured absolute lifetime, like every other full session. A
+	// new account has no second factor: under REQUIRE_SECOND_FACTOR its first
+	// session can only add one, or signing up would be the way around the policy.
+	const level = levelWithoutSecondFactor(deps.config);
 	const { row, issued } = await prepareSession(
 		{ id: user.id, email, externalId: null },
-		"full",
+		level,
 		deps.source,
 		deps.config.sessionMaxAge,
 		PASSWORD_USE,
@@ -84,7 +88,7 @@ export async function signUp(
 		type: "session.created",
 		userId: user.id,
 		externalId: null,
-		data: { method: "sign_up", level: "full", client: deps.client },
+		data: { method: "sign_up", level, client: deps.client },
 	});
 	return { user: { id: user.id, email }, issued };
 }
@@ -240,7 +244,8 @@ async function checkPassword(
 }
 
 /**
- * A login is partial when the user has a live passkey or TOTP right now. The
+ * A login is partial when the user has a live passkey or TOTP right now;
+ * otherwise full, or setup_required under REQUIRE_SECOND_FACTOR. The
  * same count gives the second-factor methods the response lists, so they
  * are not counted twice.
  */
@@ -250,7 +255,7 @@ export async function logIn(
 ): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[] }> {
 	const user = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
 	const counts = await countAuthenticators(deps.db, user.id);
-	const level = counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	const level = counts.passkeys + counts.totp > 0 ? "partial" : levelWithoutSecondFactor(deps.config);
 	const issued = await issuePasswordSession(deps.db, user, level, deps.source, deps.config.sessionMaxAge, PASSWORD_USE);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {

@@ -15,6 +15,7 @@ import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
+import type { SetupUpgrade } from "../storage/sessions";
 import { challengeMismatch } from "./canonical-challenge";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
@@ -22,7 +23,7 @@ import { isCanonicalEs256Signature } from "./der-signature";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import type { AuthenticatedSession } from "./sessions";
+import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade } from "./sessions";
 import {
 	type InspectedRegistration,
 	inspectRegistration,
@@ -124,6 +125,20 @@ export async function createRegistrationOptions(
 export interface RegistrationCompleted {
 	passkey: PasskeyView;
 	recoveryCodes: string[] | null;
+	/**
+	 * The requesting session was setup_required (REQUIRE_SECOND_FACTOR): the
+	 * full session that replaced it, under a new token; null otherwise, or
+	 * when a concurrent change of the same session upgraded it first.
+	 */
+	upgraded: IssuedSession | null;
+}
+
+/** For a setup_required session: the full session the change that adds a factor writes in its place. */
+export async function setupUpgradeFor(
+	session: AuthenticatedSession,
+	maxAge: number,
+): Promise<{ upgrade: SetupUpgrade; issued: IssuedSession } | null> {
+	return session.level === "setup_required" ? prepareSetupUpgrade(session, maxAge) : null;
 }
 
 type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists" | "email_taken";
@@ -238,12 +253,14 @@ export async function completeRegistration(
 		}
 		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
+		const setup = await setupUpgradeFor(session, deps.config.sessionMaxAge);
 		const added = await stub.completeRegistration({
 			challengeKey,
 			claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
 			passkey: row,
 			firstCodeHashes: firstCodes.hashes,
 			now,
+			...(setup ? { upgrade: setup.upgrade } : {}),
 		});
 		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
@@ -255,7 +272,11 @@ export async function completeRegistration(
 			externalId: session.externalId,
 			data: { passkey_id: added.passkey.id, name: added.passkey.name },
 		});
-		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };
+		return {
+			passkey: viewPasskey(added.passkey),
+			recoveryCodes: added.codesGiven ? firstCodes.codes : null,
+			upgraded: setup && added.upgraded ? setup.issued : null,
+		};
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
 		recordRegistration(deps, "webauthn.registration.failed", "failure", error.reason);
