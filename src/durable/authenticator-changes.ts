@@ -20,6 +20,16 @@ export interface SetupEnded {
 	upgraded: boolean;
 	othersEnded: number;
 }
+/**
+ * Asks the change that adds a factor to end the user's setup_required
+ * sessions; `upgrade`: the requesting one, which becomes full. Absent, the
+ * batch leaves sessions alone (the policy off and a full session: the
+ * default's statements stay as they were).
+ */
+export interface SetupChange {
+	upgrade?: SetupUpgrade;
+}
+
 export type PasskeyAdded = ({ status: "created"; codesGiven: boolean } & SetupEnded) | { status: "credential_exists" };
 
 export interface NewTotp {
@@ -40,9 +50,11 @@ export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
  * slipped past the Durable Object. The Worker makes the codes beforehand
  * either way (ten HMACs, cheaper than a round trip) and sends only their
  * hashes: this object holds neither the codes nor the key that hashes them.
- * The same batch ends the user's setup_required sessions (endSetupRequired):
- * the requesting one (`upgrade`) becomes full, any other ends; a factor is
- * never added without that, nor that without the factor. Returns whether the
+ * When asked (`setup`: the policy is on, or the requesting session is
+ * setup_required), the same batch ends the user's setup_required sessions
+ * (endSetupRequired): the requesting one (`setup.upgrade`) becomes full, any
+ * other ends; a factor is never added without that, nor that without the
+ * factor. Returns whether the
  * codes were given and what became of those sessions, or "conflict" when a
  * UNIQUE constraint refused the insert.
  */
@@ -52,22 +64,23 @@ async function insertWithFirstCodes(
 	userId: string,
 	now: number,
 	insert: BatchItem<"sqlite">,
-	upgrade: SetupUpgrade | undefined,
+	setup: SetupChange | undefined,
 ): Promise<({ codesGiven: boolean } & SetupEnded) | "conflict"> {
+	const upgrade = setup?.upgrade;
 	let results: unknown[];
 	try {
 		results = await db.batch([
 			insert,
 			...firstAuthenticatorCodes(db, userId, codeHashes, now),
-			...endSetupRequired(db, userId, upgrade),
+			...(setup ? endSetupRequired(db, userId, upgrade) : []),
 		]);
 	} catch (error) {
 		if (isUniqueViolation(error)) return "conflict";
 		throw error;
 	}
-	const [, , inserted, ...setup] = results as { id: string }[][];
-	const upgradedRows = upgrade ? (setup[0] ?? []) : [];
-	const ended = (upgrade ? setup[1] : setup[0]) ?? [];
+	const [, , inserted, ...sessionResults] = results as { id: string }[][];
+	const upgradedRows = upgrade ? (sessionResults[0] ?? []) : [];
+	const ended = (upgrade ? sessionResults[1] : sessionResults[0]) ?? [];
 	const upgraded = upgradedRows.length === 1;
 	return {
 		codesGiven: (inserted ?? []).length > 0,
@@ -82,7 +95,7 @@ export async function addPasskeyWithRecoveryCodes(
 	firstCodeHashes: string[],
 	passkey: NewPasskey,
 	now: number,
-	upgrade?: SetupUpgrade,
+	setup?: SetupChange,
 ): Promise<PasskeyAdded> {
 	const given = await insertWithFirstCodes(
 		db,
@@ -90,7 +103,7 @@ export async function addPasskeyWithRecoveryCodes(
 		passkey.userId,
 		now,
 		db.insert(passkeys).values(passkey),
-		upgrade,
+		setup,
 	);
 	// The UNIQUE index on credential_id decides a race between two accounts.
 	if (given === "conflict") return { status: "credential_exists" };
@@ -102,12 +115,12 @@ export async function activateTotpWithRecoveryCodes(
 	firstCodeHashes: string[],
 	totp: NewTotp,
 	now: number,
-	upgrade?: SetupUpgrade,
+	setup?: SetupChange,
 ): Promise<TotpActivated> {
 	const insert = db
 		.insert(totpCredentials)
 		.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now });
-	const given = await insertWithFirstCodes(db, firstCodeHashes, totp.userId, now, insert, upgrade);
+	const given = await insertWithFirstCodes(db, firstCodeHashes, totp.userId, now, insert, setup);
 	// One TOTP per user: the primary key refuses a second.
 	if (given === "conflict") return { status: "already_enabled" };
 	return { status: "created", ...given };

@@ -5,7 +5,6 @@ import { checkRegistrationClaim, type RegistrationClaim } from "../services/pass
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
 import type { CeremonyCode } from "../services/second-factor";
 import { createDb } from "../storage/db";
-import type { SetupUpgrade } from "../storage/sessions";
 import { deleteUserRow } from "../storage/users";
 import {
 	activateTotpWithRecoveryCodes,
@@ -17,6 +16,7 @@ import {
 	removeSecondFactors,
 	removeTotp,
 	type SecondFactorsRemoved,
+	type SetupChange,
 	type SetupEnded,
 	type TotpActivated,
 } from "./authenticator-changes";
@@ -178,21 +178,21 @@ export class UserState extends DurableObject<Env> {
 		/** The hashes of the codes to give if this is the user's first authenticator. */
 		firstCodeHashes: string[];
 		now: number;
-		/** The requesting session is setup_required: the full one that replaces it (REQUIRE_SECOND_FACTOR). */
-		upgrade?: SetupUpgrade;
+		/** End the user's setup_required sessions, upgrading the requesting one if it is (REQUIRE_SECOND_FACTOR). */
+		setup?: SetupChange;
 	}): Promise<RegistrationOutcome> {
 		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
 		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
 		const passkey = { ...input.passkey, passwordless: check.passwordless };
 		const added = await this.change(() =>
-			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now, input.upgrade),
+			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now, input.setup),
 		);
 		if (added.status === "credential_exists") return added;
 		return { ...added, passkey };
 	}
 
-	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number, upgrade?: SetupUpgrade): Promise<TotpActivated> {
-		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now, upgrade));
+	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number, setup?: SetupChange): Promise<TotpActivated> {
+		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now, setup));
 	}
 
 	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {

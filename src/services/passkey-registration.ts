@@ -5,7 +5,7 @@ import {
 	type RegistrationResponseJSON,
 	verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import type { NewPasskey } from "../durable/authenticator-changes";
+import type { NewPasskey, SetupChange } from "../durable/authenticator-changes";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -15,7 +15,6 @@ import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import type { UserPasskeys } from "../storage/passkeys";
-import type { SetupUpgrade } from "../storage/sessions";
 import { challengeMismatch } from "./canonical-challenge";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
@@ -133,12 +132,22 @@ export interface RegistrationCompleted {
 	upgraded: IssuedSession | null;
 }
 
-/** For a setup_required session: the full session the change that adds a factor writes in its place. */
-export async function setupUpgradeFor(
+/**
+ * What the change that adds a factor does to setup_required sessions: under
+ * the policy, or from a setup_required session (one made while the policy
+ * was on), it ends the user's setup_required sessions and, for the latter,
+ * writes the full session that replaces the requesting one (`issued`).
+ * Otherwise nothing: with the policy off the batch is as it always was.
+ */
+export async function setupChangeFor(
 	session: AuthenticatedSession,
-	maxAge: number,
-): Promise<{ upgrade: SetupUpgrade; issued: IssuedSession } | null> {
-	return session.level === "setup_required" ? prepareSetupUpgrade(session, maxAge) : null;
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">,
+): Promise<{ change: SetupChange; issued: IssuedSession | null } | null> {
+	if (session.level === "setup_required") {
+		const { upgrade, issued } = await prepareSetupUpgrade(session, config.sessionMaxAge);
+		return { change: { upgrade }, issued };
+	}
+	return config.requireSecondFactor ? { change: {}, issued: null } : null;
 }
 
 type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists" | "email_taken";
@@ -253,14 +262,14 @@ export async function completeRegistration(
 		}
 		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
-		const setup = await setupUpgradeFor(session, deps.config.sessionMaxAge);
+		const setup = await setupChangeFor(session, deps.config);
 		const added = await stub.completeRegistration({
 			challengeKey,
 			claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
 			passkey: row,
 			firstCodeHashes: firstCodes.hashes,
 			now,
-			...(setup ? { upgrade: setup.upgrade } : {}),
+			...(setup ? { setup: setup.change } : {}),
 		});
 		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
@@ -275,7 +284,7 @@ export async function completeRegistration(
 		return {
 			passkey: viewPasskey(added.passkey),
 			recoveryCodes: added.codesGiven ? firstCodes.codes : null,
-			upgraded: setup && added.upgraded ? setup.issued : null,
+			upgraded: added.upgraded ? (setup?.issued ?? null) : null,
 		};
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;

@@ -7,7 +7,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
 import { findTotp, totpStepUse } from "../storage/totp";
-import { setupUpgradeFor } from "./passkey-registration";
+import { setupChangeFor } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
@@ -94,12 +94,12 @@ export async function activateTotp(
 			: await sealWithNewest(deps.encryptionKeys, opened.plaintext, sealFor(session.userId));
 	// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 	const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
-	const setup = await setupUpgradeFor(session, deps.config.sessionMaxAge);
+	const setup = await setupChangeFor(session, deps.config);
 	const activated = await stub.activateTotp(
 		{ userId: session.userId, secretCiphertext: stored, step },
 		firstCodes.hashes,
 		now,
-		setup?.upgrade,
+		setup?.change,
 	);
 	await stub.deletePending(setupKey(session.userId));
 	if (activated.status === "already_enabled") throw new ApiError("already_enabled");
@@ -111,7 +111,7 @@ export async function activateTotp(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, externalId: session.externalId, data: {} });
-	const upgraded = setup && activated.upgraded ? setup.issued : null;
+	const upgraded = activated.upgraded ? (setup?.issued ?? null) : null;
 	if (!activated.codesGiven) return { recoveryCodes: null, upgraded };
 	recordCodesGenerated(deps, "first_authenticator");
 	return { recoveryCodes: firstCodes.codes, upgraded };

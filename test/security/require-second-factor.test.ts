@@ -101,7 +101,9 @@ async function activateTotpUnderPolicy(auth: CallOptions) {
 	const setup = await underPolicy(() => totpSetup(auth));
 	expect(setup.status).toBe(200);
 	const code = await totpCodeAt(setup.body.secret, currentStep());
-	return underPolicy(() => totpActivate(auth, code)) as Promise<ApiResponse<SessionBody & { recovery_codes?: string[] }>>;
+	return underPolicy(() => totpActivate(auth, code)) as Promise<
+		ApiResponse<SessionBody & { recovery_codes?: string[] }>
+	>;
 }
 
 // --- The OpenAPI document's routes ---------------------------------------------------------------
@@ -126,7 +128,9 @@ beforeAll(async () => {
 	const doc = await call<{ paths: Record<string, Record<string, Operation>> }>("GET", "/api/openapi.json");
 	userRoutes = Object.entries(doc.body.paths).flatMap(([path, item]) =>
 		Object.entries(item)
-			.filter(([, operation]) => JSON.stringify(operation.security) === JSON.stringify([{ cookie: [] }, { bearer: [] }]))
+			.filter(
+				([, operation]) => JSON.stringify(operation.security) === JSON.stringify([{ cookie: [] }, { bearer: [] }]),
+			)
 			.map(([method, operation]): [string, Operation] => [`${method.toUpperCase()} ${path}`, operation]),
 	);
 });
@@ -209,7 +213,9 @@ describe("REQUIRE_SECOND_FACTOR=true: a password sign-in without a second factor
 		const user = await userWithoutSecondFactor();
 		const token = await setupRequiredLogin(user);
 		expect((await sessionOf({ token })).status).toBe(200);
-		const options = await underPolicy(() => call("GET", "/api/webauthn/register/options/?passwordless=true", { token }));
+		const options = await underPolicy(() =>
+			call("GET", "/api/webauthn/register/options/?passwordless=true", { token }),
+		);
 		expect(options.status).toBe(200);
 		const setup = await underPolicy(() => totpSetup({ token }));
 		expect(setup.status).toBe(200);
@@ -296,7 +302,7 @@ describe("adding the second factor", () => {
 		const user = await userWithoutSecondFactor();
 		const elsewhere = await setupRequiredLogin(user);
 		// The sign-up's full session (policy off then) adds the passkey: no session of its own to upgrade.
-		const { response } = await registerPasskey(user);
+		const response = await registerUnderPolicy({ token: user.token });
 		expect(response.status).toBe(201);
 		expect(response.body).not.toHaveProperty("session");
 		expect(response.body).not.toHaveProperty("session_token");
@@ -388,9 +394,9 @@ describe("races on one setup_required session", () => {
 		expect(await sessionRows(user.id, "full")).toBe(1);
 		expect(await sessionRows(user.id, "setup_required")).toBe(0);
 		expectError(await sessionOf({ token }), 401, "not_authenticated");
-		expect(
-			(await sessionOf({ token: upgraded[0]?.body.session_token as string })).body.session.methods.sort(),
-		).toEqual(["recovery_codes", "totp", "webauthn"]);
+		expect((await sessionOf({ token: upgraded[0]?.body.session_token as string })).body.session.methods.sort()).toEqual(
+			["recovery_codes", "totp", "webauthn"],
+		);
 	});
 });
 
@@ -498,7 +504,9 @@ describe("server API sessions under the policy", () => {
 
 describe("storage", () => {
 	it("the sessions table takes the new level without a table rebuild (no CHECK on level)", async () => {
-		const table = await env.DB.prepare("SELECT sql FROM sqlite_master WHERE name = 'sessions'").first<{ sql: string }>();
+		const table = await env.DB.prepare("SELECT sql FROM sqlite_master WHERE name = 'sessions'").first<{
+			sql: string;
+		}>();
 		expect(table?.sql).not.toMatch(/CHECK/i);
 	});
 });
