@@ -117,8 +117,8 @@ export async function initSignIn(): Promise<void> {
 				password.value = "";
 				// The security page may then ask the password manager for a passkey (upgrade.ts).
 				notePasswordSignIn();
-				if (session.level === "full") await finishSignIn(session);
-				else showSecondFactor(session);
+				if (session.level === "partial") showSecondFactor(session);
+				else await finishSignIn(session);
 			} catch (error) {
 				showError(formError, error);
 			}
@@ -221,7 +221,8 @@ export async function initSignIn(): Promise<void> {
 	} catch (error) {
 		showError(formError, error);
 	}
-	if (session?.level === "full") {
+	// Signed in, or signed in to set up a second factor: the security page is where either goes on.
+	if (session?.level === "full" || session?.level === "setup_required") {
 		location.replace(SETTINGS_PAGE);
 		return;
 	}
