@@ -211,11 +211,13 @@ export async function openTab(
 		mobile?: boolean;
 		/** Another browser's User-Agent: what the session list then calls this device. */
 		userAgent?: string;
+		/** A Worker of the test file's own (other variables) instead of the shared one. */
+		baseUrl?: string;
 	} = {},
 ): Promise<Tab> {
 	const context = await browser.newContext({
 		...(options.userAgent ? { userAgent: options.userAgent } : {}),
-		baseURL: inject("baseUrl"),
+		baseURL: options.baseUrl ?? inject("baseUrl"),
 		extraHTTPHeaders: { "CF-Connecting-IP": tabAddress() },
 		viewport: options.viewport ?? { width: 1280, height: 860 },
 		isMobile: options.mobile ?? false,

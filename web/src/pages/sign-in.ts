@@ -103,8 +103,14 @@ export async function initSignIn(): Promise<void> {
 		others.dataset.usable = usable.join(" ");
 	}
 
+	// The person can sign in before the page's own session check below has
+	// answered (a slow network, a fast typist): that check must not then take
+	// them back to the password step.
+	let signingIn = false;
+
 	form.addEventListener("submit", (event) => {
 		event.preventDefault();
+		signingIn = true;
 		clearError(formError);
 		clearError(passkeyError);
 		const submit = inside(form, "button[type=submit]", HTMLButtonElement);
@@ -219,8 +225,9 @@ export async function initSignIn(): Promise<void> {
 	try {
 		session = await currentSession();
 	} catch (error) {
-		showError(formError, error);
+		if (!signingIn) showError(formError, error);
 	}
+	if (signingIn) return;
 	// Signed in, or signed in to set up a second factor: the security page is where either goes on.
 	if (session?.level === "full" || session?.level === "setup_required") {
 		location.replace(SETTINGS_PAGE);
