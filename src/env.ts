@@ -13,6 +13,8 @@ export interface Env {
 	SESSION_MAX_AGE_DAYS?: string;
 	/** "Don't ask again on this device" for browsers, for this many days (1 to 90); absent or "0": off. */
 	TRUSTED_DEVICE_DAYS?: string;
+	/** "true": a password sign-in of a user without a passkey or TOTP can only set one up (default "false"). */
+	REQUIRE_SECOND_FACTOR?: string;
 	/** Encrypts TOTP secrets at rest (AES-GCM). */
 	TOTP_ENCRYPTION_KEY?: string;
 	/** Keys the HMAC under which recovery codes are stored. */

@@ -5,21 +5,40 @@ import { type Db, isUniqueViolation } from "../storage/db";
 import { deletePasskeyUnlessLast, findUserPasskey, type PasskeyRow } from "../storage/passkeys";
 import { firstAuthenticatorCodes } from "../storage/recovery-codes";
 import { passkeys, recoveryCodes, totpCredentials } from "../storage/schema";
-import { deleteUserSessions } from "../storage/sessions";
+import { deleteUserSessions, endSetupRequired, type SetupUpgrade } from "../storage/sessions";
 import { endTrustedDevices } from "../storage/users";
 
 // These run inside the user's Durable Object under blockConcurrencyWhile:
 // one change of a user's authenticators at a time.
 
 export type NewPasskey = PasskeyRow;
-export type PasskeyAdded = { status: "created"; codesGiven: boolean } | { status: "credential_exists" };
+/**
+ * What adding a factor did to the user's setup_required sessions
+ * (REQUIRE_SECOND_FACTOR): whether the requesting one became full, and how
+ * many others ended.
+ */
+export interface SetupEnded {
+	upgraded: boolean;
+	othersEnded: number;
+}
+/**
+ * Asks the change that adds a factor to end the user's setup_required
+ * sessions; `upgrade`: the requesting one, which becomes full. Absent, the
+ * batch leaves sessions alone (the policy off and a full session: the
+ * default's statements stay as they were).
+ */
+export interface SetupChange {
+	upgrade?: SetupUpgrade;
+}
+
+export type PasskeyAdded = ({ status: "created"; codesGiven: boolean } & SetupEnded) | { status: "credential_exists" };
 
 export interface NewTotp {
 	userId: string;
 	secretCiphertext: string;
 	step: number;
 }
-export type TotpActivated = { status: "created"; codesGiven: boolean } | { status: "already_enabled" };
+export type TotpActivated = ({ status: "created"; codesGiven: boolean } & SetupEnded) | { status: "already_enabled" };
 
 export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
 
@@ -32,9 +51,14 @@ export type RemovalResult = "deleted" | "not_found" | "last_authenticator";
  * slipped past the Durable Object. The Worker makes the codes beforehand
  * either way (ten HMACs, cheaper than a round trip) and sends only their
  * hashes: this object holds neither the codes nor the key that hashes them.
- * Returns whether the codes were given, or "conflict" when a UNIQUE
- * constraint refused the insert. The same batch ends the user's trusted
- * devices (services/trusted-devices.ts).
+ * When asked (`setup`: the policy is on, or the requesting session is
+ * setup_required), the same batch ends the user's setup_required sessions
+ * (endSetupRequired): the requesting one (`setup.upgrade`) becomes full, any
+ * other ends; a factor is never added without that, nor that without the
+ * factor. Returns whether the
+ * codes were given and what became of those sessions, or "conflict" when a
+ * UNIQUE constraint refused the insert.
+ * The same batch ends the user's trusted devices (services/trusted-devices.ts).
  */
 async function insertWithFirstCodes(
 	db: Db,
@@ -42,12 +66,16 @@ async function insertWithFirstCodes(
 	userId: string,
 	now: number,
 	insert: BatchItem<"sqlite">,
-): Promise<boolean | "conflict"> {
-	let inserted: { id: string }[];
+	setup: SetupChange | undefined,
+): Promise<({ codesGiven: boolean } & SetupEnded) | "conflict"> {
+	const upgrade = setup?.upgrade;
+	const setupStatements = setup ? endSetupRequired(db, userId, upgrade) : [];
+	let results: unknown[];
 	try {
-		[, , inserted] = await db.batch([
+		results = await db.batch([
 			insert,
 			...firstAuthenticatorCodes(db, userId, codeHashes, now),
+			...setupStatements,
 			// A new second factor ends the user's trusted devices, whole or not at all with it.
 			endTrustedDevices(db, userId),
 		]);
@@ -55,7 +83,18 @@ async function insertWithFirstCodes(
 		if (isUniqueViolation(error)) return "conflict";
 		throw error;
 	}
-	return inserted.length > 0;
+	const [, , inserted, ...rest] = results as { id: string }[][];
+	// The setup statements' results only, not the trusted-device epoch's after them.
+	const sessionResults = rest.slice(0, setupStatements.length);
+	const upgradedRows = upgrade ? (sessionResults[0] ?? []) : [];
+	const ended = (upgrade ? sessionResults[1] : sessionResults[0]) ?? [];
+	const upgraded = upgradedRows.length === 1;
+	return {
+		codesGiven: (inserted ?? []).length > 0,
+		upgraded,
+		// The requesting session's old row is among the ended when it was upgraded.
+		othersEnded: ended.filter((row) => row.id !== upgrade?.fromId).length,
+	};
 }
 
 export async function addPasskeyWithRecoveryCodes(
@@ -63,6 +102,7 @@ export async function addPasskeyWithRecoveryCodes(
 	firstCodeHashes: string[],
 	passkey: NewPasskey,
 	now: number,
+	setup?: SetupChange,
 ): Promise<PasskeyAdded> {
 	const given = await insertWithFirstCodes(
 		db,
@@ -70,10 +110,11 @@ export async function addPasskeyWithRecoveryCodes(
 		passkey.userId,
 		now,
 		db.insert(passkeys).values(passkey),
+		setup,
 	);
 	// The UNIQUE index on credential_id decides a race between two accounts.
 	if (given === "conflict") return { status: "credential_exists" };
-	return { status: "created", codesGiven: given };
+	return { status: "created", ...given };
 }
 
 export async function activateTotpWithRecoveryCodes(
@@ -81,14 +122,15 @@ export async function activateTotpWithRecoveryCodes(
 	firstCodeHashes: string[],
 	totp: NewTotp,
 	now: number,
+	setup?: SetupChange,
 ): Promise<TotpActivated> {
 	const insert = db
 		.insert(totpCredentials)
 		.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now });
-	const given = await insertWithFirstCodes(db, firstCodeHashes, totp.userId, now, insert);
+	const given = await insertWithFirstCodes(db, firstCodeHashes, totp.userId, now, insert, setup);
 	// One TOTP per user: the primary key refuses a second.
 	if (given === "conflict") return { status: "already_enabled" };
-	return { status: "created", codesGiven: given };
+	return { status: "created", ...given };
 }
 
 export async function removePasskey(db: Db, userId: string, passkeyId: string): Promise<RemovalResult> {

@@ -18,6 +18,8 @@ import {
 	removeSecondFactors,
 	removeTotp,
 	type SecondFactorsRemoved,
+	type SetupChange,
+	type SetupEnded,
 	type TotpActivated,
 } from "./authenticator-changes";
 import { migrate } from "./migrations";
@@ -32,7 +34,7 @@ export interface AttemptLimit {
 }
 
 export type RegistrationOutcome =
-	| { status: "created"; passkey: NewPasskey; codesGiven: boolean }
+	| ({ status: "created"; passkey: NewPasskey; codesGiven: boolean } & SetupEnded)
 	| { status: "credential_exists" }
 	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
@@ -188,19 +190,21 @@ export class UserState extends DurableObject<Env> {
 		/** The hashes of the codes to give if this is the user's first authenticator. */
 		firstCodeHashes: string[];
 		now: number;
+		/** End the user's setup_required sessions, upgrading the requesting one if it is (REQUIRE_SECOND_FACTOR). */
+		setup?: SetupChange;
 	}): Promise<RegistrationOutcome> {
 		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
 		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
 		const passkey = { ...input.passkey, passwordless: check.passwordless };
 		const added = await this.change(() =>
-			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now),
+			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now, input.setup),
 		);
 		if (added.status === "credential_exists") return added;
-		return { status: "created", passkey, codesGiven: added.codesGiven };
+		return { ...added, passkey };
 	}
 
-	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number): Promise<TotpActivated> {
-		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now));
+	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number, setup?: SetupChange): Promise<TotpActivated> {
+		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now, setup));
 	}
 
 	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {

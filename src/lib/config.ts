@@ -19,6 +19,12 @@ export interface Config {
 	sessionMaxAge: number;
 	/** TRUSTED_DEVICE_DAYS: how long a browser may skip the second factor after one; null: off (the default). */
 	trustedDeviceDays: number | null;
+	/**
+	 * REQUIRE_SECOND_FACTOR: a password sign-in (or sign-up) of a user with no
+	 * passkey or TOTP gets a `setup_required` session, good only for adding
+	 * one (API.md, "Account security"). Default off.
+	 */
+	requireSecondFactor: boolean;
 }
 
 /** A configuration value that is present but wrong: the Worker refuses to guess. */
@@ -51,6 +57,7 @@ export function readConfig(env: Env): Config {
 		webOrigins: origins.filter((origin) => origin.startsWith("https://") || origin.startsWith("http://")),
 		sessionMaxAge: readSessionMaxAgeDays(env.SESSION_MAX_AGE_DAYS) * DAY,
 		trustedDeviceDays: readTrustedDeviceDays(env.TRUSTED_DEVICE_DAYS),
+		requireSecondFactor: readSwitch("REQUIRE_SECOND_FACTOR", env.REQUIRE_SECOND_FACTOR),
 	};
 }
 
@@ -73,6 +80,18 @@ function readTrustedDeviceDays(value: string | undefined): number | null {
 		throw new ConfigError(`TRUSTED_DEVICE_DAYS must be 0 (off) or a whole number of days from ${min} to ${max}`);
 	}
 	return days;
+}
+
+/**
+ * A variable that turns a policy on: "true" or "false" (any case, trimmed),
+ * unset or empty is off. Anything else fails loudly: a typo ("ture", "yes")
+ * must not leave a security policy off while the operator believes it on.
+ */
+function readSwitch(name: string, value: string | undefined): boolean {
+	const text = value?.trim().toLowerCase() ?? "";
+	if (text === "" || text === "false") return false;
+	if (text === "true") return true;
+	throw new ConfigError(`${name} must be "true" or "false"`);
 }
 
 /**

@@ -13,6 +13,7 @@ export const ERRORS = {
 	reauthentication_required: [401, "Confirm it is you: authenticate again to continue."],
 	csrf_failed: [403, "The request's origin is not allowed."],
 	mfa_required: [403, "Complete two-factor authentication first."],
+	second_factor_required: [403, "Add a passkey or an authenticator app to your account first."],
 	not_found: [404, "Not found."],
 	email_taken: [409, "An account with this email already exists."],
 	credential_exists: [409, "This passkey is already registered."],

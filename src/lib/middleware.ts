@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { isRecent, recordSessionUse, resolveSession } from "../services/sessions";
+import { isRecent, recordSessionUse, resolveSession, type SessionLevel } from "../services/sessions";
 import { createDb } from "../storage/db";
 import { readConfig } from "./config";
 import type { AppEnv } from "./context";
@@ -108,8 +108,12 @@ function bearerToken(c: Context<AppEnv>): string | null | undefined {
 }
 
 export interface SessionRequirement {
-	/** "2fa": partial or full; "full": only a full session. */
-	level: "2fa" | "full";
+	/**
+	 * "any": any live session (session, logout); "2fa": partial or full (the
+	 * second-factor routes); "setup": full or setup_required (adding a passkey
+	 * or TOTP); "full": only a full session.
+	 */
+	level: "any" | "2fa" | "setup" | "full";
 	recent?: boolean;
 	/** Read the user's passkeys with the session, in the same round trip (c.var.auth.userPasskeys). */
 	withPasskeys?: boolean;
@@ -141,7 +145,7 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		if (client === "browser" && (isCrossSite(c) || (UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)))) {
 			throw new ApiError("csrf_failed");
 		}
-		if (requirement.level === "full" && session.level !== "full") throw new ApiError("mfa_required");
+		assertLevel(requirement.level, session.level);
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
 		// Only a request that passed every check keeps the session alive, or counts as its use.
 		await recordSessionUse(c.var.db, session, resolved);
@@ -155,6 +159,17 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 			deliverToken(c, client, { session, token }, {});
 		}
 	};
+}
+
+/**
+ * The level check: a partial session reaches only the 2FA routes (403
+ * mfa_required), a setup_required one only the set-up routes (403
+ * second_factor_required); both reach session and logout.
+ */
+function assertLevel(required: SessionRequirement["level"], level: SessionLevel): void {
+	if (level === "full" || required === "any") return;
+	if (level === "partial" && required !== "2fa") throw new ApiError("mfa_required");
+	if (level === "setup_required" && required !== "setup") throw new ApiError("second_factor_required");
 }
 
 function setsSessionCookie(response: Response): boolean {

@@ -150,7 +150,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			tags: ["Accounts"],
 			summary: "Sign out: the token is revoked on the server",
 			security: SESSION,
-			middleware: [jsonBody({ optional: true }), requireSession({ level: "2fa" })] as const,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "any" })] as const,
 			responses: {
 				200: json(Success, "Signed out"),
 				...errors("not_authenticated", "csrf_failed", "payload_too_large", "unsupported_media_type"),
@@ -169,7 +169,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			tags: ["Accounts"],
 			summary: "The current session",
 			security: SESSION,
-			middleware: [requireSession({ level: "2fa" })] as const,
+			middleware: [requireSession({ level: "any" })] as const,
 			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated", "csrf_failed") },
 		}),
 		async (c) => {
@@ -192,6 +192,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: {
 				200: json(SessionResult, "Authentication refreshed"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"invalid_credentials",
 					"not_authenticated",
@@ -223,6 +224,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: {
 				200: json(Revoked, "Password set; other sessions signed out"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"not_authenticated",
 					"reauthentication_required",

@@ -12,7 +12,7 @@ JSON in, JSON out (bodies over ${MAX_BODY_BYTES / 1024} KiB answer 413, bodies t
 path also works with a trailing slash. Every error is the \`Error\` envelope. Checks run in this order,
 and the first that fails answers: route exists (404) → body is JSON and small enough (415/413) → session
 present (401) → \`Origin\` or \`Sec-Fetch-Site\` of a cookie request (403 \`csrf_failed\`) → session level
-(403 \`mfa_required\`) → recent authentication (401 \`reauthentication_required\`) → rate limit (429, with
+(403 \`mfa_required\`, or \`second_factor_required\`) → recent authentication (401 \`reauthentication_required\`) → rate limit (429, with
 \`Retry-After\`) → body fields (400 \`invalid_request\`) → the route's own rules. 503 \`unavailable\` (with \`Retry-After\`) means
 storage is briefly unavailable: try again.
 
@@ -20,6 +20,12 @@ Browsers hold the session in the HttpOnly cookie \`${SESSION_COOKIE}\` and must 
 POST, PATCH and DELETE; a cookie request marked \`Sec-Fetch-Site: cross-site\` is refused whatever its method,
 and one that carries the cookie twice answers 401. A full session expires after 30 days unused and in any
 case at its absolute end, 90 days after sign-in unless configured (\`SESSION_MAX_AGE_DAYS\`).
+
+With \`REQUIRE_SECOND_FACTOR=true\` (default off), a password sign-in or sign-up of a user with no passkey or
+TOTP gets a session of level \`setup_required\`: only session, logout, passkey registration and TOTP set-up
+work (anything else 403 \`second_factor_required\`) until a passkey or TOTP is added; the response that adds
+it carries the session, now \`full\` under a new token (a new cookie, or \`session_token\` for apps), and
+the user's other \`setup_required\` sessions end. Passwordless sign-in already satisfies the policy.
 
 Apps send \`X-Client: app\` when they sign in, get \`session_token\` in the body, and send it as
 \`Authorization: Bearer …\`.`;

@@ -41,7 +41,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 					}),
 					"Counts",
 				),
-				...errors("not_authenticated", "csrf_failed", "mfa_required", "not_found"),
+				...errors("second_factor_required", "not_authenticated", "csrf_failed", "mfa_required", "not_found"),
 			},
 		}),
 		async (c) => {
@@ -65,6 +65,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 					"New codes, shown once",
 				),
 				...errors(
+					"second_factor_required",
 					"not_authenticated",
 					"reauthentication_required",
 					"csrf_failed",
@@ -103,6 +104,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 					"Verified",
 				),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"invalid_code",
 					"verification_failed",

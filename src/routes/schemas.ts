@@ -60,7 +60,7 @@ export const GivenPassword = z
 
 export const SessionView = z
 	.object({
-		level: z.enum(["partial", "full"]),
+		level: z.enum(["partial", "full", "setup_required"]),
 		user: z.object({ id: z.string(), email: z.string() }),
 		methods: z.array(z.enum(["webauthn", "totp", "recovery_codes"])),
 		authenticated_at: z.string(),
@@ -73,7 +73,7 @@ export const SessionView = z
 	})
 	.openapi("Session", {
 		description:
-			"`methods`: the second factors the user can use now. A partial session expires 10 minutes after creation. A full one expires after 30 days unused (use extends it), and never later than its absolute end: 90 days after creation by default (`SESSION_MAX_AGE_DAYS`). `expires_at` is the earlier of the two.",
+			"`methods`: the second factors the user can use now. `partial`: the password was right and the second factor is due. `setup_required` (only with `REQUIRE_SECOND_FACTOR=true`): a password sign-in or sign-up of a user with no second factor; only session, logout, passkey registration and TOTP set-up work (anything else 403 `second_factor_required`) until a passkey or TOTP is added, which makes it `full` under a new token. A partial or setup_required session expires 10 minutes after creation. A full one expires after 30 days unused (use extends it), and never later than its absolute end: 90 days after creation by default (`SESSION_MAX_AGE_DAYS`). `expires_at` is the earlier of the two.",
 		example: {
 			level: "full",
 			user: { id: "Ns8cbA6tFbO_vEXA7D8Kzw", email: "ada@example.com" },
@@ -82,6 +82,23 @@ export const SessionView = z
 			expires_at: "2026-12-25T08:00:00.000Z",
 		},
 	});
+
+/**
+ * What a route that adds a second factor adds to its answer when it ran on a
+ * setup_required session (REQUIRE_SECOND_FACTOR): the session, now full
+ * under a new token, handed over as on every upgrade.
+ */
+export const SetupCompleted = {
+	session: SessionView.optional().openapi({
+		description: "Only when the request's session was `setup_required`: the session, now `full` under a new token",
+	}),
+	session_token: z.string().optional().openapi({
+		description: "Only for an app (bearer) session that was `setup_required`: its new token; the old one has ended",
+	}),
+};
+
+export const SETUP_COMPLETED =
+	"On a `setup_required` session (`REQUIRE_SECOND_FACTOR=true`) this makes the session `full` under a new token, in the same transaction as the new factor: browsers get a new cookie, apps the new `session_token`, and the body carries `session`; the user's other `setup_required` sessions end.";
 
 /** The answer of a route that signs other sessions out. */
 export const Revoked = z

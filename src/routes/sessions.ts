@@ -30,7 +30,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			middleware: [requireSession({ level: "full" })] as const,
 			responses: {
 				200: json(SessionList, "The sessions, newest first"),
-				...errors("not_authenticated", "csrf_failed", "mfa_required"),
+				...errors("second_factor_required", "not_authenticated", "csrf_failed", "mfa_required"),
 			},
 		}),
 		async (c) => {
@@ -52,6 +52,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			responses: {
 				200: json(Success, "Signed out"),
 				...errors(
+					"second_factor_required",
 					"not_authenticated",
 					"reauthentication_required",
 					"csrf_failed",
@@ -94,6 +95,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			responses: {
 				200: json(Revoked, "Other sessions signed out"),
 				...errors(
+					"second_factor_required",
 					"not_authenticated",
 					"reauthentication_required",
 					"csrf_failed",

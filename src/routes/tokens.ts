@@ -80,6 +80,7 @@ export const tokens = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, str
 		responses: {
 			200: json(AccessToken, "Issued"),
 			...errors(
+				"second_factor_required",
 				"invalid_request",
 				"not_authenticated",
 				"csrf_failed",

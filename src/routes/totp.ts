@@ -8,7 +8,18 @@ import { removeAuthenticator } from "../services/passkey-management";
 import { viewSession } from "../services/sessions";
 import { activateTotp, startTotpSetup, totpStatus, verifyTotpSecondFactor, viewTotpStatus } from "../services/totp";
 import { serviceDeps } from "./deps";
-import { errors, json, jsonRequest, RememberDevice, SESSION, SessionResult, Success, X_CLIENT } from "./schemas";
+import {
+	errors,
+	json,
+	jsonRequest,
+	RememberDevice,
+	SESSION,
+	SETUP_COMPLETED,
+	SessionResult,
+	SetupCompleted,
+	Success,
+	X_CLIENT,
+} from "./schemas";
 import { rememberDevice, rememberWanted } from "./trusted-device";
 import { validationHook } from "./validation";
 
@@ -40,7 +51,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 					}),
 					"Status",
 				),
-				...errors("not_authenticated", "csrf_failed", "mfa_required"),
+				...errors("second_factor_required", "not_authenticated", "csrf_failed", "mfa_required"),
 			},
 		}),
 		async (c) => {
@@ -57,7 +68,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			description:
 				"A new secret (160 bits; SHA-1, 6 digits, 30 s), its otpauth:// URI and a QR code of it as SVG; kept pending 10 minutes.",
 			security: SESSION,
-			middleware: [jsonBody({ optional: true }), requireSession({ level: "full", recent: true })] as const,
+			middleware: [jsonBody({ optional: true }), requireSession({ level: "setup", recent: true })] as const,
 			responses: {
 				200: json(
 					z
@@ -99,12 +110,16 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			path: "/activate",
 			tags: ["Authenticator app"],
 			summary: "Activate the pending authenticator app with a code from it",
-			description: "The first authenticator of a user brings ten recovery codes, returned once.",
+			description: `The first authenticator of a user brings ten recovery codes, returned once. ${SETUP_COMPLETED}`,
 			security: SESSION,
-			middleware: [jsonBody(), requireSession({ level: "full", recent: true })] as const,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), requireSession({ level: "setup", recent: true })] as const,
 			request: jsonRequest(z.object({ code: TotpCode })),
 			responses: {
-				201: json(z.object({ success: z.literal(true), recovery_codes: z.array(z.string()).optional() }), "Activated"),
+				201: json(
+					z.object({ success: z.literal(true), recovery_codes: z.array(z.string()).optional(), ...SetupCompleted }),
+					"Activated",
+				),
 				...errors(
 					"invalid_request",
 					"invalid_code",
@@ -125,8 +140,13 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 				encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY"),
 				recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY"),
 			};
-			const { recoveryCodes } = await activateTotp(deps, c.var.auth.session, c.req.valid("json").code);
-			return c.json({ success: true as const, ...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}) }, 201);
+			const { recoveryCodes, upgraded } = await activateTotp(deps, c.var.auth.session, c.req.valid("json").code);
+			const body = {
+				success: true as const,
+				...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}),
+				...(upgraded ? { session: await viewSession(deps.db, upgraded.session) } : {}),
+			};
+			return c.json(deliverToken(c, deps.client, upgraded, body), 201);
 		},
 	)
 	.openapi(
@@ -143,6 +163,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: {
 				200: json(SessionResult, "Verified"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"invalid_code",
 					"verification_failed",
@@ -180,6 +201,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: {
 				200: json(Success, "Removed"),
 				...errors(
+					"second_factor_required",
 					"last_authenticator",
 					"not_authenticated",
 					"reauthentication_required",

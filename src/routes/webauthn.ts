@@ -22,7 +22,9 @@ import {
 	RegistrationResponse,
 	RememberDevice,
 	SESSION,
+	SETUP_COMPLETED,
 	SessionResult,
+	SetupCompleted,
 	Success,
 	X_CLIENT,
 } from "./schemas";
@@ -33,7 +35,9 @@ const full = requireSession({ level: "full" });
 const fullRecent = requireSession({ level: "full", recent: true });
 // The routes whose first need is the user's passkeys read them with the session (one round trip).
 const fullWithPasskeys = requireSession({ level: "full", withPasskeys: true });
-const fullRecentWithPasskeys = requireSession({ level: "full", recent: true, withPasskeys: true });
+// Registration also serves a setup_required session (REQUIRE_SECOND_FACTOR): adding a passkey is what it is for.
+const setupRecent = requireSession({ level: "setup", recent: true });
+const setupRecentWithPasskeys = requireSession({ level: "setup", recent: true, withPasskeys: true });
 const twoFactorWithPasskeys = requireSession({ level: "2fa", withPasskeys: true });
 
 /** What a `…WithPasskeys` session check read; its absence is a wiring mistake, not a client's. */
@@ -59,7 +63,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description:
 				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor. `conditional=true` is the automatic upgrade after a password sign-in (the browser's `mediation: \"conditional\"` create): a discoverable credential whose response may lack user presence, only for a session that checked a password within the last 5 minutes (else 401 `reauthentication_required`); it signs in alone if the authenticator verified the user. A cookie request marked `Sec-Fetch-Site: cross-site` is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
-			middleware: [fullRecentWithPasskeys] as const,
+			middleware: [setupRecentWithPasskeys] as const,
 			request: {
 				query: z.object({
 					passwordless: z
@@ -98,10 +102,10 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			path: "/register/complete",
 			tags: ["Passkeys"],
 			summary: "Verify and store a new passkey",
-			description:
-				"The first authenticator of a user brings ten recovery codes, returned once. Without a `name`, the passkey is named after its authenticator model, else `Passkey`. The credential public key must be a real key of a kind offered: ES256 on P-256, EdDSA on Ed25519 (no small-order point) or RS256 of at least 2048 bits with e = 65537, with no other COSE member; an ES256 signature must be canonical DER; the challenge must be spelled as issued; `crossOrigin` must be absent or `false` and `topOrigin` absent. Anything else is 400 `verification_failed`.",
+			description: `The first authenticator of a user brings ten recovery codes, returned once. ${SETUP_COMPLETED} Without a \`name\`, the passkey is named after its authenticator model, else \`Passkey\`. The credential public key must be a real key of a kind offered: ES256 on P-256, EdDSA on Ed25519 (no small-order point) or RS256 of at least 2048 bits with e = 65537, with no other COSE member; an ES256 signature must be canonical DER; the challenge must be spelled as issued; \`crossOrigin\` must be absent or \`false\` and \`topOrigin\` absent. Anything else is 400 \`verification_failed\`.`,
 			security: SESSION,
-			middleware: [jsonBody(), fullRecent] as const,
+			parameters: [X_CLIENT],
+			middleware: [jsonBody(), setupRecent] as const,
 			request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),
 			responses: {
 				201: json(
@@ -112,6 +116,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 							.array(z.string())
 							.optional()
 							.openapi({ example: ["7k2m-9qx4-hz3d"] }),
+						...SetupCompleted,
 					}),
 					"Registered",
 				),
@@ -133,14 +138,13 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			const { credential, name } = c.req.valid("json");
 			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
 			const done = await completeRegistration(deps, c.var.auth.session, credential, name);
-			return c.json(
-				{
-					success: true as const,
-					passkey: done.passkey,
-					...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
-				},
-				201,
-			);
+			const body = {
+				success: true as const,
+				passkey: done.passkey,
+				...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
+				...(done.upgraded ? { session: await viewSession(deps.db, done.upgraded.session) } : {}),
+			};
+			return c.json(deliverToken(c, deps.client, done.upgraded, body), 201);
 		},
 	)
 	.openapi(
@@ -158,7 +162,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 					z.object({ success: z.literal(true), request_options: Options }),
 					"PublicKeyCredentialRequestOptionsJSON",
 				),
-				...errors("invalid_request", "not_authenticated", "csrf_failed"),
+				...errors("second_factor_required", "invalid_request", "not_authenticated", "csrf_failed"),
 			},
 		}),
 		async (c) => {
@@ -180,6 +184,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			responses: {
 				200: json(SessionResult, "Verified"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"verification_failed",
 					"challenge_expired",
@@ -225,7 +230,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 					}),
 					"Passkeys",
 				),
-				...errors("not_authenticated", "csrf_failed", "mfa_required"),
+				...errors("second_factor_required", "not_authenticated", "csrf_failed", "mfa_required"),
 			},
 		}),
 		async (c) => {
@@ -249,6 +254,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			responses: {
 				200: json(z.object({ success: z.literal(true), passkey: Passkey }), "Renamed"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"not_authenticated",
 					"csrf_failed",
@@ -282,6 +288,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			responses: {
 				200: json(Success, "Deleted"),
 				...errors(
+					"second_factor_required",
 					"invalid_request",
 					"last_authenticator",
 					"not_authenticated",

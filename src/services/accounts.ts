@@ -24,6 +24,7 @@ import {
 	type AuthenticatedSession,
 	type IssuedSession,
 	issuePasswordSession,
+	levelWithoutSecondFactor,
 	methodsOf,
 	prepareSession,
 	refreshAuthentication,
@@ -36,8 +37,8 @@ const PASSWORD_USE: AmrUse = { m: "pwd" };
 
 export interface AccountDeps {
 	db: Db;
-	/** The absolute lifetime of the sessions a sign-in writes. */
-	config: Pick<Config, "sessionMaxAge">;
+	/** The absolute lifetime of the sessions a sign-in writes, and whether a second factor is required. */
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">;
 	userState: UserStateNamespace;
 	metrics: Metrics;
 	client: ClientKind;
@@ -74,10 +75,13 @@ export async function signUp(
 		displayName: null,
 		trustedDeviceEpoch: 0,
 	};
-	// Under the configured absolute lifetime, like every other full session.
+	// Under the configured absolute lifetime, like every other full session. A
+	// new account has no second factor: under REQUIRE_SECOND_FACTOR its first
+	// session can only add one, or signing up would be the way around the policy.
+	const level = levelWithoutSecondFactor(deps.config);
 	const { row, issued } = await prepareSession(
 		{ id: user.id, email, externalId: null },
-		"full",
+		level,
 		deps.source,
 		deps.config.sessionMaxAge,
 		PASSWORD_USE,
@@ -93,7 +97,7 @@ export async function signUp(
 		type: "session.created",
 		userId: user.id,
 		externalId: null,
-		data: { method: "sign_up", level: "full", client: deps.client },
+		data: { method: "sign_up", level, client: deps.client },
 	});
 	return { user: { id: user.id, email }, issued };
 }
@@ -249,7 +253,8 @@ async function checkPassword(
 }
 
 /**
- * A login is partial when the user has a live passkey or TOTP right now. The
+ * A login is partial when the user has a live passkey or TOTP right now;
+ * otherwise full, or setup_required under REQUIRE_SECOND_FACTOR. The
  * same count gives the second-factor methods the response lists, so they
  * are not counted twice.
  *
@@ -269,7 +274,8 @@ export async function logIn(
 	const counts = await countAuthenticators(deps.db, user.id);
 	const hasSecondFactor = counts.passkeys + counts.totp > 0;
 	const device = hasSecondFactor && deps.device ? await judgeDevice(deps.device, user, clock.now()) : "unused";
-	const level = hasSecondFactor && device !== "trusted" ? "partial" : "full";
+	// A remembered browser skips the second factor; an account without one is held to the policy.
+	const level = hasSecondFactor ? (device === "trusted" ? "full" : "partial") : levelWithoutSecondFactor(deps.config);
 	const issued = await issuePasswordSession(deps.db, user, level, deps.source, deps.config.sessionMaxAge, PASSWORD_USE);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {

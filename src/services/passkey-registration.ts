@@ -5,7 +5,7 @@ import {
 	type RegistrationResponseJSON,
 	verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import type { NewPasskey } from "../durable/authenticator-changes";
+import type { NewPasskey, SetupChange } from "../durable/authenticator-changes";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -22,7 +22,7 @@ import { isCanonicalEs256Signature } from "./der-signature";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import type { AuthenticatedSession } from "./sessions";
+import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade } from "./sessions";
 import {
 	type InspectedRegistration,
 	inspectRegistration,
@@ -124,6 +124,30 @@ export async function createRegistrationOptions(
 export interface RegistrationCompleted {
 	passkey: PasskeyView;
 	recoveryCodes: string[] | null;
+	/**
+	 * The requesting session was setup_required (REQUIRE_SECOND_FACTOR): the
+	 * full session that replaced it, under a new token; null otherwise, or
+	 * when a concurrent change of the same session upgraded it first.
+	 */
+	upgraded: IssuedSession | null;
+}
+
+/**
+ * What the change that adds a factor does to setup_required sessions: under
+ * the policy, or from a setup_required session (one made while the policy
+ * was on), it ends the user's setup_required sessions and, for the latter,
+ * writes the full session that replaces the requesting one (`issued`).
+ * Otherwise nothing: with the policy off the batch is as it always was.
+ */
+export async function setupChangeFor(
+	session: AuthenticatedSession,
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">,
+): Promise<{ change: SetupChange; issued: IssuedSession | null } | null> {
+	if (session.level === "setup_required") {
+		const { upgrade, issued } = await prepareSetupUpgrade(session, config.sessionMaxAge);
+		return { change: { upgrade }, issued };
+	}
+	return config.requireSecondFactor ? { change: {}, issued: null } : null;
 }
 
 type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists" | "email_taken";
@@ -238,12 +262,14 @@ export async function completeRegistration(
 		}
 		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
+		const setup = await setupChangeFor(session, deps.config);
 		const added = await stub.completeRegistration({
 			challengeKey,
 			claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
 			passkey: row,
 			firstCodeHashes: firstCodes.hashes,
 			now,
+			...(setup ? { setup: setup.change } : {}),
 		});
 		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
@@ -258,7 +284,11 @@ export async function completeRegistration(
 		if (added.codesGiven) {
 			emitSecurityEvent(deps, { type: "recovery_codes.generated", userId: session.userId, data: {} });
 		}
-		return { passkey: viewPasskey(added.passkey), recoveryCodes: added.codesGiven ? firstCodes.codes : null };
+		return {
+			passkey: viewPasskey(added.passkey),
+			recoveryCodes: added.codesGiven ? firstCodes.codes : null,
+			upgraded: added.upgraded ? (setup?.issued ?? null) : null,
+		};
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
 		recordRegistration(deps, "webauthn.registration.failed", "failure", error.reason);

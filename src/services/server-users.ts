@@ -15,6 +15,7 @@ import { type PasskeyView, viewPasskey } from "./passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
 	type IssuedSession,
+	levelWithoutSecondFactor,
 	methodsOf,
 	prepareSession,
 	revokeAllSessions,
@@ -32,7 +33,7 @@ import {
 export interface ServerDeps {
 	db: Db;
 	userState: UserStateNamespace;
-	config: Pick<Config, "sessionMaxAge">;
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">;
 	events: SecurityEventSink;
 	client: ClientKind;
 	/** An app session with no device or country: the request is the backend's, not the person's (routes/deps.ts). */
@@ -169,7 +170,13 @@ export async function createServerSession(
 ): Promise<{ issued: IssuedSession; view: SessionView }> {
 	const user = await requireUser(deps.db, externalId);
 	const counts = await countAuthenticators(deps.db, user.id);
-	const level: SessionLevel = input.level === "partial" && counts.passkeys + counts.totp > 0 ? "partial" : "full";
+	// A `partial` request says "the app checked a first factor only": for a user
+	// with no second factor that is full, or setup_required under
+	// REQUIRE_SECOND_FACTOR. A `full` request is the app vouching for the whole
+	// sign-in (its own second factor, say): it stays full.
+	const hasSecondFactor = counts.passkeys + counts.totp > 0;
+	const level: SessionLevel =
+		input.level === "full" ? "full" : hasSecondFactor ? "partial" : levelWithoutSecondFactor(deps.config);
 	const { row, issued } = await prepareSession(
 		user,
 		level,

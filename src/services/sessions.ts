@@ -23,6 +23,7 @@ import {
 	refreshSessionWith,
 	type SessionRow,
 	type SessionWithUser,
+	type SetupUpgrade,
 	type SingleUse,
 	touchSession,
 	upgradeSession,
@@ -42,7 +43,13 @@ const EXTEND_AFTER = DAY;
 // The last use is written at most once an hour: the list says when, to the hour.
 export const LAST_USED_PRECISION = HOUR;
 
-export type SessionLevel = "partial" | "full";
+/**
+ * `partial`: the password was right, the second factor is still due.
+ * `setup_required`: REQUIRE_SECOND_FACTOR is on and the user has no second
+ * factor; the session can only add one (registration, TOTP set-up), which
+ * makes it full. `full`: signed in.
+ */
+export type SessionLevel = "partial" | "full" | "setup_required";
 export type SecondFactorMethod = "webauthn" | "totp" | "recovery_codes";
 
 /** Where a session was created, as its list shows it (GET /api/auth/sessions/). */
@@ -151,7 +158,8 @@ function newSessionRow(
 	amr: AmrRecord,
 	source: SessionSource,
 ): SessionRow {
-	const ttl = level === "partial" ? PARTIAL_SESSION_TTL : Math.min(FULL_SESSION_TTL, maxAge);
+	// A set-up session lives as briefly as a partial one: its routes all need a recent authentication anyway.
+	const ttl = level === "full" ? Math.min(FULL_SESSION_TTL, maxAge) : PARTIAL_SESSION_TTL;
 	return {
 		id,
 		publicId: newPublicId(),
@@ -430,6 +438,34 @@ export async function completeSecondFactor(
 	const outcome = await upgradeSession(db, session.id, row, use);
 	if (outcome !== "upgraded") return { completed: false, reason: outcome === "session_gone" ? "session_gone" : "lost" };
 	return { completed: true, session: toAuthenticated(row, session, maxAge), token };
+}
+
+/**
+ * The level of a session signed in without a second factor (a password, or a
+ * server API `partial` request) for a user who has none: full, unless the
+ * operator requires a second factor (REQUIRE_SECOND_FACTOR).
+ */
+export function levelWithoutSecondFactor(config: { requireSecondFactor: boolean }): SessionLevel {
+	return config.requireSecondFactor ? "setup_required" : "full";
+}
+
+/**
+ * The full session that replaces a setup_required one when the user adds a
+ * second factor: a new token (as partial → full), the same source and record
+ * of how it was authenticated. Adding a factor is not authenticating with it:
+ * the last authentication stays the password's. Its lifetime counts from now.
+ */
+export async function prepareSetupUpgrade(
+	session: AuthenticatedSession,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
+): Promise<{ upgrade: SetupUpgrade; issued: IssuedSession }> {
+	const token = toBase64Url(randomBytes(32));
+	const now = clock.now();
+	const row = {
+		...newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, session.amr, session.source),
+		authenticatedAt: session.authenticatedAt,
+	};
+	return { upgrade: { fromId: session.id, row }, issued: { session: toAuthenticated(row, session, maxAge), token } };
 }
 
 export async function refreshAuthentication(

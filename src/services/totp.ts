@@ -7,10 +7,11 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import type { Db } from "../storage/db";
 import { findTotp, totpStepUse } from "../storage/totp";
+import { setupChangeFor } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import type { AuthenticatedSession } from "./sessions";
+import type { AuthenticatedSession, IssuedSession } from "./sessions";
 
 export const TOTP_SETUP_TTL = 10 * MINUTE;
 
@@ -65,12 +66,16 @@ export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSessi
 	return { secret, otpauthUri: uri, qrSvg: qrSvg(uri) };
 }
 
-/** Activation needs a valid code from the pending secret; that code counts as used. */
+/**
+ * Activation needs a valid code from the pending secret; that code counts as
+ * used. A setup_required session becomes full in the same batch (`upgraded`,
+ * under a new token), as with a passkey (RegistrationCompleted).
+ */
 export async function activateTotp(
 	deps: TotpDeps & { recoveryKeys: KeySet },
 	session: AuthenticatedSession,
 	code: string,
-): Promise<{ recoveryCodes: string[] | null }> {
+): Promise<{ recoveryCodes: string[] | null; upgraded: IssuedSession | null }> {
 	const stub = userStateFor(deps.userState, session.userId);
 	const now = clock.now();
 	const sealed = await stub.peekPending(setupKey(session.userId), now);
@@ -89,10 +94,12 @@ export async function activateTotp(
 			: await sealWithNewest(deps.encryptionKeys, opened.plaintext, sealFor(session.userId));
 	// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 	const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
+	const setup = await setupChangeFor(session, deps.config);
 	const activated = await stub.activateTotp(
 		{ userId: session.userId, secretCiphertext: stored, step },
 		firstCodes.hashes,
 		now,
+		setup?.change,
 	);
 	await stub.deletePending(setupKey(session.userId));
 	if (activated.status === "already_enabled") throw new ApiError("already_enabled");
@@ -104,10 +111,11 @@ export async function activateTotp(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	emitSecurityEvent(deps, { type: "totp.enabled", userId: session.userId, externalId: session.externalId, data: {} });
-	if (!activated.codesGiven) return { recoveryCodes: null };
+	const upgraded = activated.upgraded ? (setup?.issued ?? null) : null;
+	if (!activated.codesGiven) return { recoveryCodes: null, upgraded };
 	recordCodesGenerated(deps, "first_authenticator");
 	emitSecurityEvent(deps, { type: "recovery_codes.generated", userId: session.userId, data: {} });
-	return { recoveryCodes: firstCodes.codes };
+	return { recoveryCodes: firstCodes.codes, upgraded };
 }
 
 /**

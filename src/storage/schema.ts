@@ -39,7 +39,7 @@ export const sessions = sqliteTable(
 		userId: text("user_id")
 			.notNull()
 			.references(() => users.id, { onDelete: "cascade" }),
-		level: text("level", { enum: ["partial", "full"] }).notNull(),
+		level: text("level", { enum: ["partial", "full", "setup_required"] }).notNull(),
 		createdAt: integer("created_at").notNull(),
 		authenticatedAt: integer("authenticated_at").notNull(),
 		expiresAt: integer("expires_at").notNull(),

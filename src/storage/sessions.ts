@@ -251,6 +251,40 @@ export async function upgradeSession(
 	return remaining.length === 0 ? "session_gone" : "factor_used";
 }
 
+/** Where a setup_required session goes once its user has a second factor: written by the change that adds it. */
+export interface SetupUpgrade {
+	/** The setup_required session's stored id. */
+	fromId: string;
+	/** The full session that replaces it, under a new token. */
+	row: SessionRow;
+}
+
+/**
+ * The statements that end the setup_required state of a user, for the batch
+ * (one transaction) that adds their first second factor: the requesting
+ * setup_required session, if any (`upgrade`), is replaced by a full one,
+ * inserted only while it still exists; then every setup_required session of
+ * the user ends, the requesting one included: they never proved a second
+ * factor, and the account has one now. Of two changes racing on one session,
+ * the second finds it gone and upgrades nothing. Results: the inserted row
+ * (one or none) when `upgrade` is given, then the ended sessions.
+ */
+export function endSetupRequired(db: Db, userId: string, upgrade?: SetupUpgrade) {
+	const setupRequired = and(eq(sessions.userId, userId), eq(sessions.level, "setup_required"));
+	const ended = db.delete(sessions).where(setupRequired).returning({ id: sessions.id });
+	if (!upgrade) return [ended] as const;
+	const insert = db
+		.insert(sessions)
+		.select(
+			db
+				.select(sessionColumns(upgrade.row))
+				.from(sessions)
+				.where(and(eq(sessions.id, upgrade.fromId), setupRequired)),
+		)
+		.returning({ id: sessions.id });
+	return [insert, ended] as const;
+}
+
 /** A value no real authentication time has: it marks, inside one transaction, the session this request claimed. */
 function claimMarker(): number {
 	const [high = 0, low = 0] = crypto.getRandomValues(new Uint32Array(2));

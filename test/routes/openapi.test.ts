@@ -118,6 +118,9 @@ const TOKEN_ROUTES = [
 	"POST /api/webauthn/verify",
 	"POST /api/totp/verify",
 	"POST /api/recovery-codes/verify",
+	// A setup_required session becomes full under a new token when its first factor is added (REQUIRE_SECOND_FACTOR).
+	"POST /api/webauthn/register/complete",
+	"POST /api/totp/activate",
 ];
 
 // Routes that touch no storage: no 503.

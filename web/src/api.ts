@@ -3,7 +3,12 @@
 // action answers 401 reauthentication_required.
 
 export interface SessionView {
-	level: "partial" | "full";
+	/**
+	 * `setup_required`: the operator requires a second factor
+	 * (REQUIRE_SECOND_FACTOR) and this account has none yet; the session can
+	 * only add one (the security page's set-up mode).
+	 */
+	level: "partial" | "full" | "setup_required";
 	user: { id: string; email: string };
 	methods: SecondFactorMethod[];
 	authenticated_at: string;

@@ -15,11 +15,17 @@ export const SETTINGS_PAGE = "/settings/security";
 export const SIGN_IN_PAGE = "/sign-in";
 
 /**
- * Signed in: tell the passkey manager which passkeys are still valid and the
+ * Signed in: a session that must first set up a second factor goes straight
+ * to the security page, which walks the person through it (set-up mode);
+ * otherwise tell the passkey manager which passkeys are still valid and the
  * current account name, then go to the settings. Signals are best effort and
  * never hold the person up for long.
  */
 export async function finishSignIn(session: SessionView): Promise<void> {
+	if (session.level === "setup_required") {
+		location.assign(SETTINGS_PAGE);
+		return;
+	}
 	try {
 		const list = await api<PasskeyList>("GET", "/api/webauthn/");
 		await Promise.race([

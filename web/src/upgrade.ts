@@ -21,6 +21,11 @@ export function notePasswordSignIn(): void {
 	}
 }
 
+/** Forgets a password sign-in without offering the upgrade (the set-up mode asks for a passkey itself). */
+export function forgetPasswordSignIn(): void {
+	takePasswordSignIn();
+}
+
 function takePasswordSignIn(): boolean {
 	try {
 		const at = Number(sessionStorage.getItem(MARK));

@@ -14,7 +14,7 @@ import {
 import { byId, clearError, h, inside, showError, takeFlash, whileBusy } from "../dom";
 import { SIGN_IN_PAGE } from "../session";
 import { refreshTimes, timeElement } from "../time";
-import { offerPasskeyUpgrade } from "../upgrade";
+import { forgetPasswordSignIn, offerPasskeyUpgrade } from "../upgrade";
 import {
 	browserSupportsWebAuthn,
 	cancelCeremony,
@@ -67,7 +67,14 @@ function leaveIfSignedOut(error: unknown): boolean {
 }
 
 function report(region: HTMLElement, error: unknown): void {
+	// A session that must set up a second factor reaches none of the lists: set-up mode says why, once.
+	if (error instanceof ApiError && error.code === "second_factor_required") return;
 	if (!leaveIfSignedOut(error)) showError(region, error);
+}
+
+/** The operator requires a second factor and this account has none yet (REQUIRE_SECOND_FACTOR). */
+function inSetupMode(): boolean {
+	return state.session?.level === "setup_required";
 }
 
 function notify(message: string): void {
@@ -87,7 +94,7 @@ function clearNotice(): void {
 
 async function loadSession(): Promise<void> {
 	const { session } = await api<SessionResult>("GET", "/api/auth/session/");
-	if (session.level !== "full") {
+	if (session.level === "partial") {
 		leaveForSignIn();
 		return;
 	}
@@ -150,7 +157,28 @@ async function loadAll(): Promise<void> {
 		loadSessions(),
 		loadActivity(),
 	]);
+	renderMode();
 	renderStatus();
+}
+
+/**
+ * Set-up mode: a session that can only add a second factor sees the page
+ * reduced to that: an explanation, "Add passkey" and the authenticator app,
+ * nothing else (the other sections' routes would refuse it). Adding either
+ * makes the session full under a new cookie; the next load leaves the mode.
+ */
+function renderMode(): void {
+	const setup = inSetupMode();
+	document.body.classList.toggle("setup-mode", setup);
+	byId("setup-required", HTMLElement).hidden = !setup;
+	if (!setup) return;
+	// Nothing to list yet: the lists' routes answered 403 second_factor_required.
+	state.passkeys = { success: true, passkeys: [] };
+	state.totp = { enabled: false };
+	state.recovery = null;
+	renderPasskeys();
+	renderTotp();
+	document.title = "Set up a second factor · passkey-edge";
 }
 
 /** After the list of passkeys changed: tell the browser's passkey manager. */
@@ -288,6 +316,9 @@ function closeOnCancel(dialog: HTMLDialogElement, signal: AbortSignal, onCancel:
  * go on. Giving up rejects with the API's own error.
  */
 function reauthenticate(refusal: ApiError): Promise<void> {
+	// A set-up session cannot reauthenticate (its only routes are the set-up
+	// ones): the password sign-in was too long ago, so sign in again.
+	if (inSetupMode()) return startSetupOver(refusal);
 	const dialog = byId("reauth-dialog", HTMLDialogElement);
 	const form = inside(dialog, "form", HTMLFormElement);
 	const password = byId("reauth-password", HTMLInputElement);
@@ -409,6 +440,17 @@ function confirmAction(confirmation: Confirmation): Promise<boolean> {
 		dialog.showModal();
 		cancel.focus();
 	});
+}
+
+/** Ends the set-up session (it can no longer add a factor) and goes back to sign-in to start over. */
+async function startSetupOver(refusal: ApiError): Promise<never> {
+	try {
+		await api("POST", "/api/auth/logout/", undefined, { reauthenticate: false });
+	} catch {
+		// Already ended: just as signed out.
+	}
+	leaveForSignIn();
+	throw refusal;
 }
 
 // ---------------------------------------------------------------- passkeys
@@ -885,7 +927,9 @@ export async function initSecurity(): Promise<void> {
 	await loadAll();
 	document.querySelector("main")?.removeAttribute("aria-busy");
 	setInterval(() => refreshTimes(), 30_000);
-	void upgradeToPasskey();
+	// Set-up mode asks for a passkey itself, with a prompt the person chose.
+	if (inSetupMode()) forgetPasswordSignIn();
+	else void upgradeToPasskey();
 }
 
 /** Right after a password sign-in: a passkey from the password manager, with no prompt (upgrade.ts). */

@@ -114,8 +114,14 @@ export async function initSignIn(): Promise<void> {
 		others.dataset.usable = usable.join(" ");
 	}
 
+	// The person can sign in before the page's own session check below has
+	// answered (a slow network, a fast typist): that check must not then take
+	// them back to the password step.
+	let signingIn = false;
+
 	form.addEventListener("submit", (event) => {
 		event.preventDefault();
+		signingIn = true;
 		clearError(formError);
 		clearError(passkeyError);
 		const submit = inside(form, "button[type=submit]", HTMLButtonElement);
@@ -128,8 +134,8 @@ export async function initSignIn(): Promise<void> {
 				password.value = "";
 				// The security page may then ask the password manager for a passkey (upgrade.ts).
 				notePasswordSignIn();
-				if (session.level === "full") await finishSignIn(session);
-				else showSecondFactor(session);
+				if (session.level === "partial") showSecondFactor(session);
+				else await finishSignIn(session);
 			} catch (error) {
 				showError(formError, error);
 			}
@@ -233,9 +239,11 @@ export async function initSignIn(): Promise<void> {
 	try {
 		session = await currentSession();
 	} catch (error) {
-		showError(formError, error);
+		if (!signingIn) showError(formError, error);
 	}
-	if (session?.level === "full") {
+	if (signingIn) return;
+	// Signed in, or signed in to set up a second factor: the security page is where either goes on.
+	if (session?.level === "full" || session?.level === "setup_required") {
 		location.replace(SETTINGS_PAGE);
 		return;
 	}

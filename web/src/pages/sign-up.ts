@@ -90,8 +90,14 @@ export async function initSignUp(): Promise<void> {
 		if (event.submitter === passwordButton) {
 			void whileBusy(passwordButton, "Creating your account…", async () => {
 				try {
-					await api<SessionResult>("POST", "/api/auth/signup/", { email: email.value, password: password.value });
-					setFlash("Your account is ready. Add a passkey to sign in faster and to protect your account.");
+					const { session } = await api<SessionResult>("POST", "/api/auth/signup/", {
+						email: email.value,
+						password: password.value,
+					});
+					// When a second factor is required, the security page says so itself (set-up mode).
+					if (session.level === "full") {
+						setFlash("Your account is ready. Add a passkey to sign in faster and to protect your account.");
+					}
 					location.assign(SETTINGS_PAGE);
 				} catch (failure) {
 					showError(passwordError, failure);
@@ -116,7 +122,8 @@ export async function initSignUp(): Promise<void> {
 	}
 
 	try {
-		if ((await currentSession())?.level === "full") location.replace(SETTINGS_PAGE);
+		const level = (await currentSession())?.level;
+		if (level === "full" || level === "setup_required") location.replace(SETTINGS_PAGE);
 	} catch {
 		// Nothing to do: the form works either way.
 	}
