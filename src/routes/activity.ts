@@ -20,7 +20,7 @@ export const activity = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		middleware: [requireSession({ level: "full" })] as const,
 		responses: {
 			200: json(ActivityList, "The user's activity, newest first"),
-			...errors("not_authenticated", "csrf_failed", "mfa_required"),
+			...errors("not_authenticated", "csrf_failed", "mfa_required", "second_factor_required"),
 		},
 	}),
 	async (c) => {
