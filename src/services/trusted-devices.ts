@@ -1,7 +1,8 @@
 import { DAY } from "../lib/clock";
-import { hmacSha256, timingSafeEqual } from "../lib/crypto";
-import { fromBase64Url, randomBytes, toBase64Url } from "../lib/encoding";
+import { labelledMac, timingSafeEqual } from "../lib/crypto";
+import { randomBytes, toBase64Url } from "../lib/encoding";
 import type { KeySet } from "../lib/key-set";
+import { readChallenge } from "./canonical-challenge";
 
 /**
  * "Don't ask again on this device" (TRUSTED_DEVICE_DAYS). After a second
@@ -31,7 +32,7 @@ const NONCE_BYTES = 16;
 const MAC_BYTES = 32;
 const encoder = new TextEncoder();
 const MAC_LABEL = "trusted-device:v1\n";
-const KEY_LABEL = encoder.encode("passkey-edge:trusted-device-key");
+const KEY_LABEL = "passkey-edge:trusted-device-key";
 // A user id is base64url (randomId) and never contains a dot.
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const DIGITS = /^(0|[1-9]\d{0,15})$/;
@@ -43,8 +44,7 @@ export interface TrustedDevice {
 }
 
 async function macOf(secret: string, payload: string): Promise<Uint8Array> {
-	const key = await hmacSha256(encoder.encode(secret), KEY_LABEL);
-	return hmacSha256(key, encoder.encode(MAC_LABEL + payload));
+	return labelledMac(secret, KEY_LABEL, MAC_LABEL, encoder.encode(payload));
 }
 
 /** A new device cookie's value for the user at their current epoch, valid `days` from `now`. */
@@ -72,9 +72,13 @@ export async function openTrustedDevice(keys: KeySet, value: string): Promise<Tr
 	if (parts.length !== 6) return null;
 	const [version, userId, expiresAt, epoch, nonce, mac] = parts as [string, string, string, string, string, string];
 	if (version !== VERSION || !USER_ID.test(userId) || !DIGITS.test(expiresAt) || !DIGITS.test(epoch)) return null;
-	if (fromBase64Url(nonce)?.length !== NONCE_BYTES) return null;
-	const presented = fromBase64Url(mac);
-	if (!presented || presented.length !== MAC_BYTES) return null;
+	// One spelling each, as for challenges (canonical-challenge.ts): base64url's
+	// spare bits would otherwise give the same MAC several cookie values.
+	const nonceRead = readChallenge(nonce);
+	if (!nonceRead?.isCanonical || nonceRead.bytes.length !== NONCE_BYTES) return null;
+	const macRead = readChallenge(mac);
+	if (!macRead?.isCanonical || macRead.bytes.length !== MAC_BYTES) return null;
+	const presented = macRead.bytes;
 	const payload = parts.slice(0, 5).join(".");
 	// Every listed key is compared, in constant time, whichever matches.
 	const expected = await Promise.all(keys.keys.map((key) => macOf(key.secret, payload)));
