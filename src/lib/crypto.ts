@@ -60,6 +60,27 @@ export async function hmacSha256(key: Uint8Array, message: Uint8Array): Promise<
 	return new Uint8Array(await crypto.subtle.sign("HMAC", await importHmacKey(key), new Uint8Array(message)));
 }
 
+/**
+ * A MAC for one purpose: HMAC-SHA-256 under a key derived from `secret` with
+ * `keyLabel`, over `macLabel` ‖ `payload`. Each kind of signed value (a
+ * sign-in or sign-up challenge, a trusted-device cookie) has labels of its
+ * own, so a MAC of one kind never verifies as another, and none stands for a
+ * recovery-code hash made under the same secret.
+ */
+export async function labelledMac(
+	secret: string,
+	keyLabel: string,
+	macLabel: string,
+	payload: Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+	const key = await hmacSha256(encoder.encode(secret), encoder.encode(keyLabel));
+	const label = encoder.encode(macLabel);
+	const message = new Uint8Array(label.length + payload.length);
+	message.set(label, 0);
+	message.set(payload, label.length);
+	return hmacSha256(key, message);
+}
+
 /** HMAC-SHA-256 of each message under one secret, which is imported once for all of them. */
 export async function hmacSha256HexEach(secret: string, messages: string[]): Promise<string[]> {
 	const key = await importHmacKey(encoder.encode(secret));

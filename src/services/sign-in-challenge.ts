@@ -1,4 +1,4 @@
-import { hmacSha256, timingSafeEqual } from "../lib/crypto";
+import { labelledMac, timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomBytes } from "../lib/encoding";
 import type { KeySet } from "../lib/key-set";
 
@@ -26,16 +26,11 @@ const MAC_BYTES = 16;
 const PAYLOAD_BYTES = NONCE_BYTES + EXPIRY_BYTES;
 export const SIGN_IN_CHALLENGE_BYTES = PAYLOAD_BYTES + MAC_BYTES;
 
-const encoder = new TextEncoder();
-const MAC_LABEL = encoder.encode("sign-in-challenge:v1");
-const KEY_LABEL = encoder.encode("passkey-edge:sign-in-challenge-key");
+const KEY_LABEL = "passkey-edge:sign-in-challenge-key";
+const MAC_LABEL = "sign-in-challenge:v1";
 
 async function macOf(secret: string, payload: Uint8Array): Promise<Uint8Array> {
-	const key = await hmacSha256(encoder.encode(secret), KEY_LABEL);
-	const message = new Uint8Array(MAC_LABEL.length + payload.length);
-	message.set(MAC_LABEL, 0);
-	message.set(payload, MAC_LABEL.length);
-	return (await hmacSha256(key, message)).subarray(0, MAC_BYTES);
+	return (await labelledMac(secret, KEY_LABEL, MAC_LABEL, payload)).subarray(0, MAC_BYTES);
 }
 
 /** Writes a 6-byte big-endian expiry (ms): the sign-up challenge's layout uses it too. */

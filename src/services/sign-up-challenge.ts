@@ -1,4 +1,4 @@
-import { hmacSha256, timingSafeEqual } from "../lib/crypto";
+import { labelledMac, timingSafeEqual } from "../lib/crypto";
 import { fromBase64Url, randomBytes, toBase64Url } from "../lib/encoding";
 import type { KeySet } from "../lib/key-set";
 import { EXPIRY_BYTES, readExpiry, writeExpiry } from "./sign-in-challenge";
@@ -34,15 +34,11 @@ const HEADER_BYTES = NONCE_BYTES + EXPIRY_BYTES + USER_HANDLE_BYTES;
 const MAX_EMAIL_BYTES = 1024;
 
 const encoder = new TextEncoder();
-const MAC_LABEL = encoder.encode("sign-up-challenge:v1");
-const KEY_LABEL = encoder.encode("passkey-edge:sign-up-challenge-key");
+const KEY_LABEL = "passkey-edge:sign-up-challenge-key";
+const MAC_LABEL = "sign-up-challenge:v1";
 
 async function macOf(secret: string, payload: Uint8Array): Promise<Uint8Array> {
-	const key = await hmacSha256(encoder.encode(secret), KEY_LABEL);
-	const message = new Uint8Array(MAC_LABEL.length + payload.length);
-	message.set(MAC_LABEL, 0);
-	message.set(payload, MAC_LABEL.length);
-	return (await hmacSha256(key, message)).subarray(0, MAC_BYTES);
+	return (await labelledMac(secret, KEY_LABEL, MAC_LABEL, payload)).subarray(0, MAC_BYTES);
 }
 
 export interface SignUpCeremony {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { generate } from "otplib";
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject } from "vitest";
-import { ROOT, wrangler } from "./worker";
+import { ROOT, type RunningWorker, startWorker, wrangler } from "./worker";
 
 export const PASSWORD = "correct horse battery staple";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -42,6 +42,25 @@ export function useBrowser(): () => Browser {
 	return () => {
 		if (!browser) throw new Error("the browser is not launched yet");
 		return browser;
+	};
+}
+
+/**
+ * A Worker of the test file's own, started with `vars` on top of the suite's
+ * (a policy the shared Worker runs without): started before the file's tests,
+ * stopped after them. Returns its base URL, for openTab's `baseUrl`.
+ */
+export function useOwnWorker(vars: Record<string, string>): () => string {
+	let worker: RunningWorker | undefined;
+	beforeAll(async () => {
+		worker = await startWorker({ vars });
+	});
+	afterAll(async () => {
+		await worker?.stop();
+	});
+	return () => {
+		if (!worker) throw new Error("the test file's own Worker is not started yet");
+		return worker.baseUrl;
 	};
 }
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
 	dismissRecoveryCodes,
@@ -10,8 +10,8 @@ import {
 	signUp,
 	submitPassword,
 	useBrowser,
+	useOwnWorker,
 } from "./helpers";
-import { type RunningWorker, startWorker } from "./worker";
 
 // Operator policy (issue 16, item 5): with REQUIRE_SECOND_FACTOR=true a
 // password sign-in (or sign-up) of an account without a passkey or TOTP gets
@@ -20,19 +20,7 @@ import { type RunningWorker, startWorker } from "./worker";
 // policy off (the default), so this file starts its own with it on.
 
 const browser = useBrowser();
-let worker: RunningWorker | undefined;
-
-beforeAll(async () => {
-	worker = await startWorker({ vars: { REQUIRE_SECOND_FACTOR: "true" } });
-});
-afterAll(async () => {
-	await worker?.stop();
-});
-
-function baseUrl(): string {
-	if (!worker) throw new Error("the Worker is not started yet");
-	return worker.baseUrl;
-}
+const baseUrl = useOwnWorker({ REQUIRE_SECOND_FACTOR: "true" });
 
 describe("a second factor required by the operator", () => {
 	it("walks a password user through adding a passkey; the next sign-in asks for it", async () => {

@@ -1,5 +1,5 @@
 import type { Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
 	addPasskey,
 	dismissRecoveryCodes,
@@ -11,28 +11,15 @@ import {
 	signUp,
 	submitPassword,
 	useBrowser,
+	useOwnWorker,
 } from "./helpers";
-import { type RunningWorker, startWorker } from "./worker";
 
 // "Don't ask again on this device" (TRUSTED_DEVICE_DAYS). The suite's shared
 // Worker runs with it off (the default), as every other browser test expects;
 // this file starts a Worker of its own with it on.
 
 const browser = useBrowser();
-let trusting: RunningWorker | undefined;
-
-beforeAll(async () => {
-	trusting = await startWorker({ vars: { TRUSTED_DEVICE_DAYS: "30" } });
-});
-
-afterAll(async () => {
-	await trusting?.stop();
-});
-
-function trustingUrl(): string {
-	if (!trusting) throw new Error("the trusting Worker is not started");
-	return trusting.baseUrl;
-}
+const trustingUrl = useOwnWorker({ TRUSTED_DEVICE_DAYS: "30" });
 
 const REMEMBER = "Don't ask again on this device";
 
@@ -54,6 +41,14 @@ async function upgradeSettled(page: Page): Promise<void> {
 	await page.waitForFunction(() => document.body.dataset.passkeyUpgrade === "unavailable");
 }
 
+/** A password account with a passkey, signed out again: the next sign-in asks for the second factor. */
+async function signUpWithPasskey(page: Page, email: string): Promise<void> {
+	await signUp(page, email);
+	const codes = await addPasskey(page, "Laptop");
+	if (codes) await dismissRecoveryCodes(page);
+	await signOut(page);
+}
+
 describe("remember this device", () => {
 	it("after a passkey with the box ticked, the next password sign-in goes straight to the security page", async () => {
 		const tab = await openTab(browser(), { baseUrl: trustingUrl() });
@@ -61,10 +56,7 @@ describe("remember this device", () => {
 		const { page } = tab;
 		await withoutConditionalCreate(page);
 		const email = "grace@example.com";
-		await signUp(page, email);
-		const codes = await addPasskey(page, "Laptop");
-		if (codes) await dismissRecoveryCodes(page);
-		await signOut(page);
+		await signUpWithPasskey(page, email);
 
 		await submitPassword(page, email);
 		await secondFactorHeading(page).waitFor();
@@ -103,10 +95,7 @@ describe("remember this device", () => {
 		const { page } = tab;
 		await withoutConditionalCreate(page);
 		const email = "mary@example.com";
-		await signUp(page, email);
-		const codes = await addPasskey(page, "Laptop");
-		if (codes) await dismissRecoveryCodes(page);
-		await signOut(page);
+		await signUpWithPasskey(page, email);
 
 		await submitPassword(page, email);
 		await page.getByRole("checkbox", { name: REMEMBER }).waitFor();
@@ -127,10 +116,7 @@ describe("remember this device", () => {
 		await tab.addAuthenticator();
 		const { page } = tab;
 		const email = "trusted-device-off@example.com";
-		await signUp(page, email);
-		const codes = await addPasskey(page, "Laptop");
-		if (codes) await dismissRecoveryCodes(page);
-		await signOut(page);
+		await signUpWithPasskey(page, email);
 
 		await submitPassword(page, email);
 		await secondFactorHeading(page).waitFor();
