@@ -6,8 +6,7 @@ import { readConfig } from "./lib/config";
 import { describeError } from "./lib/faults";
 import { SESSION_COOKIE } from "./lib/session-response";
 import { type AccessTokenClaims, readTokenSettings, verifyAccessToken } from "./services/access-tokens";
-import { resolveSession, type SessionLevel, viewSession } from "./services/sessions";
-import { createDb } from "./storage/db";
+import { methodsOf, resolveSession, type SessionLevel, sessionView } from "./services/sessions";
 
 /** What a bound Worker passes on from the request it is answering. */
 export interface SessionQuery {
@@ -65,11 +64,10 @@ export class AuthService extends WorkerEntrypoint<Env> {
 		const token = sessionTokenOf(query ?? {});
 		if (!token) return null;
 		return this.guard("session", async () => {
-			const db = createDb(this.env.DB);
-			const resolved = await resolveSession(db, token);
+			const resolved = await resolveSession(this.env.USER_STATE, token);
 			if (!resolved) return null;
 			const { session } = resolved;
-			const view = await viewSession(db, session);
+			const view = sessionView(session, methodsOf(resolved.counts));
 			const { amr, acr } = amrClaims(session.amr);
 			return {
 				id: session.id,

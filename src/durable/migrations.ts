@@ -56,6 +56,74 @@ export const MIGRATIONS: readonly Migration[] = [
 				CREATE INDEX activity_at ON activity (at, id);`);
 		},
 	},
+	{
+		version: 3,
+		description:
+			"the user's account: profile and password, sessions, passkeys, TOTP, recovery codes and used sign-in challenges (account/schema.ts), moved here from D1",
+		up: (sql) => {
+			sql.exec(`
+				CREATE TABLE account (
+					id INTEGER PRIMARY KEY CHECK (id = 1),
+					user_id TEXT NOT NULL,
+					email TEXT NOT NULL,
+					webauthn_user_id TEXT NOT NULL,
+					external_id TEXT,
+					display_name TEXT,
+					password_hash TEXT NOT NULL,
+					password_salt TEXT NOT NULL,
+					password_iterations INTEGER NOT NULL,
+					trusted_device_epoch INTEGER NOT NULL DEFAULT 0,
+					created_at INTEGER NOT NULL
+				);
+				CREATE TABLE sessions (
+					id TEXT PRIMARY KEY,
+					user_id TEXT NOT NULL,
+					level TEXT NOT NULL,
+					created_at INTEGER NOT NULL,
+					authenticated_at INTEGER NOT NULL,
+					expires_at INTEGER NOT NULL,
+					amr TEXT NOT NULL DEFAULT '[]',
+					public_id TEXT NOT NULL,
+					client TEXT,
+					device TEXT,
+					country TEXT,
+					last_used_at INTEGER
+				);
+				CREATE INDEX sessions_expires_at ON sessions (expires_at);
+				CREATE UNIQUE INDEX sessions_public_id ON sessions (public_id);
+				CREATE TABLE passkeys (
+					id TEXT PRIMARY KEY,
+					user_id TEXT NOT NULL,
+					credential_id TEXT NOT NULL UNIQUE,
+					public_key TEXT NOT NULL,
+					sign_count INTEGER NOT NULL,
+					transports TEXT NOT NULL DEFAULT '[]',
+					backup_eligible INTEGER NOT NULL,
+					backed_up INTEGER NOT NULL,
+					aaguid TEXT NOT NULL,
+					passwordless INTEGER NOT NULL,
+					name TEXT NOT NULL,
+					created_at INTEGER NOT NULL,
+					last_used_at INTEGER
+				);
+				CREATE TABLE totp_credentials (
+					user_id TEXT PRIMARY KEY,
+					secret_ciphertext TEXT NOT NULL,
+					last_step INTEGER NOT NULL,
+					created_at INTEGER NOT NULL,
+					last_used_at INTEGER
+				);
+				CREATE TABLE recovery_codes (
+					id TEXT PRIMARY KEY,
+					user_id TEXT NOT NULL,
+					code_hash TEXT NOT NULL,
+					created_at INTEGER NOT NULL,
+					used_at INTEGER
+				);
+				CREATE UNIQUE INDEX recovery_codes_hash ON recovery_codes (code_hash);
+				CREATE TABLE used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);`);
+		},
+	},
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

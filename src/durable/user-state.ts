@@ -1,27 +1,73 @@
 import { DurableObject } from "cloudflare:workers";
+import { eq, lte } from "drizzle-orm";
+import {
+	type AuthenticatorCounts,
+	countAuthenticators,
+	isFirstAuthenticator,
+	mayRemoveAuthenticator,
+} from "../account/authenticators";
+import { type AccountDb, accountDb } from "../account/db";
+import {
+	deletePasskey,
+	findPasskeyByCredentialId,
+	listPasskeys,
+	type PasskeyUse,
+	recordPasskeyUse,
+	renamePasskey,
+} from "../account/passkeys";
+import {
+	endTrustedDevices,
+	hasNoPassword,
+	readAccount,
+	setPassword,
+	updateAccount,
+	writeAccount,
+} from "../account/profile";
+import {
+	findUnusedRecoveryCode,
+	type RecoveryCodeSummary,
+	recoveryCodeUse,
+	replaceRecoveryCodes,
+	summarizeRecoveryCodes,
+} from "../account/recovery-codes";
+import {
+	type AccountRow,
+	type PasskeyRow,
+	passkeys,
+	recoveryCodes,
+	type SessionRow,
+	sessions,
+	type TotpRow,
+	totpCredentials,
+	usedChallenges,
+} from "../account/schema";
+import {
+	deleteAllSessions,
+	deleteOtherSessions,
+	deleteSession,
+	deleteSessionByPublicId,
+	endSetupRequired,
+	findLiveSession,
+	insertSession,
+	listLiveSessions,
+	markAuthenticated,
+	refreshSessionWith,
+	type SetupUpgrade,
+	type SingleUse,
+	touchSession,
+	upgradeSession,
+} from "../account/sessions";
+import { findTotp, totpStepUse } from "../account/totp";
+import { updateUser } from "../directory/users";
 import type { Env } from "../env";
+import type { AmrRecord } from "../lib/amr";
 import { clock } from "../lib/clock";
 import { errorForRpc } from "../lib/faults";
 import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
 import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
 import type { CeremonyCode } from "../services/second-factor";
-import { createDb } from "../storage/db";
-import { deleteUserRow } from "../storage/users";
+import { createDb, isUniqueViolation } from "../storage/db";
 import { type ActivityEntry, type ActivityRecord, insertActivity, readActivity } from "./activity";
-import {
-	activateTotpWithRecoveryCodes,
-	addPasskeyWithRecoveryCodes,
-	type NewPasskey,
-	type NewTotp,
-	type RemovalResult,
-	removePasskey,
-	removeSecondFactors,
-	removeTotp,
-	type SecondFactorsRemoved,
-	type SetupChange,
-	type SetupEnded,
-	type TotpActivated,
-} from "./authenticator-changes";
 import { migrate } from "./migrations";
 
 /** Per user (second factor), per login email (password), per client address (client_*, server_key). */
@@ -32,11 +78,6 @@ export interface AttemptLimit {
 	limit: number;
 	windowMs: number;
 }
-
-export type RegistrationOutcome =
-	| ({ status: "created"; passkey: NewPasskey; codesGiven: boolean } & SetupEnded)
-	| { status: "credential_exists" }
-	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
 export type AttemptStart =
 	| { locked: true; retryAfterSeconds: number }
@@ -49,33 +90,122 @@ export interface KnownFailure {
 	reason: string;
 }
 
-export interface DecideAttempt extends AttemptLimit {
+/** Who the user is, as a session carries it. */
+export interface AccountIdentity {
+	userId: string;
+	email: string;
+	externalId: string | null;
+	webauthnUserId: string;
+}
+
+export type NewAccount = Omit<AccountRow, "id">;
+
+export interface ResolvedRow {
+	session: SessionRow;
+	identity: AccountIdentity;
+	counts: AuthenticatorCounts;
+	passkeys?: PasskeyRow[];
+	totp?: TotpRow | null;
+}
+
+/**
+ * What a passed second factor spends, described as data (the object builds
+ * the statements): a recovery code (its stored hash), a TOTP time step, or
+ * a passkey's use (its sign count, conditional on the count read).
+ */
+export type FactorUse =
+	| { kind: "recovery_code"; candidates: string[] }
+	| { kind: "totp_step"; step: number; sealed: { read: string; store: string } }
+	| { kind: "passkey"; use: PasskeyUse };
+
+export interface SecondFactorInput extends AttemptLimit {
 	now: number;
-	/** The session making the attempt. */
 	sessionId: string;
 	/** The pending challenge this attempt consumes, success or failure, and what the response signed. */
 	challenge?: { key: string; signed: SignedAssertion };
 	/** Set when the Worker's own checks already failed. */
 	failure?: KnownFailure;
+	/** What the attempt spends and how the session changes if it passes. */
+	use?: FactorUse;
+	/** The method's record (lib/amr.ts), already joined with the session's. */
+	amr: AmrRecord;
+	maxAge: number;
+	/** For a partial session: the full session that replaces it (a new token's hash). */
+	next?: SessionRow;
+	/** The session's authentication time as the Worker saw it (a full session's refresh). */
+	seenAt: number;
 }
 
-export type AttemptDecision =
+export type SecondFactorOutcome =
 	| { outcome: "locked"; retryAfterSeconds: number }
-	| { outcome: "passed" }
 	/** `limitReached`: this failure is the one that closed the limit (sent once, as a security event). */
-	| { outcome: "failed"; failure: KnownFailure; limitReached: boolean };
+	| { outcome: "failed"; failure: KnownFailure; limitReached: boolean }
+	/** Passed, but a concurrent request used the factor or the session first: not counted. */
+	| { outcome: "lost"; reason: "session_gone" | "lost" | "concurrent_use" }
+	| { outcome: "passed"; upgraded: boolean; authenticatedAt: number; unusedRecoveryCodes: number };
+
+export interface SetupEnded {
+	upgraded: boolean;
+	othersEnded: number;
+}
+
+export type RegistrationOutcome =
+	| ({ status: "created"; passkey: PasskeyRow; codesGiven: boolean } & SetupEnded)
+	| { status: "credential_exists" }
+	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
+
+export type TotpActivated = ({ status: "created"; codesGiven: boolean } & SetupEnded) | { status: "already_enabled" };
+
+export type RemovalResult =
+	| { status: "deleted"; credentialId?: string }
+	| { status: "not_found" }
+	| { status: "last_authenticator" };
+
+export interface SecondFactorsRemoved {
+	passkeys: number;
+	totp: boolean;
+	recoveryCodes: number;
+	sessions: number;
+	credentialIds: string[];
+}
+
+export interface UserOverview {
+	passkeys: PasskeyRow[];
+	totp: boolean;
+	recoveryCodesLeft: number;
+	liveSessions: number;
+	lastSignInAt: number | null;
+}
+
+export interface SignInCandidate {
+	/** Whether this presentation of the challenge was its first with this user's passkeys. */
+	first: boolean;
+	passkey: PasskeyRow | undefined;
+	identity: AccountIdentity | undefined;
+	counts: AuthenticatorCounts;
+}
+
+// A used sign-in challenge is kept a minute past its expiry: a Worker whose
+// clock runs behind must still find the use of a challenge it would accept.
+const USED_CHALLENGE_GRACE_MS = 60_000;
+
+function identityOf(row: AccountRow): AccountIdentity {
+	return { userId: row.userId, email: row.email, externalId: row.externalId, webauthnUserId: row.webauthnUserId };
+}
 
 /**
- * One per user (`idFromName(userId)`), one per login email for the
- * password limiter, and one per client address for the per-client limits.
- * It is the single place that serializes a user's security state: challenges and attempt counters live in its own SQLite storage and
- * are read and written synchronously, so no other request can interleave
- * between a check and its consume. Authenticator changes await D1, which
- * opens the input gate, so they run under blockConcurrencyWhile and D1's own
- * conditional statements back them up.
+ * One per user (`idFromName("user:" + id)`): the owner of that user's
+ * security state (account/*): their password, sessions, passkeys, TOTP,
+ * recovery codes, challenges, attempt counters and activity, in its own
+ * SQLite storage. Every method runs in one transactionSync, with no await:
+ * a check and the write it guards are one step, and no other request of the
+ * user runs between them. The same class serves one object per login email
+ * (the password limiter) and one per client address (the per-client limits),
+ * which use only the attempt methods.
  */
 export class UserState extends DurableObject<Env> {
 	private readonly sql: SqlStorage;
+	private readonly db: AccountDb;
 
 	constructor(ctx: DurableObjectState, env: Env) {
 		super(ctx, env);
@@ -84,7 +214,248 @@ export class UserState extends DurableObject<Env> {
 		// constructor is synchronous): an object made by an earlier deploy is
 		// brought to this code's schema on its first use (migrations.ts).
 		migrate(ctx.storage);
+		this.db = accountDb(ctx.storage);
 	}
+
+	private transaction<T>(run: () => T): T {
+		return this.ctx.storage.transactionSync(run);
+	}
+
+	// ——— the account ———
+
+	/**
+	 * Writes a new account, with what comes with it (a first session, a
+	 * first passkey and its codes), in one transaction; refuses when the
+	 * object already has one (false).
+	 */
+	createAccount(input: {
+		account: NewAccount;
+		session?: SessionRow;
+		passkey?: PasskeyRow;
+		codeHashes?: string[];
+	}): boolean {
+		return this.transaction(() => {
+			if (readAccount(this.db)) return false;
+			writeAccount(this.db, input.account);
+			if (input.passkey) this.db.insert(passkeys).values(input.passkey).run();
+			if (input.codeHashes)
+				replaceRecoveryCodes(this.db, input.account.userId, input.codeHashes, input.account.createdAt);
+			if (input.session) insertSession(this.db, input.session);
+			return true;
+		});
+	}
+
+	/** The account's identity, password and second factors, for a password check. */
+	accountForSignIn(): { account: AccountRow; counts: AuthenticatorCounts } | null {
+		const row = readAccount(this.db);
+		if (!row) return null;
+		return { account: row, counts: countAuthenticators(this.db) };
+	}
+
+	/**
+	 * Changes the user's email or display name (server API): the directory
+	 * first (the email is UNIQUE there), then the copy here, one change at a
+	 * time for this user (blockConcurrencyWhile around the directory's write),
+	 * so the two never end in different orders. An account a concurrent first
+	 * PUT has not written yet is written here from the directory's row.
+	 */
+	updateProfile(
+		userId: string,
+		changes: { email?: string; displayName?: string | null },
+	): Promise<{ status: "updated"; account: AccountRow } | { status: "email_taken" } | { status: "not_found" }> {
+		return this.exclusive(async () => {
+			let entry: Awaited<ReturnType<typeof updateUser>>;
+			try {
+				entry = await updateUser(createDb(this.env.DB), userId, changes);
+			} catch (error) {
+				if (isUniqueViolation(error)) return { status: "email_taken" as const };
+				throw error;
+			}
+			if (!entry) return { status: "not_found" as const };
+			const directory = entry;
+			return this.transaction(() => {
+				const profile = {
+					email: directory.email,
+					externalId: directory.externalId,
+					displayName: directory.displayName,
+				};
+				if (!readAccount(this.db)) {
+					writeAccount(this.db, {
+						userId,
+						...profile,
+						webauthnUserId: directory.webauthnUserId,
+						passwordHash: "",
+						passwordSalt: "",
+						passwordIterations: 0,
+						trustedDeviceEpoch: 0,
+						createdAt: directory.createdAt,
+					});
+				}
+				const account = updateAccount(this.db, profile);
+				if (!account) throw new Error("the account vanished inside its own transaction");
+				return { status: "updated" as const, account };
+			});
+		});
+	}
+
+	/**
+	 * Runs `run` with no other request of this user in between, even across
+	 * its awaits (the directory's write). A failure is thrown after
+	 * blockConcurrencyWhile, not inside it, where it would reset the object
+	 * and fail the user's other requests in flight; it crosses RPC as its
+	 * message only (errorForRpc keeps an outage recognizable: a 503).
+	 */
+	private async exclusive<T>(run: () => Promise<T>): Promise<T> {
+		const outcome = await this.ctx.blockConcurrencyWhile(
+			async (): Promise<{ done: true; value: T } | { done: false; error: Error }> => {
+				try {
+					return { done: true, value: await run() };
+				} catch (error) {
+					return { done: false, error: errorForRpc(error) };
+				}
+			},
+		);
+		if (!outcome.done) throw outcome.error;
+		return outcome.value;
+	}
+
+	trustedDeviceEpoch(): number | null {
+		return readAccount(this.db)?.trustedDeviceEpoch ?? null;
+	}
+
+	/**
+	 * Account deletion: everything this object holds of the user, in one
+	 * transaction; a registration or sign-in in flight finds nothing after it.
+	 * Says the user's credential ids (for the directory) or null when there
+	 * was no account.
+	 */
+	deleteAccount(): string[] | null {
+		return this.transaction(() => {
+			const row = readAccount(this.db);
+			const credentialIds = listPasskeys(this.db).map((p) => p.credentialId);
+			this.ctx.storage.sql.exec(
+				"DELETE FROM pending; DELETE FROM attempts; DELETE FROM activity; DELETE FROM sessions; DELETE FROM passkeys; DELETE FROM totp_credentials; DELETE FROM recovery_codes; DELETE FROM used_challenges; DELETE FROM account;",
+			);
+			return row ? credentialIds : null;
+		});
+	}
+
+	/** The server API's view of the user. */
+	overview(now: number, maxAge: number): UserOverview | null {
+		if (!readAccount(this.db)) return null;
+		const live = listLiveSessions(this.db, now, maxAge);
+		const full = live.filter((s) => s.level === "full").map((s) => s.createdAt);
+		return {
+			passkeys: listPasskeys(this.db),
+			totp: findTotp(this.db) !== undefined,
+			recoveryCodesLeft: countAuthenticators(this.db).unusedRecoveryCodes,
+			liveSessions: live.length,
+			lastSignInAt: full.length > 0 ? Math.max(...full) : null,
+		};
+	}
+
+	// ——— sessions ———
+
+	/** The live session with this id (the token's hash), its user and second factors; writes nothing. */
+	resolveSession(
+		id: string,
+		now: number,
+		maxAge: number,
+		include: { passkeys?: boolean; totp?: boolean } = {},
+	): ResolvedRow | null {
+		const session = findLiveSession(this.db, id, now, maxAge);
+		if (!session) return null;
+		const row = readAccount(this.db);
+		if (!row) return null;
+		return {
+			session,
+			identity: identityOf(row),
+			counts: countAuthenticators(this.db),
+			...(include.passkeys ? { passkeys: listPasskeys(this.db) } : {}),
+			...(include.totp ? { totp: findTotp(this.db) ?? null } : {}),
+		};
+	}
+
+	counts(): AuthenticatorCounts {
+		return countAuthenticators(this.db);
+	}
+
+	/** Writes a session for the account; false when there is no account (deleted meanwhile). */
+	insertSession(row: SessionRow): boolean {
+		return this.transaction(() => {
+			if (!readAccount(this.db)) return false;
+			insertSession(this.db, row);
+			return true;
+		});
+	}
+
+	/**
+	 * Writes a password sign-in's session only while the password checked is
+	 * still the user's: a change in between (a slow hash apart) ended the
+	 * other sessions in its own transaction, and a sign-in with the old
+	 * password in flight must not write its session after that.
+	 */
+	insertSessionIfPassword(row: SessionRow, passwordHash: string): boolean {
+		return this.transaction(() => {
+			const account = readAccount(this.db);
+			if (!account || hasNoPassword(account) || account.passwordHash !== passwordHash) return false;
+			insertSession(this.db, row);
+			return true;
+		});
+	}
+
+	touchSession(id: string, lastUsedAt: number, expiresAt?: number): void {
+		touchSession(this.db, id, lastUsedAt, expiresAt);
+	}
+
+	endSession(id: string): void {
+		deleteSession(this.db, id);
+	}
+
+	listSessions(now: number, maxAge: number): SessionRow[] {
+		return listLiveSessions(this.db, now, maxAge);
+	}
+
+	endSessionByPublicId(publicId: string, now: number, maxAge: number): string | null {
+		return deleteSessionByPublicId(this.db, publicId, now, maxAge);
+	}
+
+	/** Every other session, partial ones too, and every trusted device of the user; the current one stays. */
+	endOtherSessions(keepId: string): number {
+		return this.transaction(() => {
+			const ended = deleteOtherSessions(this.db, keepId);
+			endTrustedDevices(this.db);
+			return ended;
+		});
+	}
+
+	/** Every session and trusted device of the user (the server API's sign-out everywhere). */
+	endAllSessions(): number {
+		return this.transaction(() => {
+			const ended = deleteAllSessions(this.db);
+			endTrustedDevices(this.db);
+			return ended;
+		});
+	}
+
+	markAuthenticated(id: string, now: number, amr: AmrRecord): void {
+		markAuthenticated(this.db, id, now, amr);
+	}
+
+	/**
+	 * A new password, every other session ended and every trusted device
+	 * with them, in one transaction (OWASP ASVS V3.3). Says how many sessions ended.
+	 */
+	changePassword(password: { hash: string; salt: string; iterations: number }, keepId: string): number {
+		return this.transaction(() => {
+			setPassword(this.db, password);
+			const ended = deleteOtherSessions(this.db, keepId);
+			endTrustedDevices(this.db);
+			return ended;
+		});
+	}
+
+	// ——— challenges and attempts ———
 
 	/** Adds an entry to the user's activity log; the bounds are applied in the same transaction, by the object's clock. */
 	recordActivity(record: ActivityRecord): void {
@@ -149,120 +520,281 @@ export class UserState extends DurableObject<Env> {
 	}
 
 	/**
-	 * Decides a second-factor attempt in one call, synchronously (no await):
-	 * refuses when the limit is reached; otherwise consumes the challenge and
-	 * holds what the response signed against it, and counts a failure *before*
-	 * the Worker answers, so parallel guesses cannot outrun the limit. A passed
-	 * attempt is not counted (see attemptSecondFactor).
+	 * A second-factor attempt, decided and committed in one call, in one
+	 * transaction: refuses when the limit is reached; otherwise consumes the
+	 * challenge and holds what the response signed against it, finds the
+	 * recovery code among the candidates, counts a failure before anything
+	 * is answered (so parallel guesses cannot outrun the limit); a passed
+	 * attempt spends its factor and changes the session, or loses to a
+	 * concurrent use and spends nothing (not counted: it was no guess).
 	 */
-	decideAttempt(input: DecideAttempt): AttemptDecision {
-		this.forgetOldAttempts(input);
-		const state = this.lockState(input);
-		if (state.locked) return { outcome: "locked", retryAfterSeconds: state.retryAfterSeconds };
-		let failure = input.failure;
-		if (input.challenge) {
-			const pending = this.takePending(input.challenge.key, input.now);
-			// An unknown challenge is the first reason, whatever else is wrong.
-			failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
-		}
-		if (!failure) return { outcome: "passed" };
-		// Counted toward the user's limit only: a partial session is not ended
-		// by it (API.md), its verify routes answer 429 until the window passes.
-		this.sql.exec(
-			"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-			crypto.randomUUID(),
-			input.scope,
-			input.sessionId,
-			input.now,
-		);
-		return { outcome: "failed", failure, limitReached: this.lockState(input).locked };
+	secondFactor(input: SecondFactorInput): SecondFactorOutcome {
+		return this.transaction((): SecondFactorOutcome => {
+			this.forgetOldAttempts(input);
+			const state = this.lockState(input);
+			if (state.locked) return { outcome: "locked", retryAfterSeconds: state.retryAfterSeconds };
+			let failure = input.failure;
+			if (input.challenge) {
+				const pending = this.takePending(input.challenge.key, input.now);
+				// An unknown challenge is the first reason, whatever else is wrong.
+				failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
+			}
+			let use: SingleUse | undefined;
+			if (!failure && input.use?.kind === "recovery_code") {
+				const hash = findUnusedRecoveryCode(this.db, input.use.candidates);
+				if (hash === null) failure = { code: "invalid_code", reason: "wrong_or_used_code" };
+				else use = recoveryCodeUse(this.db, hash, input.now);
+			}
+			if (failure) {
+				// Counted toward the user's limit only: a partial session is not
+				// ended by it (API.md), its verify routes answer 429 until the window passes.
+				this.sql.exec(
+					"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
+					crypto.randomUUID(),
+					input.scope,
+					input.sessionId,
+					input.now,
+				);
+				return { outcome: "failed", failure, limitReached: this.lockState(input).locked };
+			}
+			if (input.use?.kind === "totp_step") use = totpStepUse(this.db, input.use.step, input.now, input.use.sealed);
+			if (input.use?.kind === "passkey") {
+				// Its challenge, taken above, already made the attempt single; the
+				// count condition refuses a clone racing with the same counter.
+				if (!recordPasskeyUse(this.db, input.use.use)) return { outcome: "lost", reason: "concurrent_use" };
+			}
+			const codesLeft = () => countAuthenticators(this.db).unusedRecoveryCodes;
+			if (input.next) {
+				const upgraded = upgradeSession(this.db, input.sessionId, input.next, use);
+				if (upgraded !== "upgraded") {
+					return { outcome: "lost", reason: upgraded === "session_gone" ? "session_gone" : "lost" };
+				}
+				return { outcome: "passed", upgraded: true, authenticatedAt: input.now, unusedRecoveryCodes: codesLeft() };
+			}
+			if (!use) {
+				markAuthenticated(this.db, input.sessionId, input.now, input.amr);
+				return { outcome: "passed", upgraded: false, authenticatedAt: input.now, unusedRecoveryCodes: codesLeft() };
+			}
+			const at = refreshSessionWith(
+				this.db,
+				{ id: input.sessionId, seenAt: input.seenAt },
+				input.now,
+				input.maxAge,
+				use,
+				input.amr,
+			);
+			if (at === null) return { outcome: "lost", reason: "lost" };
+			return { outcome: "passed", upgraded: false, authenticatedAt: at, unusedRecoveryCodes: codesLeft() };
+		});
 	}
 
+	// ——— authenticators ———
+
 	/**
-	 * The end of a registration in one call: the pending challenge is taken
-	 * synchronously (check-and-consume, before any await), the verified
-	 * response's claim is held against it, and only then is the passkey added.
+	 * The end of a registration in one call and one transaction: the pending
+	 * challenge is taken (check-and-consume), the verified response's claim
+	 * is held against it, and only then is the passkey added, with ten codes
+	 * if it is the user's first authenticator, the setup_required sessions
+	 * ended when asked, and the trusted devices ended.
 	 */
-	async completeRegistration(input: {
+	completeRegistration(input: {
 		challengeKey: string;
 		claim: RegistrationClaim & { passwordRecent: boolean };
-		passkey: NewPasskey;
-		/** The hashes of the codes to give if this is the user's first authenticator. */
+		passkey: PasskeyRow;
 		firstCodeHashes: string[];
 		now: number;
-		/** End the user's setup_required sessions, upgrading the requesting one if it is (REQUIRE_SECOND_FACTOR). */
-		setup?: SetupChange;
-	}): Promise<RegistrationOutcome> {
-		const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
-		if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
-		const passkey = { ...input.passkey, passwordless: check.passwordless };
-		const added = await this.change(() =>
-			addPasskeyWithRecoveryCodes(this.db(), input.firstCodeHashes, passkey, input.now, input.setup),
-		);
-		if (added.status === "credential_exists") return added;
-		return { ...added, passkey };
+		setup?: { upgrade?: SetupUpgrade };
+		/** The directory holds the credential id for an account already (claimCredential refused it). */
+		credentialTaken?: boolean;
+	}): RegistrationOutcome {
+		return this.transaction((): RegistrationOutcome => {
+			const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
+			if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
+			if (!readAccount(this.db)) return { status: "refused", code: "challenge_expired", reason: "challenge_unknown" };
+			if (input.credentialTaken || findPasskeyByCredentialId(this.db, input.passkey.credentialId)) {
+				return { status: "credential_exists" };
+			}
+			const passkey = { ...input.passkey, passwordless: check.passwordless };
+			const added = this.addAuthenticator(input.firstCodeHashes, input.now, input.setup, () => {
+				this.db.insert(passkeys).values(passkey).run();
+			});
+			return { status: "created", passkey, ...added };
+		});
 	}
 
-	activateTotp(totp: NewTotp, firstCodeHashes: string[], now: number, setup?: SetupChange): Promise<TotpActivated> {
-		return this.change(() => activateTotpWithRecoveryCodes(this.db(), firstCodeHashes, totp, now, setup));
-	}
-
-	removePasskey(userId: string, passkeyId: string): Promise<RemovalResult> {
-		return this.change(() => removePasskey(this.db(), userId, passkeyId));
-	}
-
-	removeTotp(userId: string): Promise<RemovalResult> {
-		return this.change(() => removeTotp(this.db(), userId));
-	}
-
-	/**
-	 * The help-desk reset (server API). The user's pending challenges and
-	 * TOTP set-ups go first, synchronously: a registration or set-up begun
-	 * before the reset finds nothing to complete after it, and one that
-	 * completed before is removed by it (both run one at a time, here).
-	 */
-	resetSecondFactors(userId: string): Promise<SecondFactorsRemoved> {
-		this.sql.exec("DELETE FROM pending");
-		return this.change(() => removeSecondFactors(this.db(), userId));
-	}
-
-	/**
-	 * Account deletion (server API): this object's state of the user, then
-	 * the user's row, whose deletion takes their sessions, passkeys, TOTP and
-	 * codes with it. Serialized with authenticator changes, so none lands on
-	 * a user being deleted. Says whether there was a row to delete.
-	 */
-	deleteAccount(userId: string): Promise<boolean> {
-		this.sql.exec("DELETE FROM pending");
-		this.sql.exec("DELETE FROM attempts");
-		this.sql.exec("DELETE FROM activity");
-		return this.change(() => deleteUserRow(this.db(), userId));
+	/** One TOTP per user: a second is refused. */
+	activateTotp(
+		totp: { userId: string; secretCiphertext: string; step: number },
+		firstCodeHashes: string[],
+		now: number,
+		setup?: { upgrade?: SetupUpgrade },
+	): TotpActivated {
+		return this.transaction((): TotpActivated => {
+			if (findTotp(this.db)) return { status: "already_enabled" };
+			const added = this.addAuthenticator(firstCodeHashes, now, setup, () => {
+				this.db
+					.insert(totpCredentials)
+					.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now })
+					.run();
+			});
+			return { status: "created", ...added };
+		});
 	}
 
 	/**
-	 * One authenticator change at a time. A failure is thrown after
-	 * blockConcurrencyWhile, not inside it, where it would reset the object
-	 * and fail the user's other requests in flight: a D1 outage leaves this
-	 * object's own state untouched. Errors cross RPC as their message only:
-	 * errorForRpc keeps an outage recognizable there (a 503 for the client,
-	 * not a 500) and leaves the statement's values out.
+	 * Adds an authenticator (inside the caller's transaction): with ten
+	 * codes when it is the user's first (the Worker made them; only their
+	 * hashes are here), ending the setup_required sessions when asked, and
+	 * ending the trusted devices.
 	 */
-	private async change<T>(run: () => Promise<T>): Promise<T> {
-		const outcome = await this.ctx.blockConcurrencyWhile(
-			async (): Promise<{ done: true; value: T } | { done: false; error: Error }> => {
-				try {
-					return { done: true, value: await run() };
-				} catch (error) {
-					return { done: false, error: errorForRpc(error) };
-				}
-			},
-		);
-		if (!outcome.done) throw outcome.error;
-		return outcome.value;
+	private addAuthenticator(
+		firstCodeHashes: string[],
+		now: number,
+		setup: { upgrade?: SetupUpgrade } | undefined,
+		insert: () => void,
+	): { codesGiven: boolean } & SetupEnded {
+		const first = isFirstAuthenticator(countAuthenticators(this.db));
+		insert();
+		const userId = readAccount(this.db)?.userId ?? "";
+		if (first) replaceRecoveryCodes(this.db, userId, firstCodeHashes, now);
+		const ended = setup ? endSetupRequired(this.db, setup.upgrade) : { upgraded: false, othersEnded: 0 };
+		endTrustedDevices(this.db);
+		return { codesGiven: first, ...ended };
 	}
 
-	private db() {
-		return createDb(this.env.DB);
+	passkeys(): PasskeyRow[] {
+		return listPasskeys(this.db);
+	}
+
+	renamePasskey(id: string, name: string): PasskeyRow | null {
+		return renamePasskey(this.db, id, name) ?? null;
+	}
+
+	/** Removes a passkey unless it is the user's last authenticator; the trusted devices end with it. */
+	removePasskey(id: string): RemovalResult {
+		return this.transaction((): RemovalResult => {
+			const passkey = this.db.select().from(passkeys).where(eq(passkeys.id, id)).get();
+			if (!passkey) return { status: "not_found" };
+			if (!mayRemoveAuthenticator(countAuthenticators(this.db))) return { status: "last_authenticator" };
+			deletePasskey(this.db, id);
+			endTrustedDevices(this.db);
+			return { status: "deleted", credentialId: passkey.credentialId };
+		});
+	}
+
+	totp(): TotpRow | null {
+		return findTotp(this.db) ?? null;
+	}
+
+	/** Removes the TOTP unless it is the last authenticator; the trusted devices end with it. */
+	removeTotp(): RemovalResult {
+		return this.transaction((): RemovalResult => {
+			if (!findTotp(this.db)) return { status: "not_found" };
+			if (!mayRemoveAuthenticator(countAuthenticators(this.db))) return { status: "last_authenticator" };
+			this.db.delete(totpCredentials).run();
+			endTrustedDevices(this.db);
+			return { status: "deleted" };
+		});
+	}
+
+	recoveryCodeSummary(): { counts: AuthenticatorCounts; summary: RecoveryCodeSummary } {
+		return { counts: countAuthenticators(this.db), summary: summarizeRecoveryCodes(this.db) };
+	}
+
+	/** Replaces the codes, only while the user has a second factor; the trusted devices end with the old codes. */
+	replaceRecoveryCodes(userId: string, codeHashes: string[], now: number): boolean {
+		return this.transaction(() => {
+			const counts = countAuthenticators(this.db);
+			if (counts.passkeys + counts.totp === 0) return false;
+			replaceRecoveryCodes(this.db, userId, codeHashes, now);
+			endTrustedDevices(this.db);
+			return true;
+		});
+	}
+
+	/**
+	 * The help-desk reset (server API): the pending challenges and set-ups
+	 * first, then every passkey, TOTP, code, session and trusted device, in
+	 * one transaction. Deliberately not held to the last-authenticator rule:
+	 * the app's backend has verified the person by its own means.
+	 */
+	resetSecondFactors(): SecondFactorsRemoved {
+		return this.transaction((): SecondFactorsRemoved => {
+			this.sql.exec("DELETE FROM pending");
+			const removed = this.db.delete(passkeys).returning({ credentialId: passkeys.credentialId }).all();
+			const totp = this.db.delete(totpCredentials).returning({ userId: totpCredentials.userId }).all();
+			const codes = this.db.delete(recoveryCodes).returning({ id: recoveryCodes.id }).all();
+			const ended = deleteAllSessions(this.db);
+			endTrustedDevices(this.db);
+			return {
+				passkeys: removed.length,
+				totp: totp.length > 0,
+				recoveryCodes: codes.length,
+				sessions: ended,
+				credentialIds: removed.map((r) => r.credentialId),
+			};
+		});
+	}
+
+	// ——— passwordless sign-in ———
+
+	/**
+	 * The first step of a passwordless sign-in with one of this user's
+	 * passkeys: records the challenge as used (its primary key lets that
+	 * happen once per user) and reads the passkey, the user and their counts.
+	 */
+	beginSignIn(challenge: string, expiresAt: number, credentialId: string, now: number): SignInCandidate {
+		return this.transaction((): SignInCandidate => {
+			this.db
+				.delete(usedChallenges)
+				.where(lte(usedChallenges.expiresAt, now - USED_CHALLENGE_GRACE_MS))
+				.run();
+			const inserted = this.db
+				.insert(usedChallenges)
+				.values({ challenge, expiresAt })
+				.onConflictDoNothing()
+				.returning({ challenge: usedChallenges.challenge })
+				.all();
+			const row = readAccount(this.db);
+			return {
+				first: inserted.length === 1,
+				passkey: findPasskeyByCredentialId(this.db, credentialId),
+				identity: row ? identityOf(row) : undefined,
+				counts: countAuthenticators(this.db),
+			};
+		});
+	}
+
+	/**
+	 * The last step: the passkey's use recorded on condition of the count read
+	 * in the first, and the session written only if it was: of two assertions
+	 * racing with one count, one gets a session.
+	 */
+	completeSignIn(use: PasskeyUse, session: SessionRow): boolean {
+		return this.transaction(() => {
+			if (!recordPasskeyUse(this.db, use)) return false;
+			insertSession(this.db, session);
+			return true;
+		});
+	}
+
+	// ——— diagnostics (tests, tools) ———
+
+	/** Every row the object holds of the user's account, as stored: for tests, which look inside through this call only. */
+	inspect(): {
+		account: AccountRow | null;
+		sessions: SessionRow[];
+		passkeys: PasskeyRow[];
+		totp: TotpRow | null;
+		recoveryCodes: (typeof recoveryCodes.$inferSelect)[];
+	} {
+		return {
+			account: readAccount(this.db) ?? null,
+			sessions: this.db.select().from(sessions).all(),
+			passkeys: listPasskeys(this.db),
+			totp: findTotp(this.db) ?? null,
+			recoveryCodes: this.db.select().from(recoveryCodes).all(),
+		};
 	}
 
 	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {

@@ -1,7 +1,8 @@
+import type { AuthenticatorCounts } from "../account/authenticators";
+import type { TotpRow } from "../account/schema";
 import type { Env } from "../env";
-import type { AuthenticatedSession } from "../services/sessions";
+import type { AuthenticatedSession, UserPasskeys } from "../services/sessions";
 import type { Db } from "../storage/db";
-import type { UserPasskeys } from "../storage/passkeys";
 import type { Config } from "./config";
 import type { ClientKind, Metrics } from "./metrics";
 
@@ -11,6 +12,10 @@ export interface Auth {
 	client: ClientKind;
 	/** The user's WebAuthn identity and passkeys, on routes that read them with the session. */
 	userPasskeys?: UserPasskeys;
+	/** The user's TOTP row (null: none), on routes that read it with the session. */
+	totp?: TotpRow | null;
+	/** The user's second factors, read with the session. */
+	counts: AuthenticatorCounts;
 }
 
 export interface AppEnv {

@@ -117,6 +117,8 @@ export interface SessionRequirement {
 	recent?: boolean;
 	/** Read the user's passkeys with the session, in the same round trip (c.var.auth.userPasskeys). */
 	withPasskeys?: boolean;
+	/** Read the user's TOTP row with the session (c.var.auth.totp). */
+	withTotp?: boolean;
 }
 
 /**
@@ -134,8 +136,9 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		const client: ClientKind = bearer ? "app" : "browser";
 		const token = bearer ?? getCookie(c, SESSION_COOKIE);
 		const resolved = token
-			? await resolveSession(c.var.db, token, {
+			? await resolveSession(c.env.USER_STATE, token, {
 					withPasskeys: requirement.withPasskeys === true,
+					withTotp: requirement.withTotp === true,
 					maxAge: c.var.config.sessionMaxAge,
 				})
 			: null;
@@ -148,8 +151,14 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 		assertLevel(requirement.level, session.level);
 		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
 		// Only a request that passed every check keeps the session alive, or counts as its use.
-		await recordSessionUse(c.var.db, session, resolved);
-		c.set("auth", { session, client, ...(resolved.userPasskeys ? { userPasskeys: resolved.userPasskeys } : {}) });
+		await recordSessionUse(c.env.USER_STATE, session, resolved);
+		c.set("auth", {
+			session,
+			client,
+			counts: resolved.counts,
+			...(resolved.userPasskeys ? { userPasskeys: resolved.userPasskeys } : {}),
+			...(resolved.totp !== undefined ? { totp: resolved.totp } : {}),
+		});
 		await next();
 		// The cookie's own expiry would end a sliding session 30 days after
 		// sign-in however much it is used: when the server moved the expiry,

@@ -19,7 +19,7 @@ export function secondFactorGate(method: "webauthn" | "totp" | "recovery_code"):
 		});
 		if (status.locked) {
 			throw rateLimited(
-				{ db: c.var.db, userState: c.env.USER_STATE, metrics: c.var.metrics, client, startedAt: c.var.startedAt },
+				{ userState: c.env.USER_STATE, metrics: c.var.metrics, client, startedAt: c.var.startedAt },
 				status.retryAfterSeconds,
 				method,
 			);

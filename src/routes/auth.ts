@@ -12,7 +12,7 @@ import {
 	reauthenticate,
 	signUp,
 } from "../services/accounts";
-import { revokeSession, sessionView, viewSession } from "../services/sessions";
+import { methodsOf, revokeSession, sessionView } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
 	Email,
@@ -157,7 +157,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			await revokeSession(c.var.db, c.var.auth.session);
+			await revokeSession(c.env.USER_STATE, c.var.auth.session);
 			clearSessionCookie(c);
 			return c.json({ success: true as const }, 200);
 		},
@@ -173,7 +173,11 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			responses: { 200: json(SessionResult, "The session"), ...errors("not_authenticated", "csrf_failed") },
 		}),
 		async (c) => {
-			const session = withDeviceOffer(c, c.var.auth.client, await viewSession(c.var.db, c.var.auth.session));
+			const session = withDeviceOffer(
+				c,
+				c.var.auth.client,
+				sessionView(c.var.auth.session, methodsOf(c.var.auth.counts)),
+			);
 			return c.json({ success: true as const, session }, 200);
 		},
 	)
@@ -207,7 +211,7 @@ export const auth = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 		async (c) => {
 			const deps = serviceDeps(c);
 			const refreshed = await reauthenticate(deps, c.var.auth.session, c.req.valid("json").password);
-			return c.json({ success: true as const, session: await viewSession(deps.db, refreshed) }, 200);
+			return c.json({ success: true as const, session: sessionView(refreshed, methodsOf(c.var.auth.counts)) }, 200);
 		},
 	)
 	.openapi(

@@ -6,7 +6,7 @@ import { secondFactorGate } from "../lib/rate-limit-gate";
 import { deliverToken } from "../lib/session-response";
 import { recoveryCodeSummary, regenerateRecoveryCodes, verifyRecoveryCode } from "../services/recovery-code-use";
 import { normalizeRecoveryCode } from "../services/recovery-codes";
-import { viewSession } from "../services/sessions";
+import { methodsOf, sessionView } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import { errors, json, jsonRequest, RememberDevice, SESSION, SessionToken, SessionView, X_CLIENT } from "./schemas";
 import { rememberDevice, rememberWanted } from "./trusted-device";
@@ -45,7 +45,7 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			},
 		}),
 		async (c) => {
-			const summary = await recoveryCodeSummary(c.var.db, c.var.auth.session.userId);
+			const summary = await recoveryCodeSummary(c.env.USER_STATE, c.var.auth.session.userId);
 			return c.json({ success: true as const, ...summary }, 200);
 		},
 	)
@@ -126,9 +126,10 @@ export const recoveryCodes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
 			};
 			const passed = await verifyRecoveryCode(deps, c.var.auth.session, body.code);
 			await rememberDevice(c, remember, passed);
-			const session = await viewSession(deps.db, passed.session);
+			const counts = { ...c.var.auth.counts, unusedRecoveryCodes: passed.unusedRecoveryCodes };
+			const session = sessionView(passed.session, methodsOf(counts));
 			return c.json(
-				deliverToken(c, deps.client, passed, { success: true as const, session, unused: passed.result.unused }),
+				deliverToken(c, deps.client, passed, { success: true as const, session, unused: passed.unusedRecoveryCodes }),
 				200,
 			);
 		},

@@ -34,7 +34,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const list = await listSessions(c.var.db, c.var.auth.session, c.var.config.sessionMaxAge);
+			const list = await listSessions(c.env.USER_STATE, c.var.auth.session, c.var.config.sessionMaxAge);
 			return c.json({ success: true as const, sessions: list }, 200);
 		},
 	)
@@ -65,7 +65,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		}),
 		async (c) => {
 			const { current } = await revokeSessionByPublicId(
-				c.var.db,
+				c.env.USER_STATE,
 				c.var.auth.session,
 				c.req.valid("param").id,
 				c.var.config.sessionMaxAge,
@@ -106,7 +106,7 @@ export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const revoked = await revokeOtherSessions(c.var.db, c.var.auth.session);
+			const revoked = await revokeOtherSessions(c.env.USER_STATE, c.var.auth.session);
 			// The user asked: recorded in their activity log even when no other session was live.
 			emitSecurityEvent(serviceDeps(c), {
 				type: "sessions.revoked",

@@ -5,7 +5,7 @@ import { jsonBody, requireSession } from "../lib/middleware";
 import { secondFactorGate } from "../lib/rate-limit-gate";
 import { deliverToken } from "../lib/session-response";
 import { removeAuthenticator } from "../services/passkey-management";
-import { viewSession } from "../services/sessions";
+import { methodsOf, sessionView, viewSession } from "../services/sessions";
 import { activateTotp, startTotpSetup, totpStatus, verifyTotpSecondFactor, viewTotpStatus } from "../services/totp";
 import { serviceDeps } from "./deps";
 import {
@@ -55,7 +55,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			},
 		}),
 		async (c) => {
-			const status = await totpStatus(c.var.db, c.var.auth.session.userId);
+			const status = await totpStatus(c.env.USER_STATE, c.var.auth.session.userId);
 			return c.json({ success: true as const, ...viewTotpStatus(status) }, 200);
 		},
 	)
@@ -144,7 +144,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			const body = {
 				success: true as const,
 				...(recoveryCodes ? { recovery_codes: recoveryCodes } : {}),
-				...(upgraded ? { session: await viewSession(deps.db, upgraded.session) } : {}),
+				...(upgraded ? { session: await viewSession(deps.userState, upgraded.session) } : {}),
 			};
 			return c.json(deliverToken(c, deps.client, upgraded, body), 201);
 		},
@@ -158,7 +158,7 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 			description: "A code is accepted once. On a partial session the token is replaced.",
 			security: SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), requireSession({ level: "2fa" }), secondFactorGate("totp")] as const,
+			middleware: [jsonBody(), requireSession({ level: "2fa", withTotp: true }), secondFactorGate("totp")] as const,
 			request: jsonRequest(z.object({ code: TotpCode, remember_device: RememberDevice })),
 			responses: {
 				200: json(SessionResult, "Verified"),
@@ -183,9 +183,9 @@ export const totp = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, stric
 				encryptionKeys: requireKeySet(c.env, "TOTP_ENCRYPTION_KEY"),
 				rememberDevice: remember !== null,
 			};
-			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, body.code);
+			const passed = await verifyTotpSecondFactor(deps, c.var.auth.session, body.code, c.var.auth.totp ?? null);
 			await rememberDevice(c, remember, passed);
-			const session = await viewSession(deps.db, passed.session);
+			const session = sessionView(passed.session, methodsOf(c.var.auth.counts));
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
 	)

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
+import { userStateFor } from "../durable/stubs";
 import { clock, DAY } from "../lib/clock";
 import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
@@ -13,7 +14,6 @@ import {
 	type PresentedDevice,
 	TRUSTED_DEVICE_COOKIE,
 } from "../services/trusted-devices";
-import { findTrustedDeviceEpoch } from "../storage/users";
 
 // The web half of trusted devices (services/trusted-devices.ts): which
 // requests may offer, set or present a device cookie. Only a browser (a
@@ -63,7 +63,7 @@ export async function rememberDevice(
 ): Promise<void> {
 	const days = c.var.config.trustedDeviceDays;
 	if (!keys || passed.token === null || days === null) return;
-	const epoch = await findTrustedDeviceEpoch(c.var.db, passed.session.userId);
+	const epoch = await userStateFor(c.env.USER_STATE, passed.session.userId).trustedDeviceEpoch();
 	if (epoch === null) return;
 	const { value } = await issueTrustedDevice(
 		keys,

@@ -9,8 +9,7 @@ import { deliverToken } from "../lib/session-response";
 import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
-import { viewSession } from "../services/sessions";
-import type { UserPasskeys } from "../storage/passkeys";
+import { methodsOf, sessionView, type UserPasskeys, viewSession } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
 	AuthenticationResponse,
@@ -142,7 +141,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 				success: true as const,
 				passkey: done.passkey,
 				...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
-				...(done.upgraded ? { session: await viewSession(deps.db, done.upgraded.session) } : {}),
+				...(done.upgraded ? { session: await viewSession(deps.userState, done.upgraded.session) } : {}),
 			};
 			return c.json(deliverToken(c, deps.client, done.upgraded, body), 201);
 		},
@@ -207,7 +206,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 				userPasskeys(c).passkeys,
 			);
 			await rememberDevice(c, remember, passed);
-			const session = await viewSession(deps.db, passed.session);
+			const session = sessionView(passed.session, methodsOf(c.var.auth.counts));
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
 	)

@@ -1,5 +1,16 @@
-import { clientLimiterFor, loginLimiterFor, type UserStateNamespace, type UserStateStub } from "../durable/stubs";
+import type { AuthenticatorCounts } from "../account/authenticators";
+import { hasNoPassword } from "../account/profile";
+import type { AccountRow } from "../account/schema";
+import { findUserByEmail } from "../directory/users";
+import {
+	clientLimiterFor,
+	loginLimiterFor,
+	type UserStateNamespace,
+	type UserStateStub,
+	userStateFor,
+} from "../durable/stubs";
 import type { AttemptLimit } from "../durable/user-state";
+import { createUser } from "../flows/accounts";
 import type { AmrUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -7,17 +18,7 @@ import { hashPassword, PASSWORD_ITERATIONS, verifyPassword } from "../lib/crypto
 import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
-import { countAuthenticators } from "../storage/authenticators";
-import { type Db, isUniqueViolation } from "../storage/db";
-import { deleteOtherSessions } from "../storage/sessions";
-import {
-	endTrustedDevices,
-	findUserByEmail,
-	hasNoPassword,
-	insertUserWithSession,
-	setPassword,
-	type UserRow,
-} from "../storage/users";
+import type { Db } from "../storage/db";
 import { CLIENT_PASSWORD_LIMIT, CLIENT_SIGNUP_LIMIT, PASSWORD_LIMIT } from "./limits";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
@@ -63,17 +64,13 @@ export async function signUp(
 	const email = normalizeEmail(input.email);
 	if (await findUserByEmail(deps.db, email)) throw new ApiError("email_taken");
 	const password = await hashPassword(input.password);
-	const user: UserRow = {
+	const user = {
 		id: randomId(),
 		email,
-		passwordHash: password.hash,
-		passwordSalt: password.salt,
-		passwordIterations: password.iterations,
 		webauthnUserId: toBase64Url(randomBytes(32)),
 		createdAt: clock.now(),
 		externalId: null,
 		displayName: null,
-		trustedDeviceEpoch: 0,
 	};
 	// Under the configured absolute lifetime, like every other full session. A
 	// new account has no second factor: under REQUIRE_SECOND_FACTOR its first
@@ -86,13 +83,9 @@ export async function signUp(
 		deps.config.sessionMaxAge,
 		PASSWORD_USE,
 	);
-	try {
-		await insertUserWithSession(deps.db, user, row);
-	} catch (error) {
-		// Two sign-ups with one email: the UNIQUE index decides.
-		if (isUniqueViolation(error)) throw new ApiError("email_taken");
-		throw error;
-	}
+	// Two sign-ups with one email: the directory's UNIQUE index decides.
+	const created = await createUser(deps.db, deps.userState, { entry: user, password, session: row });
+	if (created.status !== "created") throw new ApiError("email_taken");
 	emitSecurityEvent(deps, {
 		type: "session.created",
 		userId: user.id,
@@ -122,7 +115,7 @@ const DUMMY_HASH = {
 	iterations: PASSWORD_ITERATIONS,
 };
 
-function storedHash(user: UserRow) {
+function storedHash(user: AccountRow) {
 	return { hash: user.passwordHash, salt: user.passwordSalt, iterations: user.passwordIterations };
 }
 
@@ -211,7 +204,7 @@ async function checkPassword(
 	email: string,
 	password: string,
 	options: { perClient: boolean },
-): Promise<UserRow> {
+): Promise<{ account: AccountRow; counts: AuthenticatorCounts }> {
 	const client = options.perClient ? await clientLimiter(deps) : null;
 	const limits: Reserved[] = [
 		{ limiter: await loginLimiterFor(deps.userState, email), limit: PASSWORD_LIMIT, reason: "password" },
@@ -229,11 +222,13 @@ async function checkPassword(
 		const start = starts[locked];
 		throw rateLimited(deps, limits[locked]?.reason ?? "password", start?.locked ? start.retryAfterSeconds : 1);
 	}
-	const found = await findUserByEmail(deps.db, email);
+	// The directory says whose email it is; the user's object holds the password.
+	const entry = await findUserByEmail(deps.db, email);
+	const found = entry ? await userStateFor(deps.userState, entry.id).accountForSignIn() : null;
 	// A user with no password here (server API) is checked against the dummy
 	// too: the same time, the same answer, whatever was typed.
-	const user = found && !hasNoPassword(found) ? found : undefined;
-	const valid = await verifyPassword(password, user ? storedHash(user) : DUMMY_HASH);
+	const user = found && !hasNoPassword(found.account) ? found : null;
+	const valid = await verifyPassword(password, user ? storedHash(user.account) : DUMMY_HASH);
 	if (!user || !valid) {
 		record(deps, "auth.login.failed", "invalid_credentials");
 		// The email's limiter (the first) says whether this failure closed it: sent once.
@@ -241,8 +236,8 @@ async function checkPassword(
 		if (user && emailLimit && !emailLimit.locked && emailLimit.fillsLimit) {
 			emitSecurityEvent(deps, {
 				type: "sign_in.failed_limit",
-				userId: user.id,
-				externalId: user.externalId,
+				userId: user.account.userId,
+				externalId: user.account.externalId,
 				data: { limit: "password" },
 			});
 		}
@@ -270,13 +265,27 @@ export async function logIn(
 	deps: AccountDeps & { device?: PresentedDevice },
 	input: { email: string; password: string },
 ): Promise<{ issued: IssuedSession; methods: SecondFactorMethod[]; device: DeviceOutcome }> {
-	const user = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
-	const counts = await countAuthenticators(deps.db, user.id);
+	const checked = await checkPassword(deps, normalizeEmail(input.email), input.password, { perClient: true });
+	const { account, counts } = checked;
+	const user = {
+		id: account.userId,
+		email: account.email,
+		externalId: account.externalId,
+		passwordHash: account.passwordHash,
+		trustedDeviceEpoch: account.trustedDeviceEpoch,
+	};
 	const hasSecondFactor = counts.passkeys + counts.totp > 0;
 	const device = hasSecondFactor && deps.device ? await judgeDevice(deps.device, user, clock.now()) : "unused";
 	// A remembered browser skips the second factor; an account without one is held to the policy.
 	const level = hasSecondFactor ? (device === "trusted" ? "full" : "partial") : levelWithoutSecondFactor(deps.config);
-	const issued = await issuePasswordSession(deps.db, user, level, deps.source, deps.config.sessionMaxAge, PASSWORD_USE);
+	const issued = await issuePasswordSession(
+		deps.userState,
+		user,
+		level,
+		deps.source,
+		deps.config.sessionMaxAge,
+		PASSWORD_USE,
+	);
 	// The password was changed while this one was being checked: it is no longer the password.
 	if (!issued) {
 		record(deps, "auth.login.failed", "password_changed");
@@ -299,7 +308,7 @@ export async function reauthenticate(
 ): Promise<AuthenticatedSession> {
 	// Bound to a session and its email's limiter: not a sign-in from the client's spray.
 	await checkPassword(deps, session.email, password, { perClient: false });
-	return refreshAuthentication(deps.db, session, PASSWORD_USE);
+	return refreshAuthentication(deps.userState, session, PASSWORD_USE);
 }
 
 /**
@@ -311,24 +320,20 @@ export async function reauthenticate(
  * current session stays. Returns how many sessions ended.
  */
 export async function changePassword(
-	deps: Pick<AccountDeps, "db" | "events">,
+	deps: Pick<AccountDeps, "userState" | "events">,
 	session: AuthenticatedSession,
 	password: string,
 ): Promise<number> {
 	const hashed = await hashPassword(password);
-	const [, revoked] = await deps.db.batch([
-		setPassword(deps.db, session.userId, hashed),
-		deleteOtherSessions(deps.db, session.userId, session.id),
-		endTrustedDevices(deps.db, session.userId),
-	]);
+	const revoked = await userStateFor(deps.userState, session.userId).changePassword(hashed, session.id);
 	emitSecurityEvent(deps, { type: "password.changed", userId: session.userId, data: {} });
 	// Only when it ended some: the user asked for a new password, not for this.
-	if (revoked.length > 0) {
+	if (revoked > 0) {
 		emitSecurityEvent(deps, {
 			type: "sessions.revoked",
 			userId: session.userId,
 			data: { method: "password_change" },
 		});
 	}
-	return revoked.length;
+	return revoked;
 }

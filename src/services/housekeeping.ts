@@ -1,6 +1,5 @@
 import type { Db } from "../storage/db";
-import { deleteExpiredSessions } from "../storage/sessions";
-import { deleteUsedSignInChallenges } from "../storage/sign-in-challenges";
+import { deleteUsedSignInChallenges } from "../storage/sign-up-challenges";
 
 // A run deletes at most SWEEP_ROUNDS × SWEEP_LIMIT rows of each table, a few
 // statements of bounded size, so it stays far inside a scheduled Worker's
@@ -9,7 +8,6 @@ export const SWEEP_LIMIT = 500;
 export const SWEEP_ROUNDS = 20;
 
 export interface SweepReport {
-	sessions: number;
 	signInChallenges: number;
 }
 
@@ -24,16 +22,16 @@ async function sweepTable(remove: (limit: number) => Promise<number>): Promise<n
 }
 
 /**
- * The scheduled sweep (wrangler.toml [triggers]): expired sessions of users
- * who do not sign in again, whose rows the sign-in paths never reach, and
- * used passwordless challenges that no later sign-in swept. Neither is ever
- * read once expired, so deleting them changes nothing but the database's size.
+ * The scheduled sweep (wrangler.toml [triggers]): used sign-up challenges
+ * that no later sign-up swept, in the directory. They are never read once
+ * expired, so deleting them changes nothing but the database's size. A
+ * user's expired sessions and used sign-in challenges are in their object,
+ * which deletes them itself (UserState.alarm).
  */
 export async function sweepExpired(db: Db, now: number): Promise<SweepReport> {
 	const report = {
-		sessions: await sweepTable((limit) => deleteExpiredSessions(db, now, limit)),
 		signInChallenges: await sweepTable((limit) => deleteUsedSignInChallenges(db, now, limit)),
 	};
-	console.log(`sweep: ${report.sessions} expired sessions, ${report.signInChallenges} used sign-in challenges deleted`);
+	console.log(`sweep: ${report.signInChallenges} used sign-up challenges deleted`);
 	return report;
 }

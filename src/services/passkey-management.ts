@@ -1,11 +1,11 @@
+import { releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { renamePasskey, type UserPasskeys } from "../storage/passkeys";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import type { AuthenticatedSession } from "./sessions";
+import type { AuthenticatedSession, UserPasskeys } from "./sessions";
 
 export interface PasskeyList {
 	passkeys: PasskeyView[];
@@ -32,13 +32,13 @@ function requirePossibleId(id: string): void {
 
 /** Another user's passkey id answers 404, never 403: ids are not revealed. */
 export async function renameUserPasskey(
-	deps: { db: Db; events: SecurityEventSink },
+	deps: { userState: UserStateNamespace; events: SecurityEventSink },
 	userId: string,
 	id: string,
 	name: string,
 ): Promise<PasskeyView> {
 	requirePossibleId(id);
-	const row = await renamePasskey(deps.db, userId, id, name);
+	const row = await userStateFor(deps.userState, userId).renamePasskey(id, name);
 	if (!row) throw new ApiError("not_found");
 	emitSecurityEvent(deps, { type: "passkey.renamed", userId, data: {} });
 	return viewPasskey(row);
@@ -66,10 +66,9 @@ export async function removeAuthenticator(
 	const { userId } = owner;
 	if (target.kind === "webauthn") requirePossibleId(target.id);
 	const stub = userStateFor(deps.userState, userId);
-	const result =
-		target.kind === "webauthn" ? await stub.removePasskey(userId, target.id) : await stub.removeTotp(userId);
-	if (result === "not_found") throw new ApiError("not_found");
-	const blocked = result === "last_authenticator";
+	const result = target.kind === "webauthn" ? await stub.removePasskey(target.id) : await stub.removeTotp();
+	if (result.status === "not_found") throw new ApiError("not_found");
+	const blocked = result.status === "last_authenticator";
 	deps.metrics.record({
 		event: blocked ? "authenticator.delete.blocked" : "authenticator.delete.success",
 		outcome: blocked ? "blocked" : "success",
@@ -79,6 +78,11 @@ export async function removeAuthenticator(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	if (blocked) throw new ApiError("last_authenticator");
+	// The passkey is gone from the object; its directory claim goes after it. A
+	// failure here leaves a claim with no passkey: no one can sign in with it.
+	if (result.status === "deleted" && result.credentialId) {
+		await releaseCredentials(deps.db, userId, [result.credentialId]);
+	}
 	emitSecurityEvent(
 		deps,
 		target.kind === "webauthn"

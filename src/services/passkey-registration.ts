@@ -5,7 +5,9 @@ import {
 	type RegistrationResponseJSON,
 	verifyRegistrationResponse,
 } from "@simplewebauthn/server";
-import type { NewPasskey, SetupChange } from "../durable/authenticator-changes";
+import type { PasskeyRow } from "../account/schema";
+import type { SetupUpgrade } from "../account/sessions";
+import { claimCredential, releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -14,7 +16,6 @@ import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import type { UserPasskeys } from "../storage/passkeys";
 import { challengeMismatch } from "./canonical-challenge";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
@@ -22,7 +23,14 @@ import { isCanonicalEs256Signature } from "./der-signature";
 import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade } from "./sessions";
+import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade, type UserPasskeys } from "./sessions";
+
+type NewPasskey = PasskeyRow;
+/** Asks the change that adds a factor to end the user's setup_required sessions; `upgrade`: the requesting one. */
+export interface SetupChange {
+	upgrade?: SetupUpgrade;
+}
+
 import {
 	type InspectedRegistration,
 	inspectRegistration,
@@ -263,14 +271,30 @@ export async function completeRegistration(
 		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
 		const setup = await setupChangeFor(session, deps.config);
-		const added = await stub.completeRegistration({
-			challengeKey,
-			claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
-			passkey: row,
-			firstCodeHashes: firstCodes.hashes,
-			now,
-			...(setup ? { setup: setup.change } : {}),
-		});
+		// The credential id is claimed in the directory first (UNIQUE across
+		// accounts), then the passkey is added in the user's object; a refusal
+		// or a failure there releases the claim, so no claim outlives a passkey
+		// that never was.
+		// Another account's (or this one's) credential: the object still takes
+		// the challenge and holds the claim, so the answer's reason is the same
+		// as without the directory, and adds nothing.
+		const claimed = await claimCredential(deps.db, row.credentialId, session.userId, now);
+		let added: Awaited<ReturnType<typeof stub.completeRegistration>>;
+		try {
+			added = await stub.completeRegistration({
+				challengeKey,
+				claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
+				passkey: row,
+				firstCodeHashes: firstCodes.hashes,
+				now,
+				...(setup ? { setup: setup.change } : {}),
+				credentialTaken: !claimed,
+			});
+		} catch (error) {
+			if (claimed) await releaseCredentials(deps.db, session.userId, [row.credentialId]);
+			throw error;
+		}
+		if (claimed && added.status !== "created") await releaseCredentials(deps.db, session.userId, [row.credentialId]);
 		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		recordRegistration(deps, "webauthn.registration.success", "success");

@@ -3,6 +3,8 @@ import {
 	generateAuthenticationOptions,
 	type PublicKeyCredentialRequestOptionsJSON,
 } from "@simplewebauthn/server";
+import { credentialOwner } from "../directory/credentials";
+import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { passkeyUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -10,7 +12,6 @@ import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { consumeSignInChallenge, recordSignIn } from "../storage/sign-in-challenges";
 import { readChallenge } from "./canonical-challenge";
 import { CHALLENGE_TTL } from "./passkey-registration";
 import { verifyAssertion } from "./passkey-verification";
@@ -29,6 +30,7 @@ import { inspectAssertion } from "./webauthn-inspect";
 
 export interface SignInDeps {
 	db: Db;
+	userState: UserStateNamespace;
 	config: Config;
 	metrics: Metrics;
 	client: ClientKind;
@@ -69,11 +71,13 @@ export interface PasskeySignedIn {
  * credential, a bad signature and a wrong userHandle all answer the same
  * 400 verification_failed, so the route reveals no accounts.
  *
- * Two D1 round trips on success: the challenge recorded as used with the
- * passkey, its user and their authenticator counts read (one batch); the
- * passkey's use and the new session written (one batch, the session
- * conditional on the use). A challenge this Worker did not sign, or one that
- * has expired, is refused before any storage is touched.
+ * One directory read (credential id → user), then two calls of the user's
+ * object: the challenge recorded as used there with the passkey, the user
+ * and their authenticator counts read; the passkey's use and the new session
+ * written (the session only if the use was recorded). A challenge this
+ * Worker did not sign, or one that has expired, is refused before any
+ * storage is touched. A challenge is single-use per user: presenting it with
+ * another account's passkey needs that account's authenticator to sign it.
  */
 export async function signInWithPasskey(
 	deps: SignInDeps,
@@ -100,28 +104,34 @@ export async function signInWithPasskey(
 		// refused, after it has consumed the challenge like any failure.
 		const spelled = readChallenge(challenge);
 		if (!spelled) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-		const consumed = await consumeSignInChallenge(deps.db, spelled.canonical, expiresAt, inspected.credentialId, now);
-		if (!consumed.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
+		// The credential's user, from the directory (one read); an unknown
+		// credential is refused before any object is asked.
+		const userId = await credentialOwner(deps.db, inspected.credentialId);
+		if (userId === null) throw new CeremonyFailure("verification_failed", "unknown_credential");
+		const stub = userStateFor(deps.userState, userId);
+		const found = await stub.beginSignIn(spelled.canonical, expiresAt, inspected.credentialId, now);
+		if (!found.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
 		if (!spelled.isCanonical) throw new CeremonyFailure("verification_failed", "challenge_not_canonical");
-		const found = consumed.candidate;
-		if (!found) throw new CeremonyFailure("verification_failed", "unknown_credential");
+		const { passkey, identity } = found;
+		if (!passkey || !identity) throw new CeremonyFailure("verification_failed", "unknown_credential");
 		const userHandle = response.response.userHandle;
-		if (!userHandle || userHandle !== found.user.webauthnUserId) {
+		if (!userHandle || userHandle !== identity.webauthnUserId) {
 			throw new CeremonyFailure("verification_failed", "user_handle");
 		}
-		const use = await verifyAssertion(found.passkey, response, inspected, challenge, {
+		const use = await verifyAssertion(passkey, response, inspected, challenge, {
 			requireUserVerification: true,
 			config: deps.config,
 		});
 		// User verification is required here, so a passwordless sign-in is always `user` too.
-		const method = passkeyUse(found.passkey.backupEligible, inspected.authData.flags.uv);
-		const { row, issued } = await prepareSession(found.user, "full", deps.source, deps.config.sessionMaxAge, method);
-		if (!(await recordSignIn(deps.db, use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
+		const method = passkeyUse(passkey.backupEligible, inspected.authData.flags.uv);
+		const user = { id: userId, email: identity.email, externalId: identity.externalId };
+		const { row, issued } = await prepareSession(user, "full", deps.source, deps.config.sessionMaxAge, method);
+		if (!(await stub.completeSignIn(use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
 		record("success");
 		emitSecurityEvent(deps, {
 			type: "session.created",
-			userId: found.user.id,
-			externalId: found.user.externalId,
+			userId,
+			externalId: identity.externalId,
 			data: { method: "passkey", level: "full", client: deps.client },
 		});
 		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };

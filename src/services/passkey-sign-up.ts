@@ -3,15 +3,15 @@ import {
 	type PublicKeyCredentialCreationOptionsJSON,
 	type RegistrationResponseJSON,
 } from "@simplewebauthn/server";
+import { findUserByEmail } from "../directory/users";
+import { createUser } from "../flows/accounts";
 import { passkeyUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { randomId } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
-import { uniqueViolationOn } from "../storage/db";
-import { consumeSignUpChallenge } from "../storage/sign-in-challenges";
-import { findUserByEmail, insertPasskeyAccount, type UserRow } from "../storage/users";
+import { consumeSignUpChallenge } from "../storage/sign-up-challenges";
 import { type AccountDeps, countClientSignUp, normalizeEmail } from "./accounts";
 import { readChallenge } from "./canonical-challenge";
 import {
@@ -117,18 +117,13 @@ export async function completeSignUp(
 		if (consumed.emailTaken) throw new RegistrationRefused("email_taken", "email_taken");
 
 		const passkey = { ...row, passwordless: true };
-		const user: UserRow = {
+		const user = {
 			id: userId,
 			email: ceremony.email,
-			// No password here (hasNoPassword): password sign-in answers invalid_credentials.
-			passwordHash: "",
-			passwordSalt: "",
-			passwordIterations: 0,
 			webauthnUserId: ceremony.userHandle,
 			createdAt: now,
 			externalId: null,
 			displayName: null,
-			trustedDeviceEpoch: 0,
 		};
 		const codes = await generateRecoveryCodes(deps.recoveryKeys);
 		const { row: sessionRow, issued } = await prepareSession(
@@ -138,14 +133,15 @@ export async function completeSignUp(
 			deps.config.sessionMaxAge,
 			passkeyUse(passkey.backupEligible, claim.userVerified),
 		);
-		try {
-			await insertPasskeyAccount(deps.db, user, passkey, codes.hashes, sessionRow);
-		} catch (error) {
-			const column = uniqueViolationOn(error);
-			if (column === "users.email") throw new RegistrationRefused("email_taken", "email_taken");
-			if (column === "passkeys.credential_id") throw new RegistrationRefused("credential_exists", "credential_exists");
-			throw error;
-		}
+		// No password: password sign-in answers invalid_credentials for this account.
+		const created = await createUser(deps.db, deps.userState, {
+			entry: user,
+			password: null,
+			session: sessionRow,
+			passkey,
+			codeHashes: codes.hashes,
+		});
+		if (created.status !== "created") throw new RegistrationRefused(created.status, created.status);
 		recordRegistration(deps, "webauthn.registration.success", "success");
 		recordCodesGenerated(deps, "first_authenticator");
 		emitSecurityEvent(deps, {

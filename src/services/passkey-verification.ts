@@ -5,6 +5,8 @@ import {
 	type PublicKeyCredentialRequestOptionsJSON,
 	verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
+import type { PasskeyUse } from "../account/passkeys";
+import type { PasskeyRow } from "../account/schema";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import type { KnownFailure } from "../durable/user-state";
 import { passkeyUse } from "../lib/amr";
@@ -12,8 +14,6 @@ import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { fromBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
-import type { Db } from "../storage/db";
-import { type PasskeyRow, type PasskeyUse, recordPasskeyUse } from "../storage/passkeys";
 import { challengeMismatch } from "./canonical-challenge";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
@@ -160,14 +160,6 @@ export async function verifyAssertion(
 }
 
 /**
- * Records a verified use; conditional on the sign count read before
- * verifying, so of two assertions racing with the same counter one loses.
- */
-export async function recordAssertion(db: Db, use: PasskeyUse): Promise<void> {
-	if (!(await recordPasskeyUse(db, use))) throw new CeremonyFailure("verification_failed", "concurrent_use");
-}
-
-/**
  * The passkey second factor (and reauthentication on a full session): the
  * assertion is verified against the challenge it signed, and the user's
  * Durable Object then consumes the pending challenge and holds the signed
@@ -178,7 +170,7 @@ export async function verifyPasskeySecondFactor(
 	session: AuthenticatedSession,
 	response: AuthenticationResponseJSON,
 	passkeys: PasskeyRow[],
-): Promise<SecondFactorPassed<void>> {
+): Promise<SecondFactorPassed> {
 	const inspected = inspectAssertion(response);
 	const signed = { challenge: inspected.clientData.challenge, credentialId: inspected.credentialId };
 	return attemptSecondFactor(
@@ -201,7 +193,8 @@ export async function verifyPasskeySecondFactor(
 				// The UV flag is part of the authenticator data the signature covers.
 				return { use, method: passkeyUse(passkey.backupEligible, inspected.authData.flags.uv) };
 			},
-			commit: ({ use }) => recordAssertion(deps.db, use),
+			// Recorded in the transaction that decides the attempt, on condition of the count read.
+			use: ({ use }) => ({ kind: "passkey", use }),
 			amr: ({ method }) => method,
 		},
 	);

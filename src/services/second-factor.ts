@@ -1,18 +1,16 @@
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
-import type { AmrUse } from "../lib/amr";
+import type { FactorUse } from "../durable/user-state";
+import { type AmrUse, withUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
-import type { Db } from "../storage/db";
-import type { SingleUse } from "../storage/sessions";
 import { SECOND_FACTOR_LIMIT } from "./limits";
 import type { SignedAssertion } from "./passkey-verification";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import { type AuthenticatedSession, completeSecondFactor } from "./sessions";
+import { type AuthenticatedSession, prepareSecondFactorUpgrade } from "./sessions";
 
 export interface SecondFactorDeps {
-	db: Db;
 	/** The absolute lifetime of the full session an upgrade writes. */
 	config: Pick<Config, "sessionMaxAge">;
 	userState: UserStateNamespace;
@@ -45,27 +43,24 @@ export interface SecondFactorMethod {
 }
 
 /**
- * A method's checks, in two parts: `verify` only reads (the signature or
- * code is checked here, before the Durable Object decides); then, once the
- * attempt passed, the use is made to stick. A passkey's `commit` records
- * its sign count before the session changes (its challenge, taken by the
- * Durable Object, already made the attempt single). A code that works once
- * (a TOTP step, a recovery code) gives its `use`, spent in the same
- * transaction as the session change, so a request that loses the race for
- * the session does not burn it; `result` then reads what the answer shows.
+ * A method's checks: `verify` runs in the Worker and only reads (a
+ * signature, a TOTP code against the secret); `use` says what a passed
+ * attempt spends, which the user's object spends in the transaction that
+ * changes the session, or not at all: a request that loses a race for the
+ * session spends nothing. A recovery code is matched inside the object.
  */
-export type SecondFactorCheck<V, T> = (
-	| { verify: () => Promise<V>; commit: (verified: V) => Promise<T> }
-	| { verify: () => Promise<V>; use: (verified: V) => SingleUse; result: () => Promise<T> }
-) & {
+export interface SecondFactorCheck<V> {
+	verify: () => Promise<V>;
+	use?: (verified: V) => FactorUse;
 	/** The method the session's record gains (lib/amr.ts): a passkey's kind depends on what verified. */
 	amr: (verified: V) => AmrUse;
-};
+}
 
-export interface SecondFactorPassed<T> {
+export interface SecondFactorPassed {
 	session: AuthenticatedSession;
 	token: string | null;
-	result: T;
+	/** The user's unused recovery codes after this attempt (a recovery code's answer shows them). */
+	unusedRecoveryCodes: number;
 }
 
 export function rateLimited(
@@ -86,26 +81,25 @@ export function rateLimited(
 
 /**
  * The frame of every 2FA verify, with one call of the user's Durable Object:
- * the Worker verifies what it can without writing, then the object (without
- * an await) checks the limit, consumes the challenge, holds the signed one
- * against it and counts a failure before anything is answered, so parallel
- * guesses cannot outrun the limit. A passed attempt commits its use and
- * upgrades the session.
+ * the Worker verifies what it can without writing, then the object, in one
+ * transaction, checks the limit, consumes the challenge, holds the signed
+ * one against it, counts a failure before anything is answered (so parallel
+ * guesses cannot outrun the limit), and for a passed attempt spends its
+ * factor and upgrades (or refreshes) the session.
  *
- * A passed attempt that loses the commit to a concurrent use (the same
- * TOTP code or recovery code, another code on the same session, or the
- * session already upgraded) is answered as a failure but not counted: it is
- * not a guess, and counting those would let a burst of replays lock the
- * user out. A partial session whose token another verify already replaced
- * answers 401, as any later request with that token does.
+ * A passed attempt that loses to a concurrent use (the same TOTP code or
+ * recovery code, another code on the same session, the session already
+ * upgraded) is answered as a failure but not counted: it is not a guess,
+ * and counting those would let a burst of replays lock the user out. A
+ * partial session whose token another verify already replaced answers 401,
+ * as any later request with that token does.
  */
-export async function attemptSecondFactor<V, T>(
+export async function attemptSecondFactor<V>(
 	deps: SecondFactorDeps,
 	session: AuthenticatedSession,
 	method: SecondFactorMethod,
-	check: SecondFactorCheck<V, T>,
-): Promise<SecondFactorPassed<T>> {
-	const stub = userStateFor(deps.userState, session.userId);
+	check: SecondFactorCheck<V>,
+): Promise<SecondFactorPassed> {
 	let verified: { value: V } | undefined;
 	let failure: CeremonyFailure | undefined;
 	try {
@@ -114,12 +108,25 @@ export async function attemptSecondFactor<V, T>(
 		if (!(error instanceof CeremonyFailure)) throw error;
 		failure = error;
 	}
-	const decision = await stub.decideAttempt({
+	const now = clock.now();
+	const amr = verified ? withUse(session.amr, check.amr(verified.value), now) : session.amr;
+	// The full session a partial one becomes, prepared here so that its token never leaves the Worker.
+	const upgrade =
+		verified && session.level === "partial"
+			? await prepareSecondFactorUpgrade(session, amr, now, deps.config.sessionMaxAge)
+			: undefined;
+	const use = verified && check.use ? check.use(verified.value) : undefined;
+	const decision = await userStateFor(deps.userState, session.userId).secondFactor({
 		...SECOND_FACTOR_LIMIT,
-		now: clock.now(),
+		now,
 		sessionId: session.id,
+		seenAt: session.authenticatedAt,
+		amr,
+		maxAge: deps.config.sessionMaxAge,
 		...(method.challenge ? { challenge: method.challenge } : {}),
 		...(failure ? { failure: { code: failure.code, reason: failure.reason } } : {}),
+		...(use ? { use } : {}),
+		...(upgrade ? { next: upgrade.row } : {}),
 	});
 	if (decision.outcome === "locked") throw rateLimited(deps, decision.retryAfterSeconds, method.method);
 	const record = (event: MetricEvent, outcome: "success" | "failure", reason?: string) =>
@@ -131,66 +138,55 @@ export async function attemptSecondFactor<V, T>(
 			client: deps.client,
 			durationMs: performance.now() - deps.startedAt,
 		});
-	const passed = (completed: { session: AuthenticatedSession; token: string | null }, result: T) => {
-		record(method.success, "success");
-		// Only an upgrade makes a new session; a reauthentication keeps its own.
-		if (completed.token !== null) {
+	if (decision.outcome === "failed") {
+		if (decision.limitReached) {
 			emitSecurityEvent(deps, {
-				type: "session.created",
+				type: "sign_in.failed_limit",
 				userId: session.userId,
 				externalId: session.externalId,
-				data: {
-					method: method.method === "webauthn" ? "passkey" : method.method,
-					level: "full",
-					client: deps.client,
-					...(deps.rememberDevice ? { device_remembered: true as const } : {}),
-				},
+				data: { limit: "second_factor" },
 			});
 		}
-		return { session: completed.session, token: completed.token, result };
-	};
-	try {
-		if (decision.outcome === "failed") {
-			if (decision.limitReached) {
-				emitSecurityEvent(deps, {
-					type: "sign_in.failed_limit",
-					userId: session.userId,
-					externalId: session.externalId,
-					data: { limit: "second_factor" },
-				});
-			}
-			throw new CeremonyFailure(decision.failure.code, decision.failure.reason);
-		}
-		if (!verified) throw new Error("a passed attempt without a verified result");
-		if ("commit" in check) {
-			const result = await check.commit(verified.value);
-			const completed = await completeSecondFactor(
-				deps.db,
-				session,
-				check.amr(verified.value),
-				deps.config.sessionMaxAge,
-			);
-			if (!completed.completed) throw new CeremonyFailure("verification_failed", "session_already_upgraded");
-			return passed(completed, result);
-		}
-		const completed = await completeSecondFactor(
-			deps.db,
-			session,
-			check.amr(verified.value),
-			deps.config.sessionMaxAge,
-			check.use(verified.value),
-		);
-		if (!completed.completed) {
-			if (completed.reason === "session_gone") {
-				record(method.failed, "failure", "session_already_upgraded");
-				throw new ApiError("not_authenticated");
-			}
-			throw new CeremonyFailure("invalid_code", "lost_to_concurrent_use");
-		}
-		return passed(completed, await check.result());
-	} catch (error) {
-		if (!(error instanceof CeremonyFailure)) throw error;
-		record(method.failed, "failure", error.reason);
-		throw new ApiError(error.code);
+		record(method.failed, "failure", decision.failure.reason);
+		throw new ApiError(decision.failure.code);
 	}
+	if (decision.outcome === "lost") {
+		if (decision.reason === "concurrent_use") {
+			record(method.failed, "failure", "concurrent_use");
+			throw new ApiError("verification_failed");
+		}
+		const singleUse = use !== undefined && use.kind !== "passkey";
+		if (!singleUse) {
+			// A passkey's session was upgraded meanwhile by another verify.
+			record(method.failed, "failure", "session_already_upgraded");
+			throw new ApiError("verification_failed");
+		}
+		if (decision.reason === "session_gone") {
+			record(method.failed, "failure", "session_already_upgraded");
+			throw new ApiError("not_authenticated");
+		}
+		record(method.failed, "failure", "lost_to_concurrent_use");
+		throw new ApiError("invalid_code");
+	}
+	record(method.success, "success");
+	if (upgrade) {
+		// Only an upgrade makes a new session; a reauthentication keeps its own.
+		emitSecurityEvent(deps, {
+			type: "session.created",
+			userId: session.userId,
+			externalId: session.externalId,
+			data: {
+				method: method.method === "webauthn" ? "passkey" : method.method,
+				level: "full",
+				client: deps.client,
+				...(deps.rememberDevice ? { device_remembered: true as const } : {}),
+			},
+		});
+		return { ...upgrade.issued, unusedRecoveryCodes: decision.unusedRecoveryCodes };
+	}
+	return {
+		session: { ...session, authenticatedAt: decision.authenticatedAt, amr },
+		token: null,
+		unusedRecoveryCodes: decision.unusedRecoveryCodes,
+	};
 }

@@ -1,15 +1,14 @@
+import { releaseCredentials } from "../directory/credentials";
+import { type DirectoryRow, findUserByExternalId, insertExternalUser } from "../directory/users";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
+import { deleteUserEverywhere, writeAccount } from "../flows/accounts";
 import type { AmrMethod } from "../lib/amr";
 import { clock, iso } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
-import { countAuthenticators } from "../storage/authenticators";
 import { type Db, isUniqueViolation } from "../storage/db";
-import { insertSession } from "../storage/sessions";
-import { readUserOverview } from "../storage/user-overview";
-import { findUserByExternalId, insertExternalUser, type UserRow, updateExternalUser } from "../storage/users";
 import { normalizeEmail } from "./accounts";
 import { type PasskeyView, viewPasskey } from "./passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
@@ -49,7 +48,9 @@ export interface ServerUserView {
 	created_at: string;
 }
 
-function viewUser(user: UserRow & { externalId: string }): ServerUserView {
+function viewUser(
+	user: Pick<DirectoryRow, "id" | "email" | "displayName" | "createdAt"> & { externalId: string },
+): ServerUserView {
 	return {
 		id: user.id,
 		external_id: user.externalId,
@@ -59,11 +60,11 @@ function viewUser(user: UserRow & { externalId: string }): ServerUserView {
 	};
 }
 
-function linked(user: UserRow | undefined): (UserRow & { externalId: string }) | undefined {
-	return user && user.externalId !== null ? (user as UserRow & { externalId: string }) : undefined;
+function linked(user: DirectoryRow | undefined): (DirectoryRow & { externalId: string }) | undefined {
+	return user && user.externalId !== null ? (user as DirectoryRow & { externalId: string }) : undefined;
 }
 
-async function requireUser(db: Db, externalId: string): Promise<UserRow & { externalId: string }> {
+async function requireUser(db: Db, externalId: string): Promise<DirectoryRow & { externalId: string }> {
 	const user = linked(await findUserByExternalId(db, externalId));
 	if (!user) throw new ApiError("not_found");
 	return user;
@@ -77,7 +78,7 @@ async function requireUser(db: Db, externalId: string): Promise<UserRow & { exte
  * updates it.
  */
 export async function putServerUser(
-	deps: Pick<ServerDeps, "db">,
+	deps: Pick<ServerDeps, "db" | "userState">,
 	externalId: string,
 	input: { email?: string; display_name?: string | null },
 ): Promise<{ created: boolean; user: ServerUserView }> {
@@ -86,36 +87,51 @@ export async function putServerUser(
 		...(email === undefined ? {} : { email }),
 		...(input.display_name === undefined ? {} : { displayName: input.display_name }),
 	};
-	try {
-		const existing = linked(await findUserByExternalId(deps.db, externalId));
-		if (!existing) {
-			if (email === undefined) {
-				throw new ApiError("invalid_request", { fields: { email: "is required to create a user" } });
-			}
-			const user: UserRow = {
-				id: randomId(),
-				email,
-				// No password here: accounts.ts refuses every password for an empty hash.
-				passwordHash: "",
-				passwordSalt: "",
-				passwordIterations: 0,
-				webauthnUserId: toBase64Url(randomBytes(32)),
-				createdAt: clock.now(),
-				externalId,
-				displayName: input.display_name ?? null,
-				trustedDeviceEpoch: 0,
-			};
-			if (await insertExternalUser(deps.db, user)) return { created: true, user: viewUser({ ...user, externalId }) };
+	const existing = linked(await findUserByExternalId(deps.db, externalId));
+	if (!existing) {
+		if (email === undefined) {
+			throw new ApiError("invalid_request", { fields: { email: "is required to create a user" } });
 		}
-		const updated = linked(await updateExternalUser(deps.db, externalId, changes));
-		// Deleted between the read and the write: as if it never was.
-		if (!updated) throw new ApiError("not_found");
-		return { created: false, user: viewUser(updated) };
-	} catch (error) {
-		// Only the email can collide here: external_id conflicts are handled above.
-		if (isUniqueViolation(error)) throw new ApiError("email_taken");
-		throw error;
+		const entry = {
+			id: randomId(),
+			email,
+			webauthnUserId: toBase64Url(randomBytes(32)),
+			createdAt: clock.now(),
+			externalId,
+			displayName: input.display_name ?? null,
+		};
+		let inserted: boolean;
+		try {
+			inserted = await insertExternalUser(deps.db, entry);
+		} catch (error) {
+			// Only the email can collide here: external_id conflicts are handled by the insert.
+			if (isUniqueViolation(error)) throw new ApiError("email_taken");
+			throw error;
+		}
+		if (inserted) {
+			// No password here: accounts.ts refuses every password for an empty hash.
+			await writeAccount(deps.db, deps.userState, { entry, password: null }, { allowExisting: true });
+			return { created: true, user: viewUser({ ...entry, externalId }) };
+		}
 	}
+	// The loser of two first PUTs goes on as an update of the winner's user.
+	const target = existing ?? linked(await findUserByExternalId(deps.db, externalId));
+	if (!target) throw new ApiError("not_found");
+	const updated = await userStateFor(deps.userState, target.id).updateProfile(target.id, changes);
+	if (updated.status === "email_taken") throw new ApiError("email_taken");
+	// Deleted between the read and the write: as if it never was.
+	if (updated.status === "not_found") throw new ApiError("not_found");
+	const account = updated.account;
+	return {
+		created: false,
+		user: {
+			id: target.id,
+			external_id: externalId,
+			email: account.email,
+			display_name: account.displayName,
+			created_at: iso(account.createdAt),
+		},
+	};
 }
 
 export interface ServerUserDetails {
@@ -130,7 +146,8 @@ export interface ServerUserDetails {
 /** GET: what support staff need to help the user; nothing secret (no code, no token, no TOTP secret). */
 export async function describeServerUser(deps: ServerDeps, externalId: string): Promise<ServerUserDetails> {
 	const user = await requireUser(deps.db, externalId);
-	const overview = await readUserOverview(deps.db, user.id, clock.now(), deps.config.sessionMaxAge);
+	const overview = await userStateFor(deps.userState, user.id).overview(clock.now(), deps.config.sessionMaxAge);
+	if (!overview) throw new ApiError("not_found");
 	return {
 		user: viewUser(user),
 		passkeys: overview.passkeys.map(viewPasskey),
@@ -150,7 +167,7 @@ export async function describeServerUser(deps: ServerDeps, externalId: string): 
 export async function deleteServerUser(deps: ServerDeps, externalId: string): Promise<void> {
 	const user = linked(await findUserByExternalId(deps.db, externalId));
 	if (!user) return;
-	await userStateFor(deps.userState, user.id).deleteAccount(user.id);
+	await deleteUserEverywhere(deps.db, deps.userState, user.id);
 }
 
 /** What an app may say it checked itself: its own password, its own one-time code (RFC 8176). */
@@ -169,7 +186,8 @@ export async function createServerSession(
 	input: { level: SessionLevel; amr: VouchedMethod[] },
 ): Promise<{ issued: IssuedSession; view: SessionView }> {
 	const user = await requireUser(deps.db, externalId);
-	const counts = await countAuthenticators(deps.db, user.id);
+	const stub = userStateFor(deps.userState, user.id);
+	const counts = await stub.counts();
 	// A `partial` request says "the app checked a first factor only": for a user
 	// with no second factor that is full, or setup_required under
 	// REQUIRE_SECOND_FACTOR. A `full` request is the app vouching for the whole
@@ -184,7 +202,7 @@ export async function createServerSession(
 		deps.config.sessionMaxAge,
 		input.amr.map((m) => ({ m })),
 	);
-	await insertSession(deps.db, row);
+	if (!(await stub.insertSession(row))) throw new ApiError("not_found");
 	emitSecurityEvent(deps, {
 		type: "session.created",
 		userId: user.id,
@@ -197,7 +215,7 @@ export async function createServerSession(
 /** DELETE …/sessions: every session of the user ends (their password changed at the app, say). */
 export async function revokeServerSessions(deps: ServerDeps, externalId: string): Promise<number> {
 	const user = await requireUser(deps.db, externalId);
-	const revoked = await revokeAllSessions(deps.db, user.id);
+	const revoked = await revokeAllSessions(deps.userState, user.id);
 	emitSecurityEvent(deps, { type: "sessions.revoked", userId: user.id, data: { method: "server" } });
 	return revoked;
 }
@@ -209,7 +227,9 @@ export async function revokeServerSessions(deps: ServerDeps, externalId: string)
  */
 export async function resetServerUserSecondFactors(deps: ServerDeps, externalId: string): Promise<number> {
 	const user = await requireUser(deps.db, externalId);
-	const removed = await userStateFor(deps.userState, user.id).resetSecondFactors(user.id);
+	const removed = await userStateFor(deps.userState, user.id).resetSecondFactors();
+	// The passkeys are gone from the object; their directory claims go after them.
+	await releaseCredentials(deps.db, user.id, removed.credentialIds);
 	emitSecurityEvent(deps, {
 		type: "second_factors.reset",
 		userId: user.id,

@@ -1,3 +1,8 @@
+import type { AuthenticatorCounts } from "../account/authenticators";
+import type { PasskeyRow, SessionRow } from "../account/schema";
+import type { SetupUpgrade } from "../account/sessions";
+import { type UserStateNamespace, type UserStateStub, userStateFor } from "../durable/stubs";
+import type { AccountIdentity, ResolvedRow } from "../durable/user-state";
 import { type AmrRecord, type AmrUse, type AmrValue, amrClaims, withUse } from "../lib/amr";
 import { clock, DAY, HOUR, iso, MINUTE } from "../lib/clock";
 import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
@@ -6,29 +11,8 @@ import { randomBytes, toBase64Url, toHex } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 import { UNKNOWN_DEVICE } from "../lib/user-agent";
-import { type AuthenticatorCounts, countAuthenticators } from "../storage/authenticators";
-import type { Db } from "../storage/db";
-import type { UserPasskeys } from "../storage/passkeys";
-import {
-	deleteOtherSessions,
-	deleteSession,
-	deleteUserSessionByPublicId,
-	deleteUserSessions,
-	findLiveSession,
-	findLiveSessionWithPasskeys,
-	insertSession,
-	insertSessionIfPassword,
-	listLiveSessions,
-	markAuthenticated,
-	refreshSessionWith,
-	type SessionRow,
-	type SessionWithUser,
-	type SetupUpgrade,
-	type SingleUse,
-	touchSession,
-	upgradeSession,
-} from "../storage/sessions";
-import { endTrustedDevices } from "../storage/users";
+
+export type { SessionRow, SetupUpgrade };
 
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
@@ -176,11 +160,30 @@ function newSessionRow(
 	};
 }
 
+/**
+ * A session token names its user beside its secret: `<user id>.<secret>`,
+ * so that a session check goes straight to that user's object and never
+ * asks a shared database whose token it is. The user id is no secret (it is
+ * in the session view too); the secret is 256 random bits, stored only as
+ * the hash of the whole token, so a token moved to another user's object
+ * matches nothing there.
+ */
+const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
+
+export function newToken(userId: string): string {
+	return `${userId}.${toBase64Url(randomBytes(32))}`;
+}
+
+/** The user a token names, or null when it is not a token of this form (tokens of the earlier D1 design among them). */
+export function tokenUser(token: string): string | null {
+	return TOKEN_FORMAT.exec(token)?.[1] ?? null;
+}
+
 export async function hashToken(token: string): Promise<string> {
 	return sha256Hex(`session:${token}`);
 }
 
-/** A new session and its token, not yet stored: the caller writes `row`, alone or in a batch. */
+/** A new session and its token, not yet stored: the caller writes `row`, alone or with what goes with it. */
 export async function prepareSession(
 	user: SessionUser,
 	level: SessionLevel,
@@ -190,7 +193,7 @@ export async function prepareSession(
 	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
 	method?: AmrUse | AmrUse[],
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
-	const token = toBase64Url(randomBytes(32));
+	const token = newToken(user.id);
 	const now = clock.now();
 	const uses = method === undefined ? [] : Array.isArray(method) ? method : [method];
 	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
@@ -198,9 +201,13 @@ export async function prepareSession(
 	return { row, issued: { session: toAuthenticated(row, user, maxAge), token } };
 }
 
+function stubOf(userState: UserStateNamespace, userId: string): UserStateStub {
+	return userStateFor(userState, userId);
+}
+
 /** A session written straight away, with no request behind it (tools, tests): its source is unknown unless given. */
 export async function issueSession(
-	db: Db,
+	userState: UserStateNamespace,
 	user: SessionUser,
 	level: SessionLevel,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
@@ -208,16 +215,16 @@ export async function issueSession(
 	source: SessionSource = UNKNOWN_SOURCE,
 ): Promise<IssuedSession> {
 	const { row, issued } = await prepareSession(user, level, source, maxAge, method);
-	await insertSession(db, row);
+	if (!(await stubOf(userState, user.id).insertSession(row))) throw new ApiError("not_authenticated");
 	return issued;
 }
 
 /**
  * A password sign-in's session, written only while the password checked is
- * still the user's (see insertSessionIfPassword); null when it changed.
+ * still the user's (UserState.insertSessionIfPassword); null when it changed.
  */
 export async function issuePasswordSession(
-	db: Db,
+	userState: UserStateNamespace,
 	user: SessionUser & { passwordHash: string },
 	level: SessionLevel,
 	source: SessionSource,
@@ -225,14 +232,14 @@ export async function issuePasswordSession(
 	method: AmrUse,
 ): Promise<IssuedSession | null> {
 	const { row, issued } = await prepareSession(user, level, source, maxAge, method);
-	return (await insertSessionIfPassword(db, row, user.passwordHash)) ? issued : null;
+	return (await stubOf(userState, user.id).insertSessionIfPassword(row, user.passwordHash)) ? issued : null;
 }
 
 export interface ResolvedSession {
 	session: AuthenticatedSession;
 	/**
 	 * The sliding expiry is due to move to this date (null: not yet). The
-	 * caller moves it with slideSession once the request has passed its
+	 * caller moves it with recordSessionUse once the request has passed its
 	 * checks: a refused request (a foreign Origin, a partial or stale
 	 * session) does not keep a session alive.
 	 */
@@ -243,34 +250,53 @@ export interface ResolvedSession {
 	 * (the same write). recordSessionUse writes both, after the checks.
 	 */
 	usedAt: number | null;
+	/** The user's second factors as the session check read them. */
+	counts: AuthenticatorCounts;
 	/** The user's WebAuthn identity and passkeys, when asked for (read with the session). */
 	userPasskeys?: UserPasskeys;
+	/** The user's TOTP row (null: none), when asked for. */
+	totp?: ResolvedRow["totp"];
 }
 
-/** Finds the live session of a token; writes nothing. */
+export interface UserPasskeys {
+	user: { id: string; email: string; webauthnUserId: string };
+	passkeys: PasskeyRow[];
+}
+
+/** Finds the live session of a token with one call to its user's object; writes nothing. */
 export async function resolveSession(
-	db: Db,
+	userState: UserStateNamespace,
 	token: string,
-	options: { withPasskeys?: boolean; maxAge?: number } = {},
+	options: { withPasskeys?: boolean; withTotp?: boolean; maxAge?: number } = {},
 ): Promise<ResolvedSession | null> {
-	if (token.length === 0 || token.length > 128) return null;
+	const userId = tokenUser(token);
+	if (userId === null) return null;
 	const now = clock.now();
 	const maxAge = options.maxAge ?? DEFAULT_SESSION_MAX_AGE;
-	const id = await hashToken(token);
-	let found: SessionWithUser | undefined;
-	let userPasskeys: UserPasskeys | undefined;
-	if (options.withPasskeys) {
-		const withPasskeys = await findLiveSessionWithPasskeys(db, id, now, maxAge);
-		found = withPasskeys;
-		userPasskeys = withPasskeys?.userPasskeys;
-	} else {
-		found = await findLiveSession(db, id, now, maxAge);
-	}
+	const found = await stubOf(userState, userId).resolveSession(await hashToken(token), now, maxAge, {
+		passkeys: options.withPasskeys === true,
+		totp: options.withTotp === true,
+	});
 	if (!found) return null;
-	const session = toAuthenticated(found.session, found, maxAge);
+	const session = toAuthenticated(found.session, found.identity, maxAge);
 	const slideTo = slideTarget(session, now, maxAge);
 	const usedAt = slideTo !== null || sessionUseDue(session, now) ? now : null;
-	return { session, slideTo, usedAt, ...(userPasskeys ? { userPasskeys } : {}) };
+	const identity: AccountIdentity = found.identity;
+	return {
+		session,
+		slideTo,
+		usedAt,
+		counts: found.counts,
+		...(found.passkeys
+			? {
+					userPasskeys: {
+						user: { id: identity.userId, email: identity.email, webauthnUserId: identity.webauthnUserId },
+						passkeys: found.passkeys,
+					},
+				}
+			: {}),
+		...(found.totp !== undefined ? { totp: found.totp } : {}),
+	};
 }
 
 /**
@@ -289,7 +315,7 @@ function slideTarget(session: AuthenticatedSession, now: number, maxAge: number)
 
 /**
  * Whether the session's last use should be written now: at most once an
- * hour, so that a session in use costs one D1 write an hour at most (and the
+ * hour, so that a session in use costs one write an hour at most (and the
  * sliding expiry's daily write carries it for free).
  */
 export function sessionUseDue(session: AuthenticatedSession, now: number): boolean {
@@ -301,18 +327,18 @@ export function sessionUseDue(session: AuthenticatedSession, now: number): boole
  * sliding expiry (resolveSession says whether and what).
  */
 export async function recordSessionUse(
-	db: Db,
+	userState: UserStateNamespace,
 	session: AuthenticatedSession,
 	due: Pick<ResolvedSession, "slideTo" | "usedAt">,
 ): Promise<void> {
 	if (due.usedAt === null) return;
-	await touchSession(db, session.id, due.usedAt, due.slideTo ?? undefined);
+	await stubOf(userState, session.userId).touchSession(session.id, due.usedAt, due.slideTo ?? undefined);
 	session.lastUsedAt = due.usedAt;
 	if (due.slideTo !== null) session.expiresAt = due.slideTo;
 }
 
-export function revokeSession(db: Db, session: AuthenticatedSession): Promise<void> {
-	return deleteSession(db, session.id);
+export async function revokeSession(userState: UserStateNamespace, session: AuthenticatedSession): Promise<void> {
+	await stubOf(userState, session.userId).endSession(session.id);
 }
 
 /** One of the user's sessions as their list shows it: never its token or the token's hash, never an address. */
@@ -331,11 +357,11 @@ export interface SessionListEntry {
 
 /** The user's live sessions, newest first, the requesting one marked `current`. */
 export async function listSessions(
-	db: Db,
+	userState: UserStateNamespace,
 	current: AuthenticatedSession,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<SessionListEntry[]> {
-	const rows = await listLiveSessions(db, current.userId, clock.now(), maxAge);
+	const rows = await stubOf(userState, current.userId).listSessions(clock.now(), maxAge);
 	return rows.map((row) => {
 		const source = sourceOf(row);
 		return {
@@ -355,89 +381,52 @@ export async function listSessions(
  * Ends one of the user's live sessions by its public id; `current` says it
  * was the requesting one (a sign-out). An id that is not a live session of
  * this user (another user's, an ended one, one that cannot exist) is 404
- * and changes nothing.
+ * and changes nothing: it is looked for in this user's object only.
  */
 export async function revokeSessionByPublicId(
-	db: Db,
+	userState: UserStateNamespace,
 	current: AuthenticatedSession,
 	publicId: string,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ current: boolean }> {
 	if (!isPublicId(publicId)) throw new ApiError("not_found");
-	const deleted = await deleteUserSessionByPublicId(db, current.userId, publicId, clock.now(), maxAge);
+	const deleted = await stubOf(userState, current.userId).endSessionByPublicId(publicId, clock.now(), maxAge);
 	if (deleted === null) throw new ApiError("not_found");
 	return { current: deleted === current.id };
 }
 
-export type SecondFactorCompletion =
-	| { completed: true; session: AuthenticatedSession; token: string | null }
-	/** `session_gone`: a concurrent request already upgraded (or ended) this partial session; `lost`: the factor was used, or the session's authentication moved, first. */
-	| { completed: false; reason: "session_gone" | "lost" };
-
 /**
  * Ends every other session of the session's user, partial ones too (a
  * password sign-in waiting for its second factor is someone's foothold as
- * well), and every trusted device of the user, in one batch; the current
- * one stays. Returns how many sessions ended.
+ * well), and every trusted device of the user, in one transaction; the
+ * current one stays. Returns how many sessions ended.
  */
-export async function revokeOtherSessions(db: Db, session: AuthenticatedSession): Promise<number> {
-	const [revoked] = await db.batch([
-		deleteOtherSessions(db, session.userId, session.id),
-		endTrustedDevices(db, session.userId),
-	]);
-	return revoked.length;
+export function revokeOtherSessions(userState: UserStateNamespace, session: AuthenticatedSession): Promise<number> {
+	return stubOf(userState, session.userId).endOtherSessions(session.id);
 }
 
 /**
  * Ends every session and every trusted device of a user (the server API's
  * "sign this user out everywhere": their password changed at the app, say).
  */
-export async function revokeAllSessions(db: Db, userId: string): Promise<number> {
-	const [revoked] = await db.batch([deleteUserSessions(db, userId), endTrustedDevices(db, userId)]);
-	return revoked.length;
+export function revokeAllSessions(userState: UserStateNamespace, userId: string): Promise<number> {
+	return stubOf(userState, userId).endAllSessions();
 }
 
 /**
- * A second factor passed: a partial session becomes a full one under a new
- * token (the old one stops working); a full session only records the fresh
- * authentication and keeps its token. A factor that works once (`use`) is
- * spent in the same transaction, only by the request that changed the
- * session: a request that loses a race spends nothing. Either way the method
- * joins the session's record of how it was authenticated (the new row
- * carries the partial one's record over).
+ * The full session that replaces a partial one when its second factor
+ * passes: a new token (the old one stops working), the partial one's source
+ * and record carried over with the method added; its lifetime counts from now.
  */
-export async function completeSecondFactor(
-	db: Db,
+export async function prepareSecondFactorUpgrade(
 	session: AuthenticatedSession,
-	method: AmrUse,
+	amr: AmrRecord,
+	now: number,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
-	use?: SingleUse,
-): Promise<SecondFactorCompletion> {
-	const now = clock.now();
-	const amr = withUse(session.amr, method, now);
-	if (session.level === "full") {
-		if (!use) {
-			await markAuthenticated(db, session.id, now, amr);
-			return { completed: true, session: { ...session, authenticatedAt: now, amr }, token: null };
-		}
-		const authenticatedAt = await refreshSessionWith(
-			db,
-			{ id: session.id, seenAt: session.authenticatedAt },
-			now,
-			maxAge,
-			use,
-			amr,
-		);
-		if (authenticatedAt === null) return { completed: false, reason: "lost" };
-		return { completed: true, session: { ...session, authenticatedAt, amr }, token: null };
-	}
-	const token = toBase64Url(randomBytes(32));
-	// The full session's lifetime counts from here: the partial one lived ten minutes at most.
-	// Same client, same device: the partial session's source carries over (a new public id, as a new token).
+): Promise<{ row: SessionRow; issued: IssuedSession }> {
+	const token = newToken(session.userId);
 	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr, session.source);
-	const outcome = await upgradeSession(db, session.id, row, use);
-	if (outcome !== "upgraded") return { completed: false, reason: outcome === "session_gone" ? "session_gone" : "lost" };
-	return { completed: true, session: toAuthenticated(row, session, maxAge), token };
+	return { row, issued: { session: toAuthenticated(row, session, maxAge), token } };
 }
 
 /**
@@ -459,7 +448,7 @@ export async function prepareSetupUpgrade(
 	session: AuthenticatedSession,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ upgrade: SetupUpgrade; issued: IssuedSession }> {
-	const token = toBase64Url(randomBytes(32));
+	const token = newToken(session.userId);
 	const now = clock.now();
 	const row = {
 		...newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, session.amr, session.source),
@@ -469,13 +458,13 @@ export async function prepareSetupUpgrade(
 }
 
 export async function refreshAuthentication(
-	db: Db,
+	userState: UserStateNamespace,
 	session: AuthenticatedSession,
 	method: AmrUse,
 ): Promise<AuthenticatedSession> {
 	const now = clock.now();
 	const amr = withUse(session.amr, method, now);
-	await markAuthenticated(db, session.id, now, amr);
+	await stubOf(userState, session.userId).markAuthenticated(session.id, now, amr);
 	return { ...session, authenticatedAt: now, amr };
 }
 
@@ -491,8 +480,11 @@ export function methodsOf(counts: AuthenticatorCounts): SecondFactorMethod[] {
 	return methods;
 }
 
-export async function secondFactorMethods(db: Db, userId: string): Promise<SecondFactorMethod[]> {
-	return methodsOf(await countAuthenticators(db, userId));
+export async function secondFactorMethods(
+	userState: UserStateNamespace,
+	userId: string,
+): Promise<SecondFactorMethod[]> {
+	return methodsOf(await stubOf(userState, userId).counts());
 }
 
 /** The session as the API shows it, from counts the caller already read. */
@@ -506,6 +498,6 @@ export function sessionView(session: AuthenticatedSession, methods: SecondFactor
 	};
 }
 
-export async function viewSession(db: Db, session: AuthenticatedSession): Promise<SessionView> {
-	return sessionView(session, await secondFactorMethods(db, session.userId));
+export async function viewSession(userState: UserStateNamespace, session: AuthenticatedSession): Promise<SessionView> {
+	return sessionView(session, await secondFactorMethods(userState, session.userId));
 }

@@ -1,3 +1,4 @@
+import type { TotpRow } from "../account/schema";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, iso, MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
@@ -5,8 +6,6 @@ import { ApiError } from "../lib/errors";
 import { type KeySet, openSealed, sealWithNewest, UnlistedKeyError } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
-import type { Db } from "../storage/db";
-import { findTotp, totpStepUse } from "../storage/totp";
 import { setupChangeFor } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
@@ -16,7 +15,6 @@ import type { AuthenticatedSession, IssuedSession } from "./sessions";
 export const TOTP_SETUP_TTL = 10 * MINUTE;
 
 export interface TotpDeps {
-	db: Db;
 	userState: UserStateNamespace;
 	config: Config;
 	metrics: Metrics;
@@ -41,9 +39,9 @@ export interface TotpStatus {
 	lastUsedAt: number | null;
 }
 
-export async function totpStatus(db: Db, userId: string): Promise<TotpStatus> {
-	const row = await findTotp(db, userId);
-	return { enabled: row !== undefined, createdAt: row?.createdAt ?? null, lastUsedAt: row?.lastUsedAt ?? null };
+export async function totpStatus(userState: UserStateNamespace, userId: string): Promise<TotpStatus> {
+	const row = await userStateFor(userState, userId).totp();
+	return { enabled: row !== null, createdAt: row?.createdAt ?? null, lastUsedAt: row?.lastUsedAt ?? null };
 }
 
 export interface TotpSetup {
@@ -54,14 +52,11 @@ export interface TotpSetup {
 
 /** A new pending secret, kept 10 minutes in the user's Durable Object until a code activates it. */
 export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSession): Promise<TotpSetup> {
-	if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
+	const stub = userStateFor(deps.userState, session.userId);
+	if (await stub.totp()) throw new ApiError("already_enabled");
 	const secret = newTotpSecret();
 	const sealed = await sealWithNewest(deps.encryptionKeys, secret, sealFor(session.userId));
-	await userStateFor(deps.userState, session.userId).putPending(
-		setupKey(session.userId),
-		sealed,
-		clock.now() + TOTP_SETUP_TTL,
-	);
+	await stub.putPending(setupKey(session.userId), sealed, clock.now() + TOTP_SETUP_TTL);
 	const uri = otpauthUri(deps.config.rpName, session.email, secret);
 	return { secret, otpauthUri: uri, qrSvg: qrSvg(uri) };
 }
@@ -81,7 +76,7 @@ export async function activateTotp(
 	const sealed = await stub.peekPending(setupKey(session.userId), now);
 	if (!sealed) {
 		// A second activation (a double submit) finds the set-up consumed: say it is done, not that it expired.
-		if (await findTotp(deps.db, session.userId)) throw new ApiError("already_enabled");
+		if (await stub.totp()) throw new ApiError("already_enabled");
 		throw new ApiError("challenge_expired", { message: "No authenticator-app set-up is pending: start again." });
 	}
 	const opened = await openPendingSecret(deps.encryptionKeys, sealed, session.userId);
@@ -164,14 +159,15 @@ export async function verifyTotpSecondFactor(
 	deps: SecondFactorDeps & { encryptionKeys: KeySet },
 	session: AuthenticatedSession,
 	code: string,
-): Promise<SecondFactorPassed<void>> {
+	/** The user's TOTP row, read with the session (null: none). */
+	row: TotpRow | null,
+): Promise<SecondFactorPassed> {
 	return attemptSecondFactor(
 		deps,
 		session,
 		{ method: "totp", success: "totp.verify.success", failed: "totp.verify.failed" },
 		{
 			verify: async () => {
-				const row = await findTotp(deps.db, session.userId);
 				if (!row) throw new CeremonyFailure("invalid_code", "totp_not_enabled");
 				const opened = await openStoredSecret(deps.encryptionKeys, row.secretCiphertext, session.userId);
 				const step = await matchingStep(opened.plaintext, code, clock.now(), row.lastStep);
@@ -187,8 +183,7 @@ export async function verifyTotpSecondFactor(
 			// Conditional on the newest accepted step and on the secret read, and
 			// spent with the session change: of two uses of one code, one wins,
 			// and a loser burns no step (nor re-wraps the secret).
-			use: ({ step, sealed }) => totpStepUse(deps.db, session.userId, step, clock.now(), sealed),
-			result: async () => {},
+			use: ({ step, sealed }) => ({ kind: "totp_step", step, sealed }),
 		},
 	);
 }

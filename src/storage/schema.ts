@@ -2,16 +2,20 @@ import { sql } from "drizzle-orm";
 import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { AmrRecord } from "../lib/amr";
 
-// Times are milliseconds since the epoch (UTC).
+// The directory: what must be unique, or found, across users. Times are
+// milliseconds since the epoch (UTC).
+//
+// Each user's security state (password, sessions, passkeys, TOTP, recovery
+// codes) lives in their own Durable Object (account/schema.ts). The tables
+// and columns marked "legacy" below held it before migration 0007; they are
+// read only to move a user made before it into their object on its first
+// use (durable/legacy-import.ts), which then empties them for that user.
 
 export const users = sqliteTable("users", {
 	id: text("id").primaryKey(),
 	/** Trimmed and lower-cased: emails compare without regard to case. */
 	email: text("email").notNull().unique(),
-	/**
-	 * Empty for a user with no password here (made by the app's backend through
-	 * the server API, or a passkey-first sign-up): no password then matches.
-	 */
+	/** Legacy (see above): the password now lives in the user's object; '' for every user made since. */
 	passwordHash: text("password_hash").notNull(),
 	passwordSalt: text("password_salt").notNull(),
 	passwordIterations: integer("password_iterations").notNull(),
@@ -22,15 +26,30 @@ export const users = sqliteTable("users", {
 	externalId: text("external_id").unique(),
 	/** A name to show for the user (server API); the email when absent. */
 	displayName: text("display_name"),
-	/**
-	 * The generation of the user's trusted devices (services/trusted-devices.ts):
-	 * a device cookie names the epoch it was issued under, and every change of
-	 * the user's second factors, their password or "sign out everywhere else"
-	 * adds one in the same batch, so every device trusted before stops working.
-	 */
+	/** Legacy (see above): the epoch now lives in the user's object. */
 	trustedDeviceEpoch: integer("trusted_device_epoch").notNull().default(0),
 });
 
+/**
+ * Which user a WebAuthn credential belongs to: a credential id is UNIQUE
+ * across all accounts, also under a race (the primary key decides), and a
+ * passwordless sign-in finds its user here with one read. The passkey itself
+ * is in the user's object; a row here is claimed before the passkey is added
+ * there and released if that fails (flows/register-passkey.ts).
+ */
+export const credentials = sqliteTable(
+	"credentials",
+	{
+		credentialId: text("credential_id").primaryKey(),
+		userId: text("user_id")
+			.notNull()
+			.references(() => users.id, { onDelete: "cascade" }),
+		createdAt: integer("created_at").notNull(),
+	},
+	(table) => [index("credentials_user_id").on(table.userId)],
+);
+
+/** Legacy (see above). */
 export const sessions = sqliteTable(
 	"sessions",
 	{
@@ -71,6 +90,7 @@ export const sessions = sqliteTable(
 	],
 );
 
+/** Legacy (see above). */
 export const passkeys = sqliteTable(
 	"passkeys",
 	{
@@ -94,6 +114,7 @@ export const passkeys = sqliteTable(
 	(table) => [index("passkeys_user_id").on(table.userId)],
 );
 
+/** Legacy (see above). */
 export const totpCredentials = sqliteTable("totp_credentials", {
 	userId: text("user_id")
 		.primaryKey()
@@ -106,6 +127,7 @@ export const totpCredentials = sqliteTable("totp_credentials", {
 	lastUsedAt: integer("last_used_at"),
 });
 
+/** Legacy (see above). */
 export const recoveryCodes = sqliteTable(
 	"recovery_codes",
 	{
@@ -122,7 +144,9 @@ export const recoveryCodes = sqliteTable(
 );
 
 /**
- * Passwordless sign-in challenges that have been presented: the challenge
+ * Passkey-first sign-up challenges that have been presented (no user, so no
+ * object, exists yet to keep them; a passwordless sign-in's are kept in the
+ * user's object). Earlier also passwordless sign-in challenges: the challenge
  * itself is signed and carries its expiry (services/sign-in-challenge.ts), so
  * only its use is stored; the primary key makes the first use the only one.
  */
