@@ -31,7 +31,7 @@ export interface BoundSession {
 	expires_at: string;
 }
 
-const BEARER = /^Bearer\s+([A-Za-z0-9_-]+)\s*$/i;
+const BEARER = /^Bearer\s+([A-Za-z0-9_.-]+)\s*$/i;
 const MAX_HEADER = 8192;
 
 /** The session token of a request: the bearer token if there is an Authorization header, else the cookie. */

@@ -217,8 +217,56 @@ export class UserState extends DurableObject<Env> {
 		this.db = accountDb(ctx.storage);
 	}
 
+	/**
+	 * One transaction of the account's rules; afterwards the object's alarm is
+	 * moved to the next expiry, when that changed (alarm below).
+	 */
 	private transaction<T>(run: () => T): T {
-		return this.ctx.storage.transactionSync(run);
+		const result = this.ctx.storage.transactionSync(run);
+		this.planCleanup();
+		return result;
+	}
+
+	/** When this instance last set the alarm; undefined: not known (a new instance sets it again). Not security state: only when to clean up. */
+	private plannedCleanup: number | undefined;
+
+	private planCleanup(): void {
+		const next = this.sql
+			.exec<{ at: number | null }>(
+				`SELECT MIN(at) AS at FROM (
+					SELECT MIN(expires_at) AS at FROM sessions
+					UNION ALL SELECT MIN(expires_at) + ${USED_CHALLENGE_GRACE_MS} FROM used_challenges
+				)`,
+			)
+			.one().at;
+		if (next === null) return;
+		// A row that expired already (an alarm that fired before the clock got
+		// there) is taken at the next round, a minute on, not in a tight loop.
+		const at = Math.max(next, clock.now() + 60_000 * Number(next <= clock.now()));
+		if (at === this.plannedCleanup) return;
+		this.plannedCleanup = at;
+		// Not awaited: the alarm is written with the object's other writes, before its answer leaves.
+		void this.ctx.storage.setAlarm(at);
+	}
+
+	/**
+	 * The user's expired sessions and used sign-in challenges are deleted here,
+	 * by the object itself, when the earliest of them expires: a user who never
+	 * comes back leaves no live-looking rows behind, and no sweep of all users
+	 * is needed. Nothing expired is ever read (every query holds its expiry),
+	 * so this changes only the object's size.
+	 */
+	async alarm(): Promise<void> {
+		const now = clock.now();
+		this.plannedCleanup = undefined;
+		this.transaction(() => {
+			this.db.delete(sessions).where(lte(sessions.expiresAt, now)).run();
+			this.db
+				.delete(usedChallenges)
+				.where(lte(usedChallenges.expiresAt, now - USED_CHALLENGE_GRACE_MS))
+				.run();
+			this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", now);
+		});
 	}
 
 	// ——— the account ———

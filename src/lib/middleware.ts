@@ -103,7 +103,7 @@ export function clientKindOf(c: Context<AppEnv>): ClientKind {
 function bearerToken(c: Context<AppEnv>): string | null | undefined {
 	const header = c.req.header("authorization");
 	if (header === undefined) return undefined;
-	const match = /^Bearer\s+([A-Za-z0-9_-]+)\s*$/i.exec(header);
+	const match = /^Bearer\s+([A-Za-z0-9_.-]+)\s*$/i.exec(header);
 	return match?.[1] ?? null;
 }
 

@@ -8,6 +8,7 @@ import { isoBase64URL, isoCBOR, isoUint8Array } from "@simplewebauthn/server/hel
 import { vi } from "vitest";
 import { clock } from "../../src/lib/clock";
 import type { PasskeyView } from "../../src/services/passkey-view";
+import { credentialUser, userSql } from "./account";
 import { type CallOptions, call, logIn, ORIGIN, PASSWORD, sessionCookie, signUp, type TestUser } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";
 
@@ -142,11 +143,14 @@ export interface PasskeyDbRow {
 	last_used_at: number | null;
 }
 
-/** The stored row, read from D1 directly. */
+/** The stored row, read from its user's object (the directory says whose it is). */
 export async function passkeyRow(credentialId: string): Promise<PasskeyDbRow | null> {
-	return env.DB.prepare("SELECT * FROM passkeys WHERE credential_id = ?").bind(credentialId).first<PasskeyDbRow>();
+	const userId = await credentialUser(credentialId);
+	if (userId === null) return null;
+	return userSql(userId, "SELECT * FROM passkeys WHERE credential_id = ?", credentialId).first<PasskeyDbRow>();
 }
 
+/** A COUNT(*) AS n over the directory (D1). */
 export async function countRows(sql: string, ...params: unknown[]): Promise<number> {
 	const row = await env.DB.prepare(sql)
 		.bind(...params)
@@ -154,8 +158,14 @@ export async function countRows(sql: string, ...params: unknown[]): Promise<numb
 	return row?.n ?? 0;
 }
 
+/** A COUNT(*) AS n over one user's object storage (src/account/schema.ts). */
+export async function countUserRows(userId: string, sql: string, ...params: unknown[]): Promise<number> {
+	const row = await userSql(userId, sql, ...params).first<{ n: number }>();
+	return row?.n ?? 0;
+}
+
 export function passkeyCount(userId: string): Promise<number> {
-	return countRows("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = ?", userId);
+	return countUserRows(userId, "SELECT COUNT(*) AS n FROM passkeys");
 }
 
 export function sessionCount(userId: string, level: "partial" | "full"): Promise<number> {

@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import type { AuthenticationResponseJSON, PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { expect } from "vitest";
 import { ERRORS, type ErrorCode } from "../../src/lib/errors";
+import { userSql } from "./account";
 import { type ApiResponse, type CallOptions, call, signUp, type TestUser } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";
 import { registerPasskey } from "./flows";
@@ -76,11 +76,9 @@ export async function userWithDiscoverablePasskey(
 	};
 }
 
-/** Full sessions of a user, read from D1: the proof that a sign-in did or did not happen. */
+/** Full sessions of a user, read from their object: the proof that a sign-in did or did not happen. */
 export async function fullSessions(userId: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND level = 'full'")
-		.bind(userId)
-		.first<{ n: number }>();
+	const row = await userSql(userId, "SELECT COUNT(*) AS n FROM sessions WHERE level = 'full'").first<{ n: number }>();
 	return row?.n ?? 0;
 }
 

@@ -3,10 +3,11 @@ import { env, exports } from "cloudflare:workers";
 import { getTableColumns, getTableName } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { expect } from "vitest";
+import { account, passkeys, recoveryCodes, sessions, totpCredentials } from "../../src/account/schema";
 import { app } from "../../src/app";
 import { loginLimiterFor, userStateFor } from "../../src/durable/stubs";
 import { ERRORS, type ErrorCode } from "../../src/lib/errors";
-import { passkeys, recoveryCodes, sessions, totpCredentials, users } from "../../src/storage/schema";
+import { credentials, users } from "../../src/storage/schema";
 import { type ApiResponse, call } from "./api";
 
 // What the property-based bad-input suites share: the OpenAPI document as
@@ -167,18 +168,28 @@ function rowsOf(table: SQLiteTable, userColumn: string, order: string): string {
 	return `(SELECT json_group_array(json_array(${columns.join(", ")})) FROM (SELECT * FROM ${name} WHERE ${userColumn} = ?1 ORDER BY ${order}))`;
 }
 
-const USER_ROWS = `SELECT ${[
-	rowsOf(users, "id", "id"),
+const DIRECTORY_ROWS = `SELECT ${[rowsOf(users, "id", "id"), rowsOf(credentials, "user_id", "credential_id")].join(" || '|' || ")} AS rows`;
+
+const ACCOUNT_ROWS = `SELECT ${[
+	rowsOf(account, "user_id", "id"),
 	rowsOf(sessions, "user_id", "id"),
 	rowsOf(passkeys, "user_id", "id"),
 	rowsOf(totpCredentials, "user_id", "user_id"),
 	rowsOf(recoveryCodes, "user_id", "id"),
 ].join(" || '|' || ")} AS rows`;
 
-/** Every D1 row that belongs to a user, in one statement: equal snapshots mean nothing changed. */
+/**
+ * Every row that belongs to a user, in the directory (D1) and in their
+ * object, each in one statement: equal snapshots mean nothing changed.
+ */
 export async function userRows(userId: string): Promise<string> {
-	const row = await env.DB.prepare(USER_ROWS).bind(userId).first<{ rows: string }>();
-	return row?.rows ?? "";
+	const directory = await env.DB.prepare(DIRECTORY_ROWS).bind(userId).first<{ rows: string }>();
+	const own = await runInDurableObject(
+		userStateFor(env.USER_STATE, userId),
+		(_, state) =>
+			state.storage.sql.exec<{ rows: string }>(ACCOUNT_ROWS.replaceAll("?1", "?"), ...Array(5).fill(userId)).one().rows,
+	);
+	return `${directory?.rows ?? ""}|${own}`;
 }
 
 export interface DurableState {

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { clock } from "../../src/lib/clock";
 import { timeStep, totpCodeAt } from "../../src/lib/totp";
+import { userSql } from "./account";
 import { type ApiResponse, type CallOptions, call, logIn, ORIGIN, PASSWORD, signUp, type TestUser } from "./api";
 
 export interface EnabledTotp {
@@ -139,7 +139,7 @@ export interface TotpDbRow {
 }
 
 export function totpRow(userId: string): Promise<TotpDbRow | null> {
-	return env.DB.prepare("SELECT * FROM totp_credentials WHERE user_id = ?").bind(userId).first<TotpDbRow>();
+	return userSql(userId, "SELECT * FROM totp_credentials").first<TotpDbRow>();
 }
 
 export interface RecoveryCodeDbRow {
@@ -151,9 +151,7 @@ export interface RecoveryCodeDbRow {
 }
 
 export async function recoveryCodeRows(userId: string): Promise<RecoveryCodeDbRow[]> {
-	const { results } = await env.DB.prepare("SELECT * FROM recovery_codes WHERE user_id = ?")
-		.bind(userId)
-		.all<RecoveryCodeDbRow>();
+	const { results } = await userSql(userId, "SELECT * FROM recovery_codes").all<RecoveryCodeDbRow>();
 	return results;
 }
 

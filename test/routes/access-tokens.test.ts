@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clock } from "../../src/lib/clock";
+import { userSql } from "../helpers/account";
 import { call, ORIGIN, signUp } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { browserSignUp, partialLogin, userWithPasskey, verifyPasskey } from "../helpers/flows";
@@ -185,7 +185,7 @@ describe("POST /api/auth/token/", () => {
 	it("stops issuing at once when the session is revoked (a password change or a revocation deletes its row)", async () => {
 		const user = await signUp();
 		await tokenFor({ token: user.token });
-		await env.DB.prepare("DELETE FROM sessions WHERE user_id = ?").bind(user.id).run();
+		await userSql(user.id, "DELETE FROM sessions").run();
 		expect((await requestToken({ token: user.token })).status).toBe(401);
 	});
 

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { clock } from "../../src/lib/clock";
 import { timeStep, totpCodeAt } from "../../src/lib/totp";
+import { userSql } from "../helpers/account";
 import {
 	call,
 	logIn,
@@ -57,7 +58,7 @@ describe("POST /api/auth/signup", () => {
 			authenticated_at: expect.stringMatching(ISO_UTC),
 			expires_at: expect.stringMatching(ISO_UTC),
 		});
-		expect(body.session_token).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+		expect(body.session_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 		expect(sessionSetCookie(response.headers)).toBeUndefined();
 
 		const session = await call("GET", "/api/auth/session", { token: body.session_token });
@@ -79,7 +80,7 @@ describe("POST /api/auth/signup", () => {
 			.map((part) => part.trim().toLowerCase());
 		expect(attributes).toEqual(expect.arrayContaining(["httponly", "secure", "samesite=lax", "path=/"]));
 		const cookie = sessionCookie(response.headers);
-		expect(cookie).toMatch(/^__Host-pe_session=[A-Za-z0-9_-]{43,}$/);
+		expect(cookie).toMatch(/^__Host-pe_session=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 
 		const session = await call<{ session: SessionBody }>("GET", "/api/auth/session", { cookie: cookie ?? "" });
 		expect(session.status).toBe(200);
@@ -231,7 +232,7 @@ describe("POST /api/auth/login", () => {
 
 		// No flag is cached on the account: once the passkey rows are gone, the
 		// password alone signs in fully again.
-		await env.DB.prepare("DELETE FROM passkeys WHERE user_id = ?").bind(user.id).run();
+		await userSql(user.id, "DELETE FROM passkeys").run();
 		expect((await logIn(user.email)).body.session.level).toBe("full");
 	});
 

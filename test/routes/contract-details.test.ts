@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
 import { describe, expect, it } from "vitest";
+import { userSql } from "../helpers/account";
 import { call, signUp, uniqueEmail } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
@@ -61,7 +61,7 @@ describe("passwordless registration", () => {
 		credential.clientExtensionResults = { credProps: { rk: false } };
 		const response = await call("POST", "/api/webauthn/register/complete", { token: user.token, body: { credential } });
 		expectError(response, 400, "verification_failed");
-		const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = ?").bind(user.id).first();
+		const rows = await userSql(user.id, "SELECT COUNT(*) AS n FROM passkeys").first();
 		expect(rows?.n).toBe(0);
 	});
 });

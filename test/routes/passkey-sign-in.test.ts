@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureMetrics, stopCapturingMetrics } from "../../src/lib/metrics";
+import { userSql } from "../helpers/account";
 import { call, ORIGIN } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { partialLogin, verifyPasskey } from "../helpers/flows";
@@ -98,7 +99,7 @@ describe("POST /api/auth/passkey/login/ for an app client", () => {
 			success: true,
 			session: { level: "full", user: { id: user.id, email: user.email }, methods: ["webauthn", "recovery_codes"] },
 		});
-		expect(login.body.session_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(login.body.session_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 		expect(login.headers.getSetCookie()).toEqual([]);
 		expect(await fullSessions(user.id)).toBe(before + 1);
 
@@ -247,26 +248,31 @@ describe("sign-in metrics", () => {
 
 describe("used sign-in challenges", () => {
 	it("are recorded when presented and kept until they expire, so a replay finds them", async () => {
-		const { authenticator } = await userWithDiscoverablePasskey();
+		const { user, authenticator } = await userWithDiscoverablePasskey();
 		const options = await signInOptions();
 		const credential = await authenticator.getAssertion(options);
 		expect((await postSignIn(credential)).status).toBe(200);
-		const row = await env.DB.prepare("SELECT expires_at FROM sign_in_challenges WHERE challenge = ?")
-			.bind(options.challenge)
-			.first<{ expires_at: number }>();
+		// In the object of the user whose passkey signed it.
+		const row = await userSql(
+			user.id,
+			"SELECT expires_at FROM used_challenges WHERE challenge = ?",
+			options.challenge,
+		).first<{ expires_at: number }>();
 		expect(row?.expires_at).toBeGreaterThan(Date.now() + 4 * 60_000);
 		expect(row?.expires_at).toBeLessThanOrEqual(Date.now() + 5 * 60_000);
 	});
 
-	it("are swept a minute after they expire, by the sign-ins that come after", async () => {
-		const { authenticator } = await userWithDiscoverablePasskey();
-		const insert = env.DB.prepare("INSERT INTO sign_in_challenges (challenge, expires_at) VALUES (?, ?)");
+	it("are swept a minute after they expire, by the user's sign-ins that come after", async () => {
+		const { user, authenticator } = await userWithDiscoverablePasskey();
+		const insert = (challenge: string, expiresAt: number) =>
+			userSql(user.id, "INSERT INTO used_challenges (challenge, expires_at) VALUES (?, ?)", challenge, expiresAt).run();
 		// Just expired: kept a minute longer, for a Worker whose clock runs behind.
-		await insert.bind("just-expired-record", Date.now() - 30_000).run();
-		await insert.bind("long-expired-record", Date.now() - 2 * 60_000).run();
+		await insert("just-expired-record", Date.now() - 30_000);
+		await insert("long-expired-record", Date.now() - 2 * 60_000);
 		expect((await postSignIn(await signInAssertion(authenticator))).status).toBe(200);
-		const left = await env.DB.prepare(
-			"SELECT challenge FROM sign_in_challenges WHERE challenge IN ('just-expired-record', 'long-expired-record')",
+		const left = await userSql(
+			user.id,
+			"SELECT challenge FROM used_challenges WHERE challenge IN ('just-expired-record', 'long-expired-record')",
 		).all<{ challenge: string }>();
 		expect(left.results).toEqual([{ challenge: "just-expired-record" }]);
 	});

@@ -7,6 +7,7 @@ import { hmacSha256 } from "../../src/lib/crypto";
 import { fromBase64Url, toBase64Url } from "../../src/lib/encoding";
 import { parseKeySet } from "../../src/lib/key-set";
 import { issueSignUpChallenge, openSignUpChallenge } from "../../src/services/sign-up-challenge";
+import { userSql } from "../helpers/account";
 import {
 	type ApiResponse,
 	buildRequest,
@@ -20,7 +21,7 @@ import {
 } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { callWithFaults, D1_OUTAGES, FaultPlan } from "../helpers/faults";
-import { countRows } from "../helpers/flows";
+import { countRows, countUserRows } from "../helpers/flows";
 import { captureMetricsPerTest } from "../helpers/metrics";
 import { cookieFrom, expectRefused, postSignIn, signInAssertion, signInOptions } from "../helpers/passwordless";
 import { freezeClock } from "../helpers/time";
@@ -84,7 +85,7 @@ function usersWithEmail(email: string) {
 }
 
 function passkeysWithCredential(credentialId: string) {
-	return countRows("SELECT COUNT(*) AS n FROM passkeys WHERE credential_id = ?", credentialId);
+	return countRows("SELECT COUNT(*) AS n FROM credentials WHERE credential_id = ?", credentialId);
 }
 
 /** Nothing of a sign-up exists: no user, no passkey (and so no codes or sessions, which need a user). */
@@ -174,7 +175,7 @@ describe("POST /api/auth/signup/passkey/complete/", () => {
 			user: { email },
 			session: { level: "full", user: { id: body.user.id, email }, methods: ["webauthn", "recovery_codes"] },
 		});
-		expect(body.session_token).toMatch(/^[A-Za-z0-9_-]{43,}$/);
+		expect(body.session_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 		expect(cookieFrom(response.headers)).toBeNull();
 		expect(body.recovery_codes).toHaveLength(10);
 		expect(new Set(body.recovery_codes).size).toBe(10);
@@ -189,15 +190,14 @@ describe("POST /api/auth/signup/passkey/complete/", () => {
 			.bind(body.user.id)
 			.first<Record<string, unknown>>();
 		expect(user).toMatchObject({ email, password_hash: "", webauthn_user_id: creation.user.id });
-		const passkeys = await env.DB.prepare("SELECT * FROM passkeys WHERE user_id = ?")
-			.bind(body.user.id)
-			.all<Record<string, unknown>>();
+		const passkeys = await userSql(body.user.id, "SELECT * FROM passkeys").all<Record<string, unknown>>();
 		expect(passkeys.results).toHaveLength(1);
 		expect(passkeys.results[0]).toMatchObject({ credential_id: credential.id, passwordless: 1, name: "My laptop" });
-		expect(await countRows("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ?", body.user.id)).toBe(10);
-		const row = await env.DB.prepare("SELECT level, amr FROM sessions WHERE user_id = ?")
-			.bind(body.user.id)
-			.first<{ level: string; amr: string }>();
+		expect(await countUserRows(body.user.id, "SELECT COUNT(*) AS n FROM recovery_codes")).toBe(10);
+		const row = await userSql(body.user.id, "SELECT level, amr FROM sessions").first<{
+			level: string;
+			amr: string;
+		}>();
 		expect(row?.level).toBe("full");
 		// A device-bound passkey with user verification: hwk + user, aal2.
 		expect(amrClaims(JSON.parse(row?.amr ?? "[]") as AmrRecord)).toEqual({ amr: ["hwk", "user"], acr: "aal2" });
@@ -217,7 +217,7 @@ describe("POST /api/auth/signup/passkey/complete/", () => {
 		expect(response.body).not.toHaveProperty("session_token");
 		expect(response.body.recovery_codes).toHaveLength(10);
 		const cookie = cookieFrom(response.headers);
-		expect(cookie).toMatch(/^__Host-pe_session=[A-Za-z0-9_-]{43,}$/);
+		expect(cookie).toMatch(/^__Host-pe_session=[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 		const line = response.headers.getSetCookie().find((l) => l.startsWith("__Host-pe_session=")) ?? "";
 		expect(line.toLowerCase()).toEqual(expect.stringContaining("httponly"));
 		expect(line.toLowerCase()).toEqual(expect.stringContaining("samesite=lax"));
@@ -226,9 +226,7 @@ describe("POST /api/auth/signup/passkey/complete/", () => {
 		});
 		expect(session.status).toBe(200);
 		expect(session.body.session.user.email).toBe(email);
-		const row = await env.DB.prepare("SELECT amr FROM sessions WHERE user_id = ?")
-			.bind(response.body.user.id)
-			.first<{ amr: string }>();
+		const row = await userSql(response.body.user.id, "SELECT amr FROM sessions").first<{ amr: string }>();
 		expect(amrClaims(JSON.parse(row?.amr ?? "[]") as AmrRecord)).toEqual({ amr: ["swk", "user"], acr: "aal2" });
 	});
 
@@ -338,7 +336,7 @@ describe("POST /api/auth/signup/passkey/complete/", () => {
 		expectRefused(loser, 409, "email_taken");
 		expect(await usersWithEmail(email)).toBe(1);
 		const winner = responses.find((r) => r.status === 201)?.body.user.id;
-		expect(await countRows("SELECT COUNT(*) AS n FROM passkeys WHERE user_id = ?", winner)).toBe(1);
+		expect(await countUserRows(winner ?? "", "SELECT COUNT(*) AS n FROM passkeys")).toBe(1);
 		expect(
 			(await passkeysWithCredential(first.credential.id)) + (await passkeysWithCredential(second.credential.id)),
 		).toBe(1);

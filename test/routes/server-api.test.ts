@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { userSql } from "../helpers/account";
 import { call, logIn, PASSWORD, signUp, type TestUser, withVars } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
@@ -167,7 +168,7 @@ describe("a user of the app, from the server API on", () => {
 				authenticated_at: expect.any(String),
 				expires_at: expect.any(String),
 			},
-			session_token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+			session_token: expect.stringMatching(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/),
 		});
 		const session = await call<{ session: { level: string } }>("GET", "/api/auth/session/", {
 			token: response.body.session_token,
@@ -332,12 +333,18 @@ describe("DELETE /api/server/users/{external_id}", () => {
 		expectError(await call("GET", "/api/auth/session/", { token: user.token }), 401, "not_authenticated");
 		// Its passkey signs nobody in any more.
 		expectError(await postSignIn(await signInAssertion(authenticator)), 400, "verification_failed");
-		const rows = await env.DB.prepare(
-			"SELECT (SELECT COUNT(*) FROM sessions WHERE user_id = ?1) + (SELECT COUNT(*) FROM passkeys WHERE user_id = ?1) + (SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1) AS n",
+		const rows = await userSql(
+			user.id,
+			"SELECT (SELECT COUNT(*) FROM sessions) + (SELECT COUNT(*) FROM passkeys) + (SELECT COUNT(*) FROM recovery_codes) + (SELECT COUNT(*) FROM account) AS n",
+		).first<{ n: number }>();
+		expect(rows?.n).toBe(0);
+		// Nor is anything of the user left in the directory.
+		const directory = await env.DB.prepare(
+			"SELECT (SELECT COUNT(*) FROM users WHERE id = ?1) + (SELECT COUNT(*) FROM credentials WHERE user_id = ?1) AS n",
 		)
 			.bind(user.id)
 			.first<{ n: number }>();
-		expect(rows?.n).toBe(0);
+		expect(directory?.n).toBe(0);
 
 		expect(await serverCall("DELETE", path)).toMatchObject({ status: 200, body: { success: true } });
 		const again = await putUser(user.externalId, { email: user.email });

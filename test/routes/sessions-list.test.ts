@@ -3,7 +3,8 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import { DAY, HOUR, MINUTE } from "../../src/lib/clock";
-import { hashToken } from "../../src/services/sessions";
+import { hashToken, tokenUser } from "../../src/services/sessions";
+import { userSql } from "../helpers/account";
 import {
 	type ApiResponse,
 	browserSignUp,
@@ -77,26 +78,28 @@ function revoke(id: string, auth: CallOptions) {
 }
 
 async function sessionRows(userId: string) {
-	const { results } = await env.DB.prepare(
-		"SELECT id, public_id, client, device, country, last_used_at, expires_at FROM sessions WHERE user_id = ?",
-	)
-		.bind(userId)
-		.all<{
-			id: string;
-			public_id: string;
-			client: string | null;
-			device: string | null;
-			country: string | null;
-			last_used_at: number;
-			expires_at: number;
-		}>();
+	const { results } = await userSql(
+		userId,
+		"SELECT id, public_id, client, device, country, last_used_at, expires_at FROM sessions",
+	).all<{
+		id: string;
+		public_id: string;
+		client: string | null;
+		device: string | null;
+		country: string | null;
+		last_used_at: number;
+		expires_at: number;
+	}>();
 	return results;
 }
 
 async function storedRow(token: string) {
-	return env.DB.prepare("SELECT public_id, last_used_at, expires_at FROM sessions WHERE id = ?")
-		.bind(await hashToken(token))
-		.first<{ public_id: string; last_used_at: number; expires_at: number }>();
+	const userId = tokenUser(token) ?? "";
+	return userSql(
+		userId,
+		"SELECT public_id, last_used_at, expires_at FROM sessions WHERE id = ?",
+		await hashToken(token),
+	).first<{ public_id: string; last_used_at: number; expires_at: number }>();
 }
 
 /** A browser sign-up from a given browser and country; returns the user and its cookie. */
@@ -177,7 +180,7 @@ describe("GET /api/auth/sessions/", () => {
 
 	it("stores no address and no User-Agent: only the device name and the country", async () => {
 		const user = await browserSignUpFrom(FIREFOX_WINDOWS, "FR");
-		const columns = await env.DB.prepare("SELECT name FROM pragma_table_info('sessions')").all<{ name: string }>();
+		const columns = await userSql(user.id, "SELECT name FROM pragma_table_info('sessions')").all<{ name: string }>();
 		expect(columns.results.map((column) => column.name).sort()).toEqual(
 			[
 				"amr",

@@ -1,11 +1,8 @@
-import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import worker from "../../src/index";
-import { clock, DAY, MINUTE, SECOND } from "../../src/lib/clock";
-import { createDb } from "../../src/storage/db";
-import { deleteExpiredSessions } from "../../src/storage/sessions";
+import { DAY, MINUTE, SECOND } from "../../src/lib/clock";
+import { accountStub, userSql } from "../helpers/account";
 import {
 	browserSignUp,
 	call,
@@ -308,8 +305,7 @@ const HOUR = 60 * MINUTE;
 
 describe("expired sessions", () => {
 	const userSessions = (userId: string) =>
-		env.DB.prepare("SELECT id, expires_at FROM sessions WHERE user_id = ? ORDER BY created_at")
-			.bind(userId)
+		userSql(userId, "SELECT id, expires_at FROM sessions ORDER BY created_at")
 			.all<{ id: string; expires_at: number }>()
 			.then((result) => result.results);
 
@@ -351,14 +347,16 @@ describe("expired sessions", () => {
 		expect(left[0]?.expires_at).toBeGreaterThan(start + 62 * DAY);
 	});
 
-	/** Runs the Worker's cron handler as the trigger would, and waits for its work. */
-	async function runScheduledSweep(): Promise<void> {
-		const ctx = createExecutionContext();
-		worker.scheduled(createScheduledController({ scheduledTime: clock.now(), cron: "*/15 * * * *" }), env, ctx);
-		await waitOnExecutionContext(ctx);
+	/** Runs the user's object's alarm as the runtime would when it is due; false when none was set. */
+	function runCleanup(userId: string): Promise<boolean> {
+		return runDurableObjectAlarm(accountStub(userId));
 	}
 
-	it("of users who never sign in again are deleted by the scheduled sweep, and live ones are kept", async () => {
+	function plannedCleanup(userId: string): Promise<number | null> {
+		return runInDurableObject(accountStub(userId), (_, state) => state.storage.getAlarm());
+	}
+
+	it("of users who never sign in again are deleted by their own object's alarm, and live ones are kept", async () => {
 		const start = Date.now();
 		const setNow = freezeClock(start);
 		const dormant = await signUp();
@@ -366,45 +364,48 @@ describe("expired sessions", () => {
 		setNow(start + 10 * DAY);
 		const active = await signUp();
 		expect(await userSessions(dormant.id)).toHaveLength(2);
+		// The alarm is set for the first expiry: the sign-up's, thirty days on.
+		expect(await plannedCleanup(dormant.id)).toBe(start + 30 * DAY);
 
 		setNow(start + 31 * DAY);
-		await runScheduledSweep();
+		expect(await runCleanup(dormant.id)).toBe(true);
+		expect(await runCleanup(active.id)).toBe(true);
 		expect(await userSessions(dormant.id)).toHaveLength(0);
 		expect(await userSessions(active.id)).toHaveLength(1);
 		expect((await getSession({ token: active.token })).status).toBe(200);
 	});
 
-	it("are deleted a bounded number at a time", async () => {
+	it("leave the alarm set for the next expiry once the first ones are deleted", async () => {
 		const start = Date.now();
 		const setNow = freezeClock(start);
 		const user = await signUp();
-		await logIn(user.email);
+		setNow(start + 10 * DAY);
 		await logIn(user.email);
 		setNow(start + 31 * DAY);
-		const db = createDb(env.DB);
-		expect(await deleteExpiredSessions(db, clock.now(), 2)).toBe(2);
-		while ((await deleteExpiredSessions(db, clock.now(), 2)) === 2) {}
-		expect(await userSessions(user.id)).toHaveLength(0);
+		expect(await runCleanup(user.id)).toBe(true);
+		expect(await userSessions(user.id)).toHaveLength(1);
+		expect(await plannedCleanup(user.id)).toBe(start + 40 * DAY);
 	});
 
-	it("and used passwordless challenges are swept too, once a minute past their expiry", async () => {
+	it("and used passwordless challenges are deleted too, once a minute past their expiry", async () => {
 		const start = Date.now();
 		const setNow = freezeClock(start);
-		const { authenticator } = await userWithDiscoverablePasskey();
+		const { user, authenticator } = await userWithDiscoverablePasskey();
+		// Only the sign-up's session and this sign-in's challenge: the challenge expires first.
+		await userSql(user.id, "DELETE FROM sessions").run();
 		expect((await postSignIn(await signInAssertion(authenticator))).status).toBe(200);
-		// This test's challenge: issued at start, valid for five minutes (rows of other tests have other dates).
+		// This test's challenge: issued at start, valid for five minutes.
 		const used = () =>
-			env.DB.prepare("SELECT COUNT(*) AS n FROM sign_in_challenges WHERE expires_at BETWEEN ? AND ?")
-				.bind(start, start + 5 * MINUTE + SECOND)
+			userSql(user.id, "SELECT COUNT(*) AS n FROM used_challenges")
 				.first<{ n: number }>()
 				.then((row) => row?.n ?? 0);
-		expect(await used()).toBeGreaterThan(0);
+		expect(await used()).toBe(1);
 		// Five minutes of validity and a minute of grace: still kept just before.
 		setNow(start + 6 * MINUTE - SECOND);
-		await runScheduledSweep();
-		expect(await used()).toBeGreaterThan(0);
+		await runCleanup(user.id);
+		expect(await used()).toBe(1);
 		setNow(start + 6 * MINUTE + SECOND);
-		await runScheduledSweep();
+		await runCleanup(user.id);
 		expect(await used()).toBe(0);
 	});
 });

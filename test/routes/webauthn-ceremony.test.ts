@@ -26,7 +26,7 @@ describe("the passkey ceremony for an app client (bearer token)", () => {
 		const verified = await verifyPasskey(partial, authenticator);
 		expect(verified.status).toBe(200);
 		expect(verified.body).toMatchObject({ success: true, session: { level: "full", user: { id: user.id } } });
-		expect(verified.body.session_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(verified.body.session_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 		expect(verified.body.session_token).not.toBe(partial);
 		expect(verified.headers.getSetCookie()).toEqual([]);
 

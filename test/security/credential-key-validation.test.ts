@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { isoBase64URL } from "@simplewebauthn/server/helpers";
 import { describe, expect, it } from "vitest";
 import { isAcceptableEd25519Point } from "../../src/services/credential-public-key";
+import { userSql } from "../helpers/account";
 import { signUp } from "../helpers/api";
 import { type CreateOverrides, encodeCoseKey, SoftAuthenticator } from "../helpers/authenticator";
 import {
@@ -282,9 +282,12 @@ describe("Ed25519 points of small order", () => {
 		const { user, authenticator } = await userWithDiscoverablePasskey(new SoftAuthenticator({ algorithm: "EdDSA" }));
 		const record = authenticator.credentials[0];
 		if (!record) throw new Error("no credential");
-		await env.DB.prepare("UPDATE passkeys SET public_key = ? WHERE credential_id = ?")
-			.bind(isoBase64URL.fromBuffer(okp(IDENTITY)), record.credentialId)
-			.run();
+		await userSql(
+			user.id,
+			"UPDATE passkeys SET public_key = ? WHERE credential_id = ?",
+			isoBase64URL.fromBuffer(okp(IDENTITY)),
+			record.credentialId,
+		).run();
 		record.fixedSignature = IDENTITY_SIGNATURE;
 		const before = await fullSessions(user.id);
 		expectRefused(await postSignIn(await signInAssertion(authenticator)), 400, "verification_failed");

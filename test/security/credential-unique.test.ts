@@ -6,6 +6,7 @@ import { SoftAuthenticator } from "../helpers/authenticator";
 import {
 	completeRegistration,
 	countRows,
+	countUserRows,
 	passkeyCount,
 	passkeyRow,
 	registrationOptions,
@@ -44,7 +45,7 @@ describe("a credential id already held", () => {
 		expect(await passkeyRow(owner.passkey.credential_id)).toEqual(before);
 		expect(before?.user_id).toBe(owner.user.id);
 		expect(await passkeyCount(intruder.id)).toBe(0);
-		expect(await countRows("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ?", intruder.id)).toBe(0);
+		expect(await countUserRows(intruder.id, "SELECT COUNT(*) AS n FROM recovery_codes")).toBe(0);
 		expect(points.filter((p) => p.indexes[0] === "webauthn.registration.failed").map((p) => p.blobs[2])).toEqual([
 			"credential_exists",
 		]);
@@ -88,7 +89,7 @@ describe("two accounts registering the same credential id at the same instant", 
 			const winner = responses[0]?.status === 201 ? alice : bob;
 			const winnerKey = winner === alice ? aliceKey : bobKey;
 
-			const rows = await countRows("SELECT COUNT(*) AS n FROM passkeys WHERE credential_id = ?", aliceCredential.id);
+			const rows = await countRows("SELECT COUNT(*) AS n FROM credentials WHERE credential_id = ?", aliceCredential.id);
 			expect(rows, `round ${round}`).toBe(1);
 			const row = await passkeyRow(aliceCredential.id);
 			expect(row?.user_id).toBe(winner.id);

@@ -7,7 +7,7 @@ import type { Env } from "../../src/env";
 import { ERRORS } from "../../src/lib/errors";
 import { describeError, errorForRpc, isUnavailable } from "../../src/lib/faults";
 import { issueSession } from "../../src/services/sessions";
-import { createDb } from "../../src/storage/db";
+import { userSql } from "../helpers/account";
 import { type ApiResponse, logIn, ORIGIN, PASSWORD, signUp, type TestUser, uniqueEmail } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
@@ -20,7 +20,7 @@ import {
 	faultyD1,
 	faultyDurableObjectD1,
 } from "../helpers/faults";
-import { addPasskey, countRows, registrationOptions, userWithPasskey } from "../helpers/flows";
+import { addPasskey, countRows, countUserRows, registrationOptions, userWithPasskey } from "../helpers/flows";
 import { signInOptions, userWithDiscoverablePasskey } from "../helpers/passwordless";
 import { codeFor, totpSetup, userWithTotp } from "../helpers/totp";
 
@@ -44,17 +44,16 @@ function request(method: string, path: string, options: { token?: string; body?:
 }
 
 async function session(user: { id: string; email: string }, level: "partial" | "full"): Promise<string> {
-	return (await issueSession(createDb(env.DB), { ...user, externalId: null }, level)).token;
+	return (await issueSession(env.USER_STATE, { ...user, externalId: null }, level)).token;
 }
 
 async function authenticatorCounts(userId: string) {
-	const row = await env.DB.prepare(
-		`SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = ?1) AS passkeys,
-			(SELECT COUNT(*) FROM totp_credentials WHERE user_id = ?1) AS totp,
-			(SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1) AS codes`,
-	)
-		.bind(userId)
-		.first<{ passkeys: number; totp: number; codes: number }>();
+	const row = await userSql(
+		userId,
+		`SELECT (SELECT COUNT(*) FROM passkeys) AS passkeys,
+			(SELECT COUNT(*) FROM totp_credentials) AS totp,
+			(SELECT COUNT(*) FROM recovery_codes) AS codes`,
+	).first<{ passkeys: number; totp: number; codes: number }>();
 	return row ?? { passkeys: 0, totp: 0, codes: 0 };
 }
 
@@ -388,9 +387,7 @@ describe("every route under storage faults", () => {
 			userId: ({ user }) => user.id,
 			status: 200,
 			check: async ({ user }) => {
-				expect(
-					await countRows("SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = ? AND used_at IS NULL", user.id),
-				).toBe(10);
+				expect(await countUserRows(user.id, "SELECT COUNT(*) AS n FROM recovery_codes WHERE used_at IS NULL")).toBe(10);
 			},
 		});
 		await sweep<WithTotp>("recovery verify", {
@@ -423,7 +420,7 @@ describe("every route under storage faults", () => {
 });
 
 describe("the user's Durable Object under a D1 outage", () => {
-	it("keeps running: a failed authenticator change does not reset it or fail the user's other requests", async () => {
+	it("keeps running: a failed profile change (its directory write) does not reset it or fail the user's other requests", async () => {
 		const user = await signUp();
 		const plan = new FaultPlan();
 		plan.reset(1, D1_OUTAGES["network connection lost"]);
@@ -433,7 +430,7 @@ describe("the user's Durable Object under a D1 outage", () => {
 		// Awaited in a function of its own: an RPC promise handed to expect() spawns property promises.
 		const failed = await (async () => {
 			try {
-				await stub.removeTotp(user.id);
+				await stub.updateProfile(user.id, { displayName: "Probe" });
 				return null;
 			} catch (error) {
 				return error as Error;

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { captureMetrics, stopCapturingMetrics } from "../../src/lib/metrics";
+import { userSql } from "../helpers/account";
 import { call, signUp, type TestUser } from "../helpers/api";
 import { expectError } from "../helpers/expect-error";
 import { registerPasskey } from "../helpers/flows";
@@ -26,11 +26,10 @@ async function userWithPasskeyAndTotp() {
 }
 
 async function authenticatorCount(userId: string): Promise<number> {
-	const row = await env.DB.prepare(
-		"SELECT (SELECT COUNT(*) FROM passkeys WHERE user_id = ?1) + (SELECT COUNT(*) FROM totp_credentials WHERE user_id = ?1) AS n",
-	)
-		.bind(userId)
-		.first<{ n: number }>();
+	const row = await userSql(
+		userId,
+		"SELECT (SELECT COUNT(*) FROM passkeys) + (SELECT COUNT(*) FROM totp_credentials) AS n",
+	).first<{ n: number }>();
 	return row?.n ?? -1;
 }
 

@@ -43,7 +43,7 @@ describe("an Android app origin at passwordless sign-in", () => {
 		const login = await signInConfigured(WITH_ANDROID, credential);
 		expect(login.status).toBe(200);
 		expect(login.body.session).toMatchObject({ level: "full", user: { id: user.id } });
-		expect(login.body.session_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+		expect(login.body.session_token).toMatch(/^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
 	});
 
 	it("is refused when only another app's hash is configured", async () => {

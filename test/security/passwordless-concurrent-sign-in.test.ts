@@ -1,8 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { prepareSession, UNKNOWN_SOURCE } from "../../src/services/sessions";
-import { createDb } from "../../src/storage/db";
-import { recordSignIn } from "../../src/storage/sign-in-challenges";
+import { accountStub, userSql } from "../helpers/account";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import type { PasskeyDbRow } from "../helpers/flows";
 import { fullSessions, postSignIn, signInAssertion, userWithDiscoverablePasskey } from "../helpers/passwordless";
@@ -75,8 +73,8 @@ describe("recording a sign-in", () => {
 		const { user, passkey } = await userWithDiscoverablePasskey(
 			new SoftAuthenticator({ signCount: 1, incrementCounter: true }),
 		);
-		const db = createDb(env.DB);
-		const row = () => env.DB.prepare("SELECT * FROM passkeys WHERE id = ?").bind(passkey.id).first<PasskeyDbRow>();
+		const stub = accountStub(user.id);
+		const row = () => userSql(user.id, "SELECT * FROM passkeys WHERE id = ?", passkey.id).first<PasskeyDbRow>();
 		const stored = await row();
 		if (!stored) throw new Error("no passkey row");
 		const now = Date.now();
@@ -97,9 +95,9 @@ describe("recording a sign-in", () => {
 			"full",
 			UNKNOWN_SOURCE,
 		);
-		expect(await recordSignIn(db, use(stored.sign_count + 2, now), winner)).toBe(true);
-		expect(await recordSignIn(db, use(stored.sign_count + 1, now + 1), loser)).toBe(false);
-		const ids = await env.DB.prepare("SELECT id FROM sessions WHERE id IN (?, ?)").bind(winner.id, loser.id).all();
+		expect(await stub.completeSignIn(use(stored.sign_count + 2, now), winner)).toBe(true);
+		expect(await stub.completeSignIn(use(stored.sign_count + 1, now + 1), loser)).toBe(false);
+		const ids = await userSql(user.id, "SELECT id FROM sessions WHERE id IN (?, ?)", winner.id, loser.id).all();
 		expect(ids.results).toEqual([{ id: winner.id }]);
 		expect((await row())?.sign_count).toBe(stored.sign_count + 2);
 	});

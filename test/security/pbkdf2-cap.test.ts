@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PBKDF2_MAX_ITERATIONS, pbkdf2Sha256 } from "../../src/lib/crypto";
+import { userSql } from "../helpers/account";
 import { call, logIn, PASSWORD, signUp, uniqueEmail } from "../helpers/api";
 import { expectError } from "../helpers/expect-error";
 
@@ -56,7 +56,7 @@ describe("PBKDF2 iteration cap", () => {
 
 	it("never derives above the cap for a stored hash that asks for more, and answers 500 without details", async () => {
 		const user = await signUp();
-		await env.DB.prepare("UPDATE users SET password_iterations = 200000 WHERE id = ?").bind(user.id).run();
+		await userSql(user.id, "UPDATE account SET password_iterations = 200000").run();
 		const iterations = watchPbkdf2();
 		const errors = vi.spyOn(console, "error").mockImplementation(() => {});
 

@@ -2,7 +2,6 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueSession } from "../../src/services/sessions";
-import { createDb } from "../../src/storage/db";
 import type { SoftAuthenticator } from "../helpers/authenticator";
 import { userWithPasskey, verifyPasskey } from "../helpers/flows";
 import {
@@ -270,7 +269,7 @@ describe("arbitrary bodies on every route that reads one", () => {
 				const headers: Record<string, string> = asApp ? { "x-client": "app" } : {};
 				if (route.auth === "user") headers.authorization = `Bearer ${user.token}`;
 				if (route.auth === "fresh") {
-					headers.authorization = `Bearer ${(await issueSession(createDb(env.DB), { ...user, externalId: null }, "full")).token}`;
+					headers.authorization = `Bearer ${(await issueSession(env.USER_STATE, { ...user, externalId: null }, "full")).token}`;
 					rows = await userRows(user.id);
 				}
 				const emailsBefore = route.auth === "none" ? await emailCount(text) : null;

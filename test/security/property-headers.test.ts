@@ -2,7 +2,6 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { issueSession, resolveSession } from "../../src/services/sessions";
-import { createDb } from "../../src/storage/db";
 import { ORIGIN, type TestUser } from "../helpers/api";
 import {
 	BASE,
@@ -34,11 +33,11 @@ let user: TestUser;
 const tokens = { full: "", partial: "" };
 
 async function mint(level: "full" | "partial"): Promise<string> {
-	return (await issueSession(createDb(env.DB), { ...user, externalId: null }, level)).token;
+	return (await issueSession(env.USER_STATE, { ...user, externalId: null }, level)).token;
 }
 
 async function stillLive(token: string): Promise<boolean> {
-	return (await resolveSession(createDb(env.DB), token)) !== null;
+	return (await resolveSession(env.USER_STATE, token)) !== null;
 }
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { userSql } from "../helpers/account";
 import type { TestUser } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { registrationOptions, userWithPasskey } from "../helpers/flows";
@@ -111,7 +112,7 @@ function expectedName(raw: string): string | null {
 }
 
 async function storedName(id: string): Promise<string | null> {
-	const row = await env.DB.prepare("SELECT name FROM passkeys WHERE id = ?").bind(id).first<{ name: string }>();
+	const row = await userSql(user.id, "SELECT name FROM passkeys WHERE id = ?", id).first<{ name: string }>();
 	return row?.name ?? null;
 }
 

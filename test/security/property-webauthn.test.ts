@@ -3,6 +3,7 @@ import { isoBase64URL, isoCBOR } from "@simplewebauthn/server/helpers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readChallenge } from "../../src/services/canonical-challenge";
+import { userSql } from "../helpers/account";
 import { signUp, type TestUser } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { authenticationOptions, registrationOptions, userWithPasskey } from "../helpers/flows";
@@ -326,10 +327,9 @@ describe("malformed WebAuthn payloads", () => {
 		await runCeremony({
 			fresh: async () => {
 				// Every case is the user's first passkey (the one that brings recovery codes).
-				await env.DB.batch([
-					env.DB.prepare("DELETE FROM passkeys WHERE user_id = ?").bind(user.id),
-					env.DB.prepare("DELETE FROM recovery_codes WHERE user_id = ?").bind(user.id),
-				]);
+				await userSql(user.id, "DELETE FROM passkeys").run();
+				await userSql(user.id, "DELETE FROM recovery_codes").run();
+				await env.DB.prepare("DELETE FROM credentials WHERE user_id = ?").bind(user.id).run();
 				return (await authenticator.createCredential(
 					await registrationOptions({ token: user.token }),
 				)) as unknown as Json;
@@ -369,7 +369,7 @@ describe("malformed WebAuthn payloads", () => {
 		await runCeremony({
 			fresh: async () => {
 				// Sign-ins that passed leave sessions nobody uses: keep the user's rows few.
-				await env.DB.prepare("DELETE FROM sessions WHERE user_id = ?").bind(user.id).run();
+				await userSql(user.id, "DELETE FROM sessions").run();
 				return (await authenticator.getAssertion(await signInOptions())) as unknown as Json;
 			},
 			request: (credential) =>
@@ -378,9 +378,13 @@ describe("malformed WebAuthn payloads", () => {
 			// A sign-in challenge is signed, not stored: it is live until its use is recorded.
 			challengeLive: async (credential) =>
 				(
-					await env.DB.prepare("SELECT COUNT(*) AS n FROM sign_in_challenges WHERE challenge = ?")
-						.bind(challengeOf(credential))
-						.first<{ n: number }>()
+					await userSql(
+						user.id,
+						"SELECT COUNT(*) AS n FROM used_challenges WHERE challenge = ?",
+						challengeOf(credential),
+					).first<{
+						n: number;
+					}>()
 				)?.n === 0,
 			fields: [...ASSERTION_FIELDS, "response.userHandle"],
 			registration: false,

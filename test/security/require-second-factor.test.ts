@@ -1,8 +1,8 @@
-import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialCreationOptionsJSON } from "@simplewebauthn/server";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MINUTE } from "../../src/lib/clock";
 import { totpCodeAt } from "../../src/lib/totp";
+import { userSql } from "../helpers/account";
 import {
 	type ApiResponse,
 	type CallOptions,
@@ -504,7 +504,8 @@ describe("server API sessions under the policy", () => {
 
 describe("storage", () => {
 	it("the sessions table takes the new level without a table rebuild (no CHECK on level)", async () => {
-		const table = await env.DB.prepare("SELECT sql FROM sqlite_master WHERE name = 'sessions'").first<{
+		const user = await signUp();
+		const table = await userSql(user.id, "SELECT sql FROM sqlite_master WHERE name = 'sessions'").first<{
 			sql: string;
 		}>();
 		expect(table?.sql).not.toMatch(/CHECK/i);

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { decryptString } from "../../src/lib/crypto";
 import { captureMetrics, stopCapturingMetrics } from "../../src/lib/metrics";
+import { userSql } from "../helpers/account";
 import { signUp } from "../helpers/api";
 import { expectError } from "../helpers/expect-error";
 import { freezeClock } from "../helpers/time";
@@ -70,9 +71,7 @@ describe("TOTP secrets at rest", () => {
 		const victim = await userWithTotp();
 		const attacker = await userWithTotp();
 		const sealed = (await totpRow(victim.user.id))?.secret_ciphertext;
-		await env.DB.prepare("UPDATE totp_credentials SET secret_ciphertext = ? WHERE user_id = ?")
-			.bind(sealed, attacker.user.id)
-			.run();
+		await userSql(attacker.user.id, "UPDATE totp_credentials SET secret_ciphertext = ?", sealed).run();
 
 		move(start + 60_000);
 		const metrics = captureMetrics();

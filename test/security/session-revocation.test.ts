@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { MINUTE } from "../../src/lib/clock";
 import { revokeAllSessions } from "../../src/services/sessions";
-import { createDb } from "../../src/storage/db";
+import { userSql } from "../helpers/account";
 import { browserSignUp, type CallOptions, call, logIn, ORIGIN, PASSWORD, signUp, type TestUser } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
@@ -25,9 +25,7 @@ async function isLive(auth: CallOptions): Promise<boolean> {
 }
 
 async function sessionCount(userId: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?")
-		.bind(userId)
-		.first<{ n: number }>();
+	const row = await userSql(userId, "SELECT COUNT(*) AS n FROM sessions").first<{ n: number }>();
 	return row?.n ?? 0;
 }
 
@@ -189,7 +187,7 @@ describe("revokeAllSessions (for a reset of the second factors)", () => {
 	it("ends every session of the user and no one else's", async () => {
 		const { victim, attacker } = await victimAndAttacker();
 		const bystander = await signUp();
-		expect(await revokeAllSessions(createDb(env.DB), victim.id)).toBe(2);
+		expect(await revokeAllSessions(env.USER_STATE, victim.id)).toBe(2);
 		expect(await isLive({ token: victim.token })).toBe(false);
 		expect(await isLive({ token: attacker })).toBe(false);
 		expect(await isLive({ token: bystander.token })).toBe(true);

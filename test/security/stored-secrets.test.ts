@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { userSql } from "../helpers/account";
 import { browserSignUp, call, logIn, PASSWORD, signUp } from "../helpers/api";
 
 // A copy of the database must not sign anyone in: passwords are stored as
@@ -14,13 +15,18 @@ interface UserRow {
 }
 
 async function userRow(id: string): Promise<UserRow> {
-	const row = await env.DB.prepare("SELECT * FROM users WHERE id = ?").bind(id).first<UserRow>();
+	// The password is in the user's object; the directory's legacy columns stay empty.
+	const directory = await env.DB.prepare("SELECT password_hash FROM users WHERE id = ?")
+		.bind(id)
+		.first<{ password_hash: string }>();
+	if (directory?.password_hash !== "") throw new Error(`the directory holds a password for ${id}`);
+	const row = await userSql(id, "SELECT * FROM account").first<UserRow>();
 	if (!row) throw new Error(`no user ${id}`);
 	return row;
 }
 
 async function sessionRows(userId: string): Promise<Record<string, unknown>[]> {
-	const { results } = await env.DB.prepare("SELECT * FROM sessions WHERE user_id = ?").bind(userId).all();
+	const { results } = await userSql(userId, "SELECT * FROM sessions").all();
 	return results;
 }
 

@@ -5,6 +5,7 @@ import { ConfigError, readConfig } from "../../src/lib/config";
 import { toBase64Url } from "../../src/lib/encoding";
 import { hmacWithNewest, parseKeySet } from "../../src/lib/key-set";
 import { issueTrustedDevice, openTrustedDevice } from "../../src/services/trusted-devices";
+import { userSql } from "../helpers/account";
 import {
 	type ApiResponse,
 	type BrowserUser,
@@ -104,9 +105,7 @@ async function rememberedUser() {
 }
 
 async function epochOf(userId: string): Promise<number> {
-	const row = await env.DB.prepare("SELECT trusted_device_epoch AS epoch FROM users WHERE id = ?")
-		.bind(userId)
-		.first<{ epoch: number }>();
+	const row = await userSql(userId, "SELECT trusted_device_epoch AS epoch FROM account").first<{ epoch: number }>();
 	return row?.epoch ?? -1;
 }
 
@@ -417,6 +416,7 @@ describe("trusted devices: what ends them", () => {
 	async function linkExternalId(userId: string): Promise<string> {
 		const externalId = uniqueExternalId("trusted");
 		await env.DB.prepare("UPDATE users SET external_id = ? WHERE id = ?").bind(externalId, userId).run();
+		await userSql(userId, "UPDATE account SET external_id = ?", externalId).run();
 		return externalId;
 	}
 
