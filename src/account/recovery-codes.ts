@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, min, sql } from "drizzle-orm";
+import { and, eq, gte, inArray, isNull, min, sql } from "drizzle-orm";
 import { randomId } from "../lib/encoding";
 import type { AccountDb } from "./db";
 import { recoveryCodes } from "./schema";
@@ -36,6 +36,17 @@ export function findUnusedRecoveryCode(db: AccountDb, candidates: string[]): str
 		.where(and(inArray(recoveryCodes.codeHash, candidates), isNull(recoveryCodes.usedAt)))
 		.get();
 	return row?.codeHash ?? null;
+}
+
+/** Whether one of `candidates` was spent at `since` or later. */
+export function recoveryCodeSpentSince(db: AccountDb, candidates: string[], since: number): boolean {
+	if (candidates.length === 0) return false;
+	const row = db
+		.select({ id: recoveryCodes.id })
+		.from(recoveryCodes)
+		.where(and(inArray(recoveryCodes.codeHash, candidates), gte(recoveryCodes.usedAt, since)))
+		.get();
+	return row !== undefined;
 }
 
 export interface RecoveryCodeSummary {

@@ -26,6 +26,7 @@ import {
 import {
 	findUnusedRecoveryCode,
 	type RecoveryCodeSummary,
+	recoveryCodeSpentSince,
 	recoveryCodeUse,
 	replaceRecoveryCodes,
 	summarizeRecoveryCodes,
@@ -291,6 +292,10 @@ export class UserState extends DurableObject<Env> {
 			if (input.session) insertSession(this.db, input.session);
 			return true;
 		});
+	}
+
+	hasAccount(): boolean {
+		return readAccount(this.db) !== undefined;
 	}
 
 	/** The account's identity, password and second factors, for a password check. */
@@ -590,8 +595,14 @@ export class UserState extends DurableObject<Env> {
 			let use: SingleUse | undefined;
 			if (!failure && input.use?.kind === "recovery_code") {
 				const hash = findUnusedRecoveryCode(this.db, input.use.candidates);
-				if (hash === null) failure = { code: "invalid_code", reason: "wrong_or_used_code" };
-				else use = recoveryCodeUse(this.db, hash, input.now);
+				if (hash !== null) use = recoveryCodeUse(this.db, hash, clock.now());
+				// Spent since this request began: by a request that ran beside it
+				// with the same code. That is no guess, and counting those would
+				// let a burst of double submits lock the user out.
+				else if (recoveryCodeSpentSince(this.db, input.use.candidates, input.now)) {
+					const live = findLiveSession(this.db, input.sessionId, input.now, input.maxAge);
+					return { outcome: "lost", reason: live ? "lost" : "session_gone" };
+				} else failure = { code: "invalid_code", reason: "wrong_or_used_code" };
 			}
 			if (failure) {
 				// Counted toward the user's limit only: a partial session is not
@@ -708,6 +719,11 @@ export class UserState extends DurableObject<Env> {
 		const ended = setup ? endSetupRequired(this.db, setup.upgrade) : { upgraded: false, othersEnded: 0 };
 		endTrustedDevices(this.db);
 		return { codesGiven: first, ...ended };
+	}
+
+	/** Whether the user has a passkey with this credential id (a registration whose answer was lost asks). */
+	hasCredential(credentialId: string): boolean {
+		return findPasskeyByCredentialId(this.db, credentialId) !== undefined;
 	}
 
 	passkeys(): PasskeyRow[] {

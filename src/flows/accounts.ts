@@ -78,16 +78,21 @@ export async function writeAccount(
 	options: { allowExisting?: boolean } = {},
 ): Promise<AccountCreated> {
 	const { entry } = user;
+	const stub = userStateFor(userState, entry.id);
 	let written: boolean;
 	try {
-		written = await userStateFor(userState, entry.id).createAccount({
+		written = await stub.createAccount({
 			account: accountOf(user),
 			...(user.session ? { session: user.session } : {}),
 			...(user.passkey ? { passkey: user.passkey } : {}),
 			...(user.codeHashes ? { codeHashes: user.codeHashes } : {}),
 		});
 	} catch (error) {
-		await deleteUser(db, entry.id);
+		// The write may have happened with only its answer lost: then the
+		// account is whole, and deleting the directory row would orphan it.
+		// Asked again; only an object that answers "no account" gives the email back.
+		const exists = await stub.hasAccount().catch(() => null);
+		if (exists === false) await deleteUser(db, entry.id);
 		throw error;
 	}
 	// A fresh random id names an object no one has used: it cannot hold an account already.

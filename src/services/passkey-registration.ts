@@ -291,7 +291,13 @@ export async function completeRegistration(
 				credentialTaken: !claimed,
 			});
 		} catch (error) {
-			if (claimed) await releaseCredentials(deps.db, session.userId, [row.credentialId]);
+			// The passkey may have been added with only the answer lost: the
+			// claim stays with it. Released only when the object says it has
+			// no such passkey; when it cannot say, a stale claim (no passkey
+			// behind it: no one signs in with it) is the safe side.
+			if (claimed && (await stub.hasCredential(row.credentialId).catch(() => true)) === false) {
+				await releaseCredentials(deps.db, session.userId, [row.credentialId]);
+			}
 			throw error;
 		}
 		if (claimed && added.status !== "created") await releaseCredentials(deps.db, session.userId, [row.credentialId]);

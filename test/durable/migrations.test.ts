@@ -34,7 +34,19 @@ function schemaOf(sql: SqlStorage): string[] {
 
 /** Leaves the object's storage empty of our tables, as if it had never run this code. */
 function wipe(sql: SqlStorage): void {
-	for (const name of ["activity", "pending", "attempts", "schema_version", "session_failures"]) {
+	for (const name of [
+		"activity",
+		"pending",
+		"attempts",
+		"schema_version",
+		"session_failures",
+		"account",
+		"sessions",
+		"passkeys",
+		"totp_credentials",
+		"recovery_codes",
+		"used_challenges",
+	]) {
 		sql.exec(`DROP TABLE IF EXISTS ${name}`);
 	}
 }
@@ -61,7 +73,7 @@ function expectVersionOneDataKept(object: UserState, sql: SqlStorage): void {
 describe("UserState's schema versions", () => {
 	it("lists its versions in order, one step each, the newest being the schema version", () => {
 		expect(MIGRATIONS.map((step) => step.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
-		expect(SCHEMA_VERSION).toBe(2);
+		expect(SCHEMA_VERSION).toBe(3);
 	});
 
 	it("adopts an object made before versioning: its tables and data are kept, the activity log is added", async () => {
@@ -104,6 +116,42 @@ describe("UserState's schema versions", () => {
 			expect(opened.listActivity()).toEqual([
 				{ type: "passkey.added", at: expect.any(Number), client: "browser", device: "Chrome on macOS" },
 			]);
+		});
+	});
+
+	it("migrates an object at version 2 (the previous deploy's) to version 3: the account's tables join, its data is kept", async () => {
+		await runInDurableObject(freshObject(), (_, state) => {
+			const { sql } = state.storage;
+			wipe(sql);
+			// Made by the code that had versions 1 and 2: challenges, attempts and the activity log.
+			for (const step of MIGRATIONS.filter((s) => s.version <= 2)) step.up(sql);
+			sql.exec("CREATE TABLE schema_version (version INTEGER NOT NULL)");
+			sql.exec("INSERT INTO schema_version (version) VALUES (2)");
+			writeVersionOneData(sql);
+			sql.exec("INSERT INTO activity (type, at, method) VALUES ('sign_in', ?, 'password')", Date.now());
+			expect(schemaOf(sql).some((line) => line.includes("TABLE account"))).toBe(false);
+
+			const opened = new UserState(state, env);
+
+			expect(schemaVersion(sql)).toBe(3);
+			expectVersionOneDataKept(opened, sql);
+			expect(opened.listActivity().map((entry) => entry.type)).toEqual(["sign_in"]);
+			const created = opened.createAccount({
+				account: {
+					userId: "AAAAAAAAAAAAAAAAAAAAAA",
+					email: "migrated@example.com",
+					webauthnUserId: "handle",
+					externalId: null,
+					displayName: null,
+					passwordHash: "",
+					passwordSalt: "",
+					passwordIterations: 0,
+					trustedDeviceEpoch: 0,
+					createdAt: Date.now(),
+				},
+			});
+			expect(created).toBe(true);
+			expect(opened.inspect().account?.email).toBe("migrated@example.com");
 		});
 	});
 

@@ -169,7 +169,7 @@ export function passkeyCount(userId: string): Promise<number> {
 }
 
 export function sessionCount(userId: string, level: "partial" | "full"): Promise<number> {
-	return countRows("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ? AND level = ?", userId, level);
+	return countUserRows(userId, "SELECT COUNT(*) AS n FROM sessions WHERE level = ?", level);
 }
 
 /** Fixes the clock at `at` for the Worker and the Durable Object; restore with vi.restoreAllMocks(). */

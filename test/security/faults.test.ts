@@ -57,6 +57,11 @@ async function authenticatorCounts(userId: string) {
 	return row ?? { passkeys: 0, totp: 0, codes: 0 };
 }
 
+/** The user's credential ids in the directory. */
+async function claims(userId: string): Promise<number> {
+	return countRows("SELECT COUNT(*) AS n FROM credentials WHERE user_id = ?", userId);
+}
+
 /** A user with an authenticator has their ten recovery codes; one without has none. */
 async function expectWholeOrAbsent(userId: string): Promise<void> {
 	const counts = await authenticatorCounts(userId);
@@ -64,6 +69,8 @@ async function expectWholeOrAbsent(userId: string): Promise<void> {
 	expect({ userId, ...counts, whole: hasAuthenticator ? counts.codes === 10 : counts.codes === 0 }).toMatchObject({
 		whole: true,
 	});
+	// Every passkey has its claim in the directory (a claim without a passkey is allowed: it signs no one in).
+	expect(await claims(userId)).toBeGreaterThanOrEqual(counts.passkeys);
 }
 
 function expectUnavailable(response: ApiResponse<unknown>, context: string): void {
@@ -243,7 +250,7 @@ describe("every route under storage faults", () => {
 			status: 201,
 			check: async ({ user }) => expectWholeOrAbsent(user.id),
 		});
-		expect(calls).toContain("DO D1 batch");
+		expect(calls).toContain("DO completeRegistration");
 		// After all those faults the same user registers, and gets the first passkey's codes.
 		const user = (last as Plain).user;
 		expect(await authenticatorCounts(user.id)).toEqual({ passkeys: 0, totp: 0, codes: 0 });
@@ -340,7 +347,7 @@ describe("every route under storage faults", () => {
 			status: 201,
 			check: async ({ user }) => expectWholeOrAbsent(user.id),
 		});
-		expect(calls).toContain("DO D1 batch");
+		expect(calls).toContain("DO activateTotp");
 		await sweep<WithTotp>("totp verify", {
 			setup: () => userWithTotp(),
 			// The activation used this step: the next one is a fresh code.
@@ -443,7 +450,7 @@ describe("the user's Durable Object under a D1 outage", () => {
 	});
 });
 
-describe("the batch that stores a passkey with its first recovery codes", () => {
+describe("the object call that stores a passkey with its first recovery codes (after the directory's claim)", () => {
 	async function registerWithFault(user: TestUser, plan: FaultPlan) {
 		const options = await registrationOptions({ token: user.token });
 		const credential = await new SoftAuthenticator().createCredential(options);
@@ -454,12 +461,12 @@ describe("the batch that stores a passkey with its first recovery codes", () => 
 		);
 	}
 
-	/** The position of the batch among the calls of a registration. */
+	/** The position of the object's call among the calls of a registration. */
 	async function batchPosition(): Promise<number> {
 		const user = await signUp();
 		const plan = new FaultPlan();
 		expect((await registerWithFault(user, plan)).status).toBe(201);
-		const position = plan.calls.indexOf("DO D1 batch") + 1;
+		const position = plan.calls.indexOf("DO completeRegistration") + 1;
 		expect(position).toBeGreaterThan(0);
 		return position;
 	}
@@ -468,11 +475,13 @@ describe("the batch that stores a passkey with its first recovery codes", () => 
 		vi.spyOn(console, "error").mockImplementation(() => {});
 		const position = await batchPosition();
 		const user = await signUp();
-		for (const [name, kind] of D1_KINDS) {
+		for (const [name, kind] of DO_KINDS) {
 			const plan = new FaultPlan();
 			plan.reset(position, kind);
-			expectUnavailable(await registerWithFault(user, plan), `batch failing with ${name}`);
+			expectUnavailable(await registerWithFault(user, plan), `the object's call failing with ${name}`);
 			expect(await authenticatorCounts(user.id)).toEqual({ passkeys: 0, totp: 0, codes: 0 });
+			// The directory's claim was released: the credential id is free again.
+			expect(await claims(user.id)).toBe(0);
 		}
 		const again = await registerWithFault(user, new FaultPlan());
 		expect(again.status).toBe(201);
@@ -485,10 +494,12 @@ describe("the batch that stores a passkey with its first recovery codes", () => 
 		const position = await batchPosition();
 		const user = await signUp();
 		const plan = new FaultPlan();
-		plan.reset(position, D1_OUTAGES["network connection lost"]);
+		plan.reset(position, DURABLE_OBJECT_OUTAGES["network connection lost"]);
 		plan.afterRunning = true;
-		expectUnavailable(await registerWithFault(user, plan), "batch ran, then the connection was lost");
+		expectUnavailable(await registerWithFault(user, plan), "the object's call ran, then the connection was lost");
 		expect(await authenticatorCounts(user.id)).toEqual({ passkeys: 1, totp: 0, codes: 10 });
+		// The claim stays with the passkey it belongs to.
+		expect(await claims(user.id)).toBe(1);
 		// The codes were never shown: the user replaces them (a recent session may).
 		const list = await callWithFaults<{ passkeys: unknown[] }>(
 			new FaultPlan(),
@@ -539,7 +550,7 @@ describe("real bugs stay 500 internal_error", () => {
 				{ userId: probe.id },
 			);
 			const inside = new FaultPlan();
-			inside.reset(dry.calls.indexOf("DO D1 batch") + 1, bug);
+			inside.reset(dry.calls.indexOf("DO completeRegistration") + 1, bug);
 			const response = await callWithFaults(
 				inside,
 				request("POST", "/api/webauthn/register/complete/", { token: user.token, body: { credential } }),
@@ -547,6 +558,7 @@ describe("real bugs stay 500 internal_error", () => {
 			);
 			expectError(response, 500, "internal_error");
 			expect(await authenticatorCounts(user.id)).toEqual({ passkeys: 0, totp: 0, codes: 0 });
+			expect(await claims(user.id)).toBe(0);
 			expect(errors).toHaveBeenCalled();
 		},
 	);

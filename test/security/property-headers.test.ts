@@ -400,7 +400,7 @@ const cases: fc.Arbitrary<Case> = fc.record({
 
 // API.md: JSON is `application/json`, in any case, with `; name=value` parameters (RFC 9110: whitespace around the ";").
 const JSON_MEDIA_TYPE = /^application\/json(\s*;\s*[a-zA-Z0-9-]+=[^;]+)*$/i;
-const BEARER = /^Bearer\s+([A-Za-z0-9_-]+)\s*$/i;
+const BEARER = /^Bearer\s+([A-Za-z0-9_.-]+)\s*$/i;
 const UNSAFE = new Set(["POST", "PATCH", "DELETE"]);
 
 interface Sent {
