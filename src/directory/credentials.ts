@@ -1,6 +1,6 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { Db } from "../storage/db";
-import { credentials } from "../storage/schema";
+import { credentials, users } from "../storage/schema";
 
 // credential id → user, UNIQUE across all accounts. A claim comes before the
 // passkey is added to the user's object and is released if that fails, so a
@@ -26,12 +26,16 @@ export async function releaseCredentials(db: Db, userId: string, credentialIds: 
 		.where(and(eq(credentials.userId, userId), inArray(credentials.credentialId, credentialIds)));
 }
 
-/** The user a credential id belongs to, or null. */
-export async function credentialOwner(db: Db, credentialId: string): Promise<string | null> {
+/** The user a credential id belongs to, and whether their object has yet to take over their legacy rows; null: no one's. */
+export async function credentialOwner(
+	db: Db,
+	credentialId: string,
+): Promise<{ userId: string; legacy: boolean } | null> {
 	const row = await db
-		.select({ userId: credentials.userId })
+		.select({ userId: credentials.userId, legacy: users.legacy })
 		.from(credentials)
+		.innerJoin(users, eq(users.id, credentials.userId))
 		.where(eq(credentials.credentialId, credentialId))
 		.get();
-	return row?.userId ?? null;
+	return row ? { userId: row.userId, legacy: row.legacy === 1 } : null;
 }

@@ -21,7 +21,7 @@ export interface DirectoryEntry {
 
 /** The row for a new user: the legacy columns (storage/schema.ts) are left empty. */
 export function directoryRow(entry: DirectoryEntry): DirectoryRow {
-	return { ...entry, passwordHash: "", passwordSalt: "", passwordIterations: 0, trustedDeviceEpoch: 0 };
+	return { ...entry, passwordHash: "", passwordSalt: "", passwordIterations: 0, trustedDeviceEpoch: 0, legacy: 0 };
 }
 
 export function findUserByEmail(db: Db, email: string): Promise<DirectoryRow | undefined> {

@@ -69,6 +69,7 @@ import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-v
 import type { CeremonyCode } from "../services/second-factor";
 import { createDb, isUniqueViolation } from "../storage/db";
 import { type ActivityEntry, type ActivityRecord, insertActivity, readActivity } from "./activity";
+import { clearLegacyUser, readLegacyUser, writeLegacyUser } from "./legacy-import";
 import { migrate } from "./migrations";
 
 /** Per user (second factor), per login email (password), per client address (client_*, server_key). */
@@ -298,6 +299,24 @@ export class UserState extends DurableObject<Env> {
 		return readAccount(this.db) !== undefined;
 	}
 
+	/**
+	 * Takes over a user made before the per-user design (legacy-import.ts)
+	 * when this object has no account yet: one change at a time, so two first
+	 * uses import once. Says whether the object holds the account now.
+	 */
+	importLegacy(userId: string): Promise<boolean> {
+		if (readAccount(this.db)) return Promise.resolve(true);
+		return this.exclusive(async () => {
+			if (readAccount(this.db)) return true;
+			const db = createDb(this.env.DB);
+			const legacy = await readLegacyUser(db, userId);
+			if (!legacy) return false;
+			this.transaction(() => writeLegacyUser(this.db, legacy));
+			await clearLegacyUser(db, userId);
+			return true;
+		});
+	}
+
 	/** The account's identity, password and second factors, for a password check. */
 	accountForSignIn(): { account: AccountRow; counts: AuthenticatorCounts } | null {
 		const row = readAccount(this.db);
@@ -317,21 +336,25 @@ export class UserState extends DurableObject<Env> {
 		changes: { email?: string; displayName?: string | null },
 	): Promise<{ status: "updated"; account: AccountRow } | { status: "email_taken" } | { status: "not_found" }> {
 		return this.exclusive(async () => {
+			const db = createDb(this.env.DB);
 			let entry: Awaited<ReturnType<typeof updateUser>>;
 			try {
-				entry = await updateUser(createDb(this.env.DB), userId, changes);
+				entry = await updateUser(db, userId, changes);
 			} catch (error) {
 				if (isUniqueViolation(error)) return { status: "email_taken" as const };
 				throw error;
 			}
 			if (!entry) return { status: "not_found" as const };
 			const directory = entry;
-			return this.transaction(() => {
+			// A user made before the per-user design: their rows come over first.
+			const legacy = !readAccount(this.db) && directory.legacy === 1 ? await readLegacyUser(db, userId) : null;
+			const result = this.transaction(() => {
 				const profile = {
 					email: directory.email,
 					externalId: directory.externalId,
 					displayName: directory.displayName,
 				};
+				if (legacy) writeLegacyUser(this.db, legacy);
 				if (!readAccount(this.db)) {
 					writeAccount(this.db, {
 						userId,
@@ -348,6 +371,8 @@ export class UserState extends DurableObject<Env> {
 				if (!account) throw new Error("the account vanished inside its own transaction");
 				return { status: "updated" as const, account };
 			});
+			if (legacy) await clearLegacyUser(db, userId);
+			return result;
 		});
 	}
 

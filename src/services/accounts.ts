@@ -224,7 +224,10 @@ async function checkPassword(
 	}
 	// The directory says whose email it is; the user's object holds the password.
 	const entry = await findUserByEmail(deps.db, email);
-	const found = entry ? await userStateFor(deps.userState, entry.id).accountForSignIn() : null;
+	const stub = entry ? userStateFor(deps.userState, entry.id) : null;
+	// A user made before the per-user design: their object takes over their rows first (once).
+	if (entry?.legacy === 1 && stub) await stub.importLegacy(entry.id);
+	const found = stub ? await stub.accountForSignIn() : null;
 	// A user with no password here (server API) is checked against the dummy
 	// too: the same time, the same answer, whatever was typed.
 	const user = found && !hasNoPassword(found.account) ? found : null;

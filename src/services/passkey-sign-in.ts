@@ -106,9 +106,12 @@ export async function signInWithPasskey(
 		if (!spelled) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
 		// The credential's user, from the directory (one read); an unknown
 		// credential is refused before any object is asked.
-		const userId = await credentialOwner(deps.db, inspected.credentialId);
-		if (userId === null) throw new CeremonyFailure("verification_failed", "unknown_credential");
+		const owner = await credentialOwner(deps.db, inspected.credentialId);
+		if (owner === null) throw new CeremonyFailure("verification_failed", "unknown_credential");
+		const { userId } = owner;
 		const stub = userStateFor(deps.userState, userId);
+		// A user made before the per-user design: their object takes over their rows first (once).
+		if (owner.legacy) await stub.importLegacy(userId);
 		const found = await stub.beginSignIn(spelled.canonical, expiresAt, inspected.credentialId, now);
 		if (!found.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
 		if (!spelled.isCanonical) throw new CeremonyFailure("verification_failed", "challenge_not_canonical");

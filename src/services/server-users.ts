@@ -64,9 +64,14 @@ function linked(user: DirectoryRow | undefined): (DirectoryRow & { externalId: s
 	return user && user.externalId !== null ? (user as DirectoryRow & { externalId: string }) : undefined;
 }
 
-async function requireUser(db: Db, externalId: string): Promise<DirectoryRow & { externalId: string }> {
-	const user = linked(await findUserByExternalId(db, externalId));
+/** The linked user; one made before the per-user design has their object take over their rows first (once). */
+async function requireUser(
+	deps: Pick<ServerDeps, "db" | "userState">,
+	externalId: string,
+): Promise<DirectoryRow & { externalId: string }> {
+	const user = linked(await findUserByExternalId(deps.db, externalId));
 	if (!user) throw new ApiError("not_found");
+	if (user.legacy === 1) await userStateFor(deps.userState, user.id).importLegacy(user.id);
 	return user;
 }
 
@@ -145,7 +150,7 @@ export interface ServerUserDetails {
 
 /** GET: what support staff need to help the user; nothing secret (no code, no token, no TOTP secret). */
 export async function describeServerUser(deps: ServerDeps, externalId: string): Promise<ServerUserDetails> {
-	const user = await requireUser(deps.db, externalId);
+	const user = await requireUser(deps, externalId);
 	const overview = await userStateFor(deps.userState, user.id).overview(clock.now(), deps.config.sessionMaxAge);
 	if (!overview) throw new ApiError("not_found");
 	return {
@@ -185,7 +190,7 @@ export async function createServerSession(
 	externalId: string,
 	input: { level: SessionLevel; amr: VouchedMethod[] },
 ): Promise<{ issued: IssuedSession; view: SessionView }> {
-	const user = await requireUser(deps.db, externalId);
+	const user = await requireUser(deps, externalId);
 	const stub = userStateFor(deps.userState, user.id);
 	const counts = await stub.counts();
 	// A `partial` request says "the app checked a first factor only": for a user
@@ -214,7 +219,7 @@ export async function createServerSession(
 
 /** DELETE …/sessions: every session of the user ends (their password changed at the app, say). */
 export async function revokeServerSessions(deps: ServerDeps, externalId: string): Promise<number> {
-	const user = await requireUser(deps.db, externalId);
+	const user = await requireUser(deps, externalId);
 	const revoked = await revokeAllSessions(deps.userState, user.id);
 	emitSecurityEvent(deps, { type: "sessions.revoked", userId: user.id, data: { method: "server" } });
 	return revoked;
@@ -226,7 +231,7 @@ export async function revokeServerSessions(deps: ServerDeps, externalId: string)
  * one batch through the user's object (durable/user-state.ts).
  */
 export async function resetServerUserSecondFactors(deps: ServerDeps, externalId: string): Promise<number> {
-	const user = await requireUser(deps.db, externalId);
+	const user = await requireUser(deps, externalId);
 	const removed = await userStateFor(deps.userState, user.id).resetSecondFactors();
 	// The passkeys are gone from the object; their directory claims go after them.
 	await releaseCredentials(deps.db, user.id, removed.credentialIds);

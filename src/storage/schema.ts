@@ -28,6 +28,12 @@ export const users = sqliteTable("users", {
 	displayName: text("display_name"),
 	/** Legacy (see above): the epoch now lives in the user's object. */
 	trustedDeviceEpoch: integer("trusted_device_epoch").notNull().default(0),
+	/**
+	 * 1 for a user made before migration 0007, whose security state is still in
+	 * the legacy tables until their object takes it over (durable/legacy-import.ts,
+	 * which sets 0); 0 for every user made since.
+	 */
+	legacy: integer("legacy").notNull().default(0),
 });
 
 /**
