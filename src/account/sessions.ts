@@ -1,6 +1,8 @@
 import { and, desc, eq, gt, lte, ne } from "drizzle-orm";
 import type { AccountDb } from "./db";
-import { type SessionRow, sessions } from "./schema";
+import { readAccount } from "./profile";
+import { type AccountRow, type SessionRow, sessions } from "./schema";
+import { type SessionRefusal, type SessionRequirement, sessionRefusal } from "./session-gate";
 
 // The user's sessions, inside their object. Every function runs inside the
 // caller's transactionSync: a check and the write it guards have no await
@@ -170,4 +172,28 @@ export function touchSession(db: AccountDb, id: string, lastUsedAt: number, expi
 		.set({ lastUsedAt, ...(expiresAt === undefined ? {} : { expiresAt }) })
 		.where(eq(sessions.id, id))
 		.run();
+}
+
+/** What a ceremony's call brings for its session check (account/session-gate.ts). */
+export interface SessionGate {
+	/** The hash of the request's token (services/sessions.ts hashToken). */
+	tokenHash: string;
+	requirement: SessionRequirement;
+	/** A cookie request from a foreign origin, as the Worker judged its headers. */
+	csrf: boolean;
+	/** The absolute lifetime (SESSION_MAX_AGE_DAYS). */
+	maxAge: number;
+	now: number;
+}
+
+/** The session check of a ceremony, in its own transaction: the first refusal, or the session and its account. */
+export function gateSession(
+	db: AccountDb,
+	gate: SessionGate,
+): { refusal: SessionRefusal } | { refusal: null; session: SessionRow; account: AccountRow } {
+	const session = findLiveSession(db, gate.tokenHash, gate.now, gate.maxAge) ?? null;
+	const account = readAccount(db);
+	const refusal = sessionRefusal(account ? session : null, gate.requirement, gate.csrf, gate.now);
+	if (refusal || !session || !account) return { refusal: refusal ?? "not_authenticated" };
+	return { refusal: null, session, account };
 }

@@ -77,23 +77,25 @@ const DEVICE_MAX = 64;
  * any older than ACTIVITY_MAX_AGE, however often it is written.
  */
 export function insertActivity(storage: DurableObjectStorage, record: ActivityRecord, now: number): void {
+	storage.transactionSync(() => writeActivity(storage.sql, record, now));
+}
+
+/** The insert and its bounds, inside the caller's transaction (a ceremony writes its entry with its outcome). */
+export function writeActivity(sql: SqlStorage, record: ActivityRecord, now: number): void {
 	if (!KNOWN_TYPES.has(record.type)) throw new Error("activity: unknown type");
-	const { sql } = storage;
-	storage.transactionSync(() => {
-		sql.exec(
-			"INSERT INTO activity (type, at, method, client, device) VALUES (?, ?, ?, ?, ?)",
-			record.type,
-			record.at,
-			record.method ?? null,
-			record.client ?? null,
-			record.device?.slice(0, DEVICE_MAX) ?? null,
-		);
-		sql.exec("DELETE FROM activity WHERE at <= ?", now - ACTIVITY_MAX_AGE);
-		sql.exec(
-			"DELETE FROM activity WHERE id IN (SELECT id FROM activity ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?)",
-			ACTIVITY_LIMIT,
-		);
-	});
+	sql.exec(
+		"INSERT INTO activity (type, at, method, client, device) VALUES (?, ?, ?, ?, ?)",
+		record.type,
+		record.at,
+		record.method ?? null,
+		record.client ?? null,
+		record.device?.slice(0, DEVICE_MAX) ?? null,
+	);
+	sql.exec("DELETE FROM activity WHERE at <= ?", now - ACTIVITY_MAX_AGE);
+	sql.exec(
+		"DELETE FROM activity WHERE id IN (SELECT id FROM activity ORDER BY at DESC, id DESC LIMIT -1 OFFSET ?)",
+		ACTIVITY_LIMIT,
+	);
 }
 
 /** Newest first, within the bounds as of `now` (an old entry is not shown just because nothing newer came). */

@@ -1,18 +1,43 @@
 import { DurableObject } from "cloudflare:workers";
 import { eq, lte } from "drizzle-orm";
+import { countAttempt, forgetOldAttempts, lockState, takeBackAttempt } from "../account/attempts";
 import {
 	type AuthenticatorCounts,
+	addAuthenticator,
 	countAuthenticators,
-	isFirstAuthenticator,
 	mayRemoveAuthenticator,
 } from "../account/authenticators";
+import { deletePending, peekPending, putPending, takePending } from "../account/challenges";
 import { type AccountDb, accountDb } from "../account/db";
+import {
+	beginRegistration,
+	completeRegistration,
+	type RegistrationInput,
+	type RegistrationOptionsInput,
+	type RegistrationOptionsOutcome,
+	type RegistrationOutcome,
+} from "../account/passkey-registration";
+import {
+	type AssertionOptionsInput,
+	type AssertionOptionsOutcome,
+	beginAssertionOptions,
+	beginPasskeyVerify,
+	completePasskeyVerify,
+	type PasskeyVerifyInput,
+	type PasskeyVerifyOutcome,
+} from "../account/passkey-second-factor";
+import {
+	beginPasskeySignIn,
+	completePasskeySignIn,
+	type PasskeySignInInput,
+	type PasskeySignInOutcome,
+	USED_CHALLENGE_GRACE_MS,
+} from "../account/passkey-sign-in";
 import {
 	deletePasskey,
 	findPasskeyByCredentialId,
 	listPasskeys,
 	type PasskeyUse,
-	recordPasskeyUse,
 	renamePasskey,
 } from "../account/passkeys";
 import {
@@ -47,7 +72,6 @@ import {
 	deleteOtherSessions,
 	deleteSession,
 	deleteSessionByPublicId,
-	endSetupRequired,
 	findLiveSession,
 	insertSession,
 	listLiveSessions,
@@ -64,10 +88,11 @@ import type { Env } from "../env";
 import type { AmrRecord } from "../lib/amr";
 import { clock } from "../lib/clock";
 import { errorForRpc } from "../lib/faults";
-import { checkRegistrationClaim, type RegistrationClaim } from "../services/passkey-registration";
-import { checkAssertionClaim, type SignedAssertion } from "../services/passkey-verification";
-import type { CeremonyCode } from "../services/second-factor";
 import { createDb, isUniqueViolation } from "../storage/db";
+import { verifyAssertion } from "../webauthn/assertion";
+import type { KnownFailure } from "../webauthn/ceremony-failure";
+import { CeremonyFailure } from "../webauthn/ceremony-failure";
+import { inspectAssertion } from "../webauthn/inspect";
 import { type ActivityEntry, type ActivityRecord, insertActivity, readActivity } from "./activity";
 import { clearLegacyUser, readLegacyUser, writeLegacyUser } from "./legacy-import";
 import { migrate } from "./migrations";
@@ -85,12 +110,6 @@ export type AttemptStart =
 	| { locked: true; retryAfterSeconds: number }
 	/** `fillsLimit`: this attempt is the one that reaches the limit if it fails. */
 	| { locked: false; attemptId: string; fillsLimit: boolean };
-
-/** A failure the Worker found before asking the object (a bad signature, a wrong code). */
-export interface KnownFailure {
-	code: CeremonyCode;
-	reason: string;
-}
 
 /** Who the user is, as a session carries it. */
 export interface AccountIdentity {
@@ -112,19 +131,16 @@ export interface ResolvedRow {
 
 /**
  * What a passed second factor spends, described as data (the object builds
- * the statements): a recovery code (its stored hash), a TOTP time step, or
- * a passkey's use (its sign count, conditional on the count read).
+ * the statements): a recovery code (matched among the candidates here), or
+ * a TOTP time step. (A passkey's is verifyPasskey's, in one call too.)
  */
 export type FactorUse =
 	| { kind: "recovery_code"; candidates: string[] }
-	| { kind: "totp_step"; step: number; sealed: { read: string; store: string } }
-	| { kind: "passkey"; use: PasskeyUse };
+	| { kind: "totp_step"; step: number; sealed: { read: string; store: string } };
 
 export interface SecondFactorInput extends AttemptLimit {
 	now: number;
 	sessionId: string;
-	/** The pending challenge this attempt consumes, success or failure, and what the response signed. */
-	challenge?: { key: string; signed: SignedAssertion };
 	/** Set when the Worker's own checks already failed. */
 	failure?: KnownFailure;
 	/** What the attempt spends and how the session changes if it passes. */
@@ -150,11 +166,6 @@ export interface SetupEnded {
 	upgraded: boolean;
 	othersEnded: number;
 }
-
-export type RegistrationOutcome =
-	| ({ status: "created"; passkey: PasskeyRow; codesGiven: boolean } & SetupEnded)
-	| { status: "credential_exists" }
-	| { status: "refused"; code: "challenge_expired" | "verification_failed"; reason: string };
 
 export type TotpActivated = ({ status: "created"; codesGiven: boolean } & SetupEnded) | { status: "already_enabled" };
 
@@ -186,10 +197,6 @@ export interface SignInCandidate {
 	identity: AccountIdentity | undefined;
 	counts: AuthenticatorCounts;
 }
-
-// A used sign-in challenge is kept a minute past its expiry: a Worker whose
-// clock runs behind must still find the use of a challenge it would accept.
-const USED_CHALLENGE_GRACE_MS = 60_000;
 
 function identityOf(row: AccountRow): AccountIdentity {
 	return { userId: row.userId, email: row.email, externalId: row.externalId, webauthnUserId: row.webauthnUserId };
@@ -547,34 +554,27 @@ export class UserState extends DurableObject<Env> {
 
 	/** Stores a challenge (or a pending TOTP secret) under its key, replacing an earlier one. */
 	putPending(key: string, value: string, expiresAt: number): void {
-		this.sql.exec("INSERT OR REPLACE INTO pending (key, value, expires_at) VALUES (?, ?, ?)", key, value, expiresAt);
+		putPending(this.sql, key, value, expiresAt);
 	}
 
 	/** Check-and-consume in one synchronous step: whoever takes it first has it. */
 	takePending(key: string, now: number): string | null {
-		const rows = this.sql
-			.exec<{ value: string; expires_at: number }>("DELETE FROM pending WHERE key = ? RETURNING value, expires_at", key)
-			.toArray();
-		const row = rows[0];
-		return row && row.expires_at > now ? row.value : null;
+		return takePending(this.sql, key, now);
 	}
 
 	/** Reads without consuming (TOTP activation keeps the secret until a code matches). */
 	peekPending(key: string, now: number): string | null {
-		const row = this.sql
-			.exec<{ value: string; expires_at: number }>("SELECT value, expires_at FROM pending WHERE key = ?", key)
-			.toArray()[0];
-		return row && row.expires_at > now ? row.value : null;
+		return peekPending(this.sql, key, now);
 	}
 
 	deletePending(key: string): void {
-		this.sql.exec("DELETE FROM pending WHERE key = ?", key);
+		deletePending(this.sql, key);
 	}
 
 	/** Whether the limiter is closed now; reserves nothing. */
 	attemptStatus(limit: AttemptLimit & { now: number }): { locked: boolean; retryAfterSeconds: number } {
-		this.forgetOldAttempts(limit);
-		return this.lockState(limit);
+		forgetOldAttempts(this.sql, limit, limit.now);
+		return lockState(this.sql, limit, limit.now);
 	}
 
 	/**
@@ -584,17 +584,18 @@ export class UserState extends DurableObject<Env> {
 	 * `succeedAttempt` takes the reservation back when the password matches.
 	 */
 	beginAttempt(limit: AttemptLimit & { now: number }): AttemptStart {
-		this.forgetOldAttempts(limit);
-		const state = this.lockState(limit);
-		if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
-		const attemptId = crypto.randomUUID();
-		this.sql.exec("INSERT INTO attempts (id, scope, at) VALUES (?, ?, ?)", attemptId, limit.scope, limit.now);
-		return { locked: false, attemptId, fillsLimit: this.lockState(limit).locked };
+		return this.ctx.storage.transactionSync((): AttemptStart => {
+			forgetOldAttempts(this.sql, limit, limit.now);
+			const state = lockState(this.sql, limit, limit.now);
+			if (state.locked) return { locked: true, retryAfterSeconds: state.retryAfterSeconds };
+			const attemptId = countAttempt(this.sql, limit.scope, limit.now);
+			return { locked: false, attemptId, fillsLimit: lockState(this.sql, limit, limit.now).locked };
+		});
 	}
 
 	/** A passed check is not a failure; other failures stay counted. */
 	succeedAttempt(attemptId: string): void {
-		this.sql.exec("DELETE FROM attempts WHERE id = ?", attemptId);
+		takeBackAttempt(this.sql, attemptId);
 	}
 
 	/**
@@ -608,15 +609,10 @@ export class UserState extends DurableObject<Env> {
 	 */
 	secondFactor(input: SecondFactorInput): SecondFactorOutcome {
 		return this.transaction((): SecondFactorOutcome => {
-			this.forgetOldAttempts(input);
-			const state = this.lockState(input);
+			forgetOldAttempts(this.sql, input, input.now);
+			const state = lockState(this.sql, input, input.now);
 			if (state.locked) return { outcome: "locked", retryAfterSeconds: state.retryAfterSeconds };
 			let failure = input.failure;
-			if (input.challenge) {
-				const pending = this.takePending(input.challenge.key, input.now);
-				// An unknown challenge is the first reason, whatever else is wrong.
-				failure = checkAssertionClaim(pending, input.challenge.signed) ?? failure;
-			}
 			let use: SingleUse | undefined;
 			if (!failure && input.use?.kind === "recovery_code") {
 				const hash = findUnusedRecoveryCode(this.db, input.use.candidates);
@@ -632,21 +628,10 @@ export class UserState extends DurableObject<Env> {
 			if (failure) {
 				// Counted toward the user's limit only: a partial session is not
 				// ended by it (API.md), its verify routes answer 429 until the window passes.
-				this.sql.exec(
-					"INSERT INTO attempts (id, scope, session_id, at) VALUES (?, ?, ?, ?)",
-					crypto.randomUUID(),
-					input.scope,
-					input.sessionId,
-					input.now,
-				);
-				return { outcome: "failed", failure, limitReached: this.lockState(input).locked };
+				countAttempt(this.sql, input.scope, input.now, input.sessionId);
+				return { outcome: "failed", failure, limitReached: lockState(this.sql, input, input.now).locked };
 			}
 			if (input.use?.kind === "totp_step") use = totpStepUse(this.db, input.use.step, input.now, input.use.sealed);
-			if (input.use?.kind === "passkey") {
-				// Its challenge, taken above, already made the attempt single; the
-				// count condition refuses a clone racing with the same counter.
-				if (!recordPasskeyUse(this.db, input.use.use)) return { outcome: "lost", reason: "concurrent_use" };
-			}
 			const codesLeft = () => countAuthenticators(this.db).unusedRecoveryCodes;
 			if (input.next) {
 				const upgraded = upgradeSession(this.db, input.sessionId, input.next, use);
@@ -674,36 +659,57 @@ export class UserState extends DurableObject<Env> {
 
 	// ——— authenticators ———
 
+	/** Registration options: the session checked, the challenge stored, the passkeys read, in one call (account/passkey-registration.ts). */
+	registrationOptions(input: RegistrationOptionsInput): RegistrationOptionsOutcome {
+		return this.transaction(() => beginRegistration(this.db, this.sql, input));
+	}
+
 	/**
-	 * The end of a registration in one call and one transaction: the pending
-	 * challenge is taken (check-and-consume), the verified response's claim
-	 * is held against it, and only then is the passkey added, with ten codes
-	 * if it is the user's first authenticator, the setup_required sessions
-	 * ended when asked, and the trusted devices ended.
+	 * The end of a registration in one call and one transaction: the session
+	 * checked, the challenge taken (check-and-consume), the verified
+	 * response's claim held against it, and only then the passkey added, with
+	 * ten codes if it is the user's first authenticator, the setup_required
+	 * sessions ended when asked, the trusted devices ended and the activity
+	 * written (account/passkey-registration.ts).
 	 */
-	completeRegistration(input: {
-		challengeKey: string;
-		claim: RegistrationClaim & { passwordRecent: boolean };
-		passkey: PasskeyRow;
-		firstCodeHashes: string[];
-		now: number;
-		setup?: { upgrade?: SetupUpgrade };
-		/** The directory holds the credential id for an account already (claimCredential refused it). */
-		credentialTaken?: boolean;
-	}): RegistrationOutcome {
-		return this.transaction((): RegistrationOutcome => {
-			const check = checkRegistrationClaim(this.takePending(input.challengeKey, input.now), input.claim);
-			if (!check.accepted) return { status: "refused", code: check.code, reason: check.reason };
-			if (!readAccount(this.db)) return { status: "refused", code: "challenge_expired", reason: "challenge_unknown" };
-			if (input.credentialTaken || findPasskeyByCredentialId(this.db, input.passkey.credentialId)) {
-				return { status: "credential_exists" };
-			}
-			const passkey = { ...input.passkey, passwordless: check.passwordless };
-			const added = this.addAuthenticator(input.firstCodeHashes, input.now, input.setup, () => {
-				this.db.insert(passkeys).values(passkey).run();
+	registerPasskey(input: RegistrationInput): RegistrationOutcome {
+		return this.transaction(() => completeRegistration(this.db, this.sql, input));
+	}
+
+	/** The options of a passkey second factor: the session checked, the challenge stored, in one call. */
+	assertionOptions(input: AssertionOptionsInput): AssertionOptionsOutcome {
+		return this.transaction(() => beginAssertionOptions(this.db, this.sql, input));
+	}
+
+	/**
+	 * The passkey second factor (or a reauthentication with a passkey) in one
+	 * call (account/passkey-second-factor.ts): the session and the limit
+	 * checked, the attempt counted, the challenge taken, the assertion
+	 * verified here, then the sign count, the session and the activity entry.
+	 */
+	async verifyPasskey(input: PasskeyVerifyInput): Promise<PasskeyVerifyOutcome> {
+		const begun = this.transaction(() => beginPasskeyVerify(this.db, this.sql, input));
+		if (begun.status !== "verify") return begun;
+		const inspected = inspectAssertion(input.response);
+		let use: PasskeyUse;
+		try {
+			use = await verifyAssertion(begun.passkey, input.response, inspected, input.signed.challenge, {
+				requireUserVerification: false,
+				config: input.rules,
 			});
-			return { status: "created", passkey, ...added };
-		});
+		} catch (error) {
+			if (!(error instanceof CeremonyFailure)) throw error;
+			// Counted: the attempt stays as the failure it was counted as.
+			return {
+				status: "failed",
+				failure: { code: error.code, reason: error.reason },
+				limitReached: begun.fillsLimit,
+				account: begun.account,
+			};
+		}
+		return this.transaction(() =>
+			completePasskeyVerify(this.db, this.sql, input, begun, use, inspected.authData.flags.uv),
+		);
 	}
 
 	/** One TOTP per user: a second is refused. */
@@ -715,7 +721,7 @@ export class UserState extends DurableObject<Env> {
 	): TotpActivated {
 		return this.transaction((): TotpActivated => {
 			if (findTotp(this.db)) return { status: "already_enabled" };
-			const added = this.addAuthenticator(firstCodeHashes, now, setup, () => {
+			const added = addAuthenticator(this.db, totp.userId, firstCodeHashes, now, setup, () => {
 				this.db
 					.insert(totpCredentials)
 					.values({ userId: totp.userId, secretCiphertext: totp.secretCiphertext, lastStep: totp.step, createdAt: now })
@@ -723,27 +729,6 @@ export class UserState extends DurableObject<Env> {
 			});
 			return { status: "created", ...added };
 		});
-	}
-
-	/**
-	 * Adds an authenticator (inside the caller's transaction): with ten
-	 * codes when it is the user's first (the Worker made them; only their
-	 * hashes are here), ending the setup_required sessions when asked, and
-	 * ending the trusted devices.
-	 */
-	private addAuthenticator(
-		firstCodeHashes: string[],
-		now: number,
-		setup: { upgrade?: SetupUpgrade } | undefined,
-		insert: () => void,
-	): { codesGiven: boolean } & SetupEnded {
-		const first = isFirstAuthenticator(countAuthenticators(this.db));
-		insert();
-		const userId = readAccount(this.db)?.userId ?? "";
-		if (first) replaceRecoveryCodes(this.db, userId, firstCodeHashes, now);
-		const ended = setup ? endSetupRequired(this.db, setup.upgrade) : { upgraded: false, othersEnded: 0 };
-		endTrustedDevices(this.db);
-		return { codesGiven: first, ...ended };
 	}
 
 	/** Whether the user has a passkey with this credential id (a registration whose answer was lost asks). */
@@ -828,43 +813,28 @@ export class UserState extends DurableObject<Env> {
 	// ——— passwordless sign-in ———
 
 	/**
-	 * The first step of a passwordless sign-in with one of this user's
-	 * passkeys: records the challenge as used (its primary key lets that
-	 * happen once per user) and reads the passkey, the user and their counts.
+	 * A passwordless sign-in with one of this user's passkeys, in one call
+	 * (account/passkey-sign-in.ts): the challenge's use recorded, the passkey
+	 * and user handle matched, the assertion verified here, then the sign
+	 * count, the session and the activity entry written together.
 	 */
-	beginSignIn(challenge: string, expiresAt: number, credentialId: string, now: number): SignInCandidate {
-		return this.transaction((): SignInCandidate => {
-			this.db
-				.delete(usedChallenges)
-				.where(lte(usedChallenges.expiresAt, now - USED_CHALLENGE_GRACE_MS))
-				.run();
-			const inserted = this.db
-				.insert(usedChallenges)
-				.values({ challenge, expiresAt })
-				.onConflictDoNothing()
-				.returning({ challenge: usedChallenges.challenge })
-				.all();
-			const row = readAccount(this.db);
-			return {
-				first: inserted.length === 1,
-				passkey: findPasskeyByCredentialId(this.db, credentialId),
-				identity: row ? identityOf(row) : undefined,
-				counts: countAuthenticators(this.db),
-			};
-		});
-	}
-
-	/**
-	 * The last step: the passkey's use recorded on condition of the count read
-	 * in the first, and the session written only if it was: of two assertions
-	 * racing with one count, one gets a session.
-	 */
-	completeSignIn(use: PasskeyUse, session: SessionRow): boolean {
-		return this.transaction(() => {
-			if (!recordPasskeyUse(this.db, use)) return false;
-			insertSession(this.db, session);
-			return true;
-		});
+	async signInWithPasskey(input: PasskeySignInInput): Promise<PasskeySignInOutcome> {
+		const begun = this.transaction(() => beginPasskeySignIn(this.db, input));
+		if (begun.status === "refused") return begun;
+		const inspected = inspectAssertion(input.response);
+		let use: PasskeyUse;
+		try {
+			use = await verifyAssertion(begun.passkey, input.response, inspected, input.presented, {
+				requireUserVerification: true,
+				config: input.rules,
+			});
+		} catch (error) {
+			if (error instanceof CeremonyFailure) return { status: "refused", code: error.code, reason: error.reason };
+			throw error;
+		}
+		return this.transaction(() =>
+			completePasskeySignIn(this.db, this.sql, input, begun.passkey, use, inspected.authData.flags.uv),
+		);
 	}
 
 	// ——— diagnostics (tests, tools) ———
@@ -884,26 +854,5 @@ export class UserState extends DurableObject<Env> {
 			totp: findTotp(this.db) ?? null,
 			recoveryCodes: this.db.select().from(recoveryCodes).all(),
 		};
-	}
-
-	private forgetOldAttempts(limit: AttemptLimit & { now: number }): void {
-		this.sql.exec("DELETE FROM attempts WHERE scope = ? AND at <= ?", limit.scope, limit.now - limit.windowMs);
-		this.sql.exec("DELETE FROM pending WHERE expires_at <= ?", limit.now);
-	}
-
-	private lockState(limit: AttemptLimit & { now: number }): { locked: boolean; retryAfterSeconds: number } {
-		const rows = this.sql
-			.exec<{ at: number }>(
-				"SELECT at FROM attempts WHERE scope = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
-				limit.scope,
-				limit.now - limit.windowMs,
-				limit.limit - 1,
-			)
-			.toArray();
-		const oldestCounted = rows[0];
-		if (!oldestCounted) return { locked: false, retryAfterSeconds: 0 };
-		// Locked until the attempt that completed the count leaves the window.
-		const retryAfterMs = oldestCounted.at + limit.windowMs - limit.now;
-		return { locked: true, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 	}
 }

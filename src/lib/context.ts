@@ -1,5 +1,6 @@
 import type { AuthenticatorCounts } from "../account/authenticators";
 import type { TotpRow } from "../account/schema";
+import type { SessionRequirement } from "../account/session-gate";
 import type { Env } from "../env";
 import type { AuthenticatedSession, UserPasskeys } from "../services/sessions";
 import type { Db } from "../storage/db";
@@ -18,6 +19,18 @@ export interface Auth {
 	counts: AuthenticatorCounts;
 }
 
+/** A session whose checks run in the ceremony's own call of the user's object (lib/middleware.ts deferSession). */
+export interface DeferredSession {
+	token: string;
+	tokenHash: string;
+	userId: string;
+	client: ClientKind;
+	requirement: SessionRequirement;
+	/** A cookie request from a foreign origin: refused (403) after the session is found live. */
+	csrf: boolean;
+	gate?: "webauthn";
+}
+
 export interface AppEnv {
 	Bindings: Env;
 	Variables: {
@@ -27,6 +40,7 @@ export interface AppEnv {
 		db: Db;
 		metrics: Metrics;
 		auth: Auth;
+		deferred: DeferredSession;
 		/** The name of the server key a server API request authenticated with (routes/server-auth.ts). */
 		serverKey: string;
 	};

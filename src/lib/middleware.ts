@@ -1,7 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
-import { isRecent, recordSessionUse, resolveSession, type SessionLevel } from "../services/sessions";
+import { type SessionRequirement as GateRequirement, sessionRefusal } from "../account/session-gate";
+import { userStateFor } from "../durable/stubs";
+import { SECOND_FACTOR_LIMIT } from "../services/limits";
+import { rateLimited } from "../services/second-factor";
+import { hashToken, recordSessionUse, resolveSession, tokenUser } from "../services/sessions";
 import { createDb } from "../storage/db";
+import { clock } from "./clock";
 import { readConfig } from "./config";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
@@ -107,49 +112,49 @@ function bearerToken(c: Context<AppEnv>): string | null | undefined {
 	return match?.[1] ?? null;
 }
 
-export interface SessionRequirement {
-	/**
-	 * "any": any live session (session, logout); "2fa": partial or full (the
-	 * second-factor routes); "setup": full or setup_required (adding a passkey
-	 * or TOTP); "full": only a full session.
-	 */
-	level: "any" | "2fa" | "setup" | "full";
-	recent?: boolean;
+export interface SessionRequirement extends GateRequirement {
 	/** Read the user's passkeys with the session, in the same round trip (c.var.auth.userPasskeys). */
 	withPasskeys?: boolean;
 	/** Read the user's TOTP row with the session (c.var.auth.totp). */
 	withTotp?: boolean;
 }
 
+/** The request's session token and kind, checked for form only (no storage): null when it has none that can be one. */
+function presentedToken(c: Context<AppEnv>): { token: string; client: ClientKind } | null {
+	clearLegacySessionCookie(c);
+	const bearer = bearerToken(c);
+	if (bearer === null || sessionCookieCount(c) > 1) return null;
+	const token = bearer ?? getCookie(c, SESSION_COOKIE);
+	if (!token) return null;
+	return { token, client: bearer ? "app" : "browser" };
+}
+
+/** A cookie rides along on cross-site requests; a bearer token cannot. */
+function isCsrf(c: Context<AppEnv>, client: ClientKind): boolean {
+	return client === "browser" && (isCrossSite(c) || (UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)));
+}
+
 /**
  * Authenticates the request and applies, in API.md's order: session present
  * (401) → Origin (or a cross-site Sec-Fetch-Site) of a cookie request (403
  * csrf_failed) → level (403 mfa_required) → recent authentication (401
- * reauthentication_required); then slides the session's expiry when it is due.
- * Nothing before these checks pass writes anything.
+ * reauthentication_required), one rule (account/session-gate.ts); then
+ * slides the session's expiry when it is due. Nothing before these checks
+ * pass writes anything.
  */
 export function requireSession(requirement: SessionRequirement): MiddlewareHandler<AppEnv> {
 	return async function requireSession(c, next) {
-		clearLegacySessionCookie(c);
-		const bearer = bearerToken(c);
-		if (bearer === null || sessionCookieCount(c) > 1) throw new ApiError("not_authenticated");
-		const client: ClientKind = bearer ? "app" : "browser";
-		const token = bearer ?? getCookie(c, SESSION_COOKIE);
-		const resolved = token
-			? await resolveSession(c.env.USER_STATE, token, {
-					withPasskeys: requirement.withPasskeys === true,
-					withTotp: requirement.withTotp === true,
-					maxAge: c.var.config.sessionMaxAge,
-				})
-			: null;
-		if (!token || !resolved) throw new ApiError("not_authenticated");
+		const presented = presentedToken(c);
+		if (!presented) throw new ApiError("not_authenticated");
+		const { token, client } = presented;
+		const resolved = await resolveSession(c.env.USER_STATE, token, {
+			withPasskeys: requirement.withPasskeys === true,
+			withTotp: requirement.withTotp === true,
+			maxAge: c.var.config.sessionMaxAge,
+		});
+		const refusal = sessionRefusal(resolved?.session ?? null, requirement, isCsrf(c, client), clock.now());
+		if (refusal || !resolved) throw new ApiError(refusal ?? "not_authenticated");
 		const { session } = resolved;
-		// A cookie rides along on cross-site requests; a bearer token cannot.
-		if (client === "browser" && (isCrossSite(c) || (UNSAFE_METHODS.has(c.req.method) && !isAllowedOrigin(c)))) {
-			throw new ApiError("csrf_failed");
-		}
-		assertLevel(requirement.level, session.level);
-		if (requirement.recent && !isRecent(session)) throw new ApiError("reauthentication_required");
 		// Only a request that passed every check keeps the session alive, or counts as its use.
 		await recordSessionUse(c.env.USER_STATE, session, resolved);
 		c.set("auth", {
@@ -171,14 +176,60 @@ export function requireSession(requirement: SessionRequirement): MiddlewareHandl
 }
 
 /**
- * The level check: a partial session reaches only the 2FA routes (403
- * mfa_required), a setup_required one only the set-up routes (403
- * second_factor_required); both reach session and logout.
+ * For a ceremony whose session check runs inside the user's object with
+ * the rest of the ceremony, in the same call (services/ceremony-session.ts):
+ * only what needs no storage is checked here (a token of the right form,
+ * else 401), and the request's origin is judged for the object to apply in
+ * API.md's order. A request whose body or query is then refused settles its
+ * session first (validationHook), so a bad body without a session is still
+ * 401, not 400. `gate`: the second-factor limit is checked there too (429
+ * before the body).
  */
-function assertLevel(required: SessionRequirement["level"], level: SessionLevel): void {
-	if (level === "full" || required === "any") return;
-	if (level === "partial" && required !== "2fa") throw new ApiError("mfa_required");
-	if (level === "setup_required" && required !== "setup") throw new ApiError("second_factor_required");
+export function deferSession(
+	requirement: GateRequirement,
+	options: { gate?: "webauthn" } = {},
+): MiddlewareHandler<AppEnv> {
+	return async function deferSession(c, next) {
+		const presented = presentedToken(c);
+		if (!presented) throw new ApiError("not_authenticated");
+		const userId = tokenUser(presented.token);
+		if (userId === null) throw new ApiError("not_authenticated");
+		c.set("deferred", {
+			...presented,
+			userId,
+			tokenHash: await hashToken(presented.token),
+			requirement,
+			csrf: isCsrf(c, presented.client),
+			...(options.gate ? { gate: options.gate } : {}),
+		});
+		await next();
+	};
+}
+
+/**
+ * A deferred session's checks, made with a session check of their own: for
+ * the error paths (a refused body), where the answer must still follow
+ * API.md's order. Throws the first refusal.
+ */
+export async function settleDeferredSession(c: Context<AppEnv>): Promise<void> {
+	const deferred = c.get("deferred");
+	if (!deferred) return;
+	const resolved = await resolveSession(c.env.USER_STATE, deferred.token, { maxAge: c.var.config.sessionMaxAge });
+	const refusal = sessionRefusal(resolved?.session ?? null, deferred.requirement, deferred.csrf, clock.now());
+	if (refusal) throw new ApiError(refusal);
+	if (deferred.gate && resolved) {
+		const status = await userStateFor(c.env.USER_STATE, resolved.session.userId).attemptStatus({
+			...SECOND_FACTOR_LIMIT,
+			now: clock.now(),
+		});
+		if (status.locked) {
+			throw rateLimited(
+				{ userState: c.env.USER_STATE, metrics: c.var.metrics, client: deferred.client, startedAt: c.var.startedAt },
+				status.retryAfterSeconds,
+				deferred.gate,
+			);
+		}
+	}
 }
 
 function setsSessionCookie(response: Response): boolean {

@@ -23,7 +23,7 @@ export function serviceDeps(c: Context<AppEnv>) {
 	// An authenticated request's kind follows its credential; otherwise X-Client says.
 	// The server API's caller is the app's backend: an app, whose sessions go in the body.
 	const viaServer = Boolean(c.get("serverKey"));
-	const client = viaServer ? "app" : (c.get("auth")?.client ?? clientKindOf(c));
+	const client = viaServer ? "app" : (c.get("auth")?.client ?? c.get("deferred")?.client ?? clientKindOf(c));
 	return {
 		db: c.var.db,
 		userState: c.env.USER_STATE,

@@ -44,7 +44,8 @@ export function settleDevice(c: Context<AppEnv>, outcome: DeviceOutcome): void {
  * the verify upgrades a partial session is known only after it passed.
  */
 export function rememberWanted(c: Context<AppEnv>, requested: boolean | undefined): KeySet | null {
-	if (requested !== true || c.var.config.trustedDeviceDays === null || c.var.auth.client !== "browser") return null;
+	const client = c.get("auth")?.client ?? c.get("deferred")?.client;
+	if (requested !== true || c.var.config.trustedDeviceDays === null || client !== "browser") return null;
 	// Read before the verify: a missing secret fails it before the session changes, not after.
 	return requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY");
 }

@@ -3,13 +3,12 @@ import type { Context } from "hono";
 import { requireKeySet } from "../lib/config";
 import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
-import { jsonBody, requireSession } from "../lib/middleware";
-import { secondFactorGate } from "../lib/rate-limit-gate";
+import { deferSession, jsonBody, requireSession, settleDeferredSession } from "../lib/middleware";
 import { deliverToken } from "../lib/session-response";
 import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";
-import { methodsOf, sessionView, type UserPasskeys, viewSession } from "../services/sessions";
+import { methodsOf, sessionView, type UserPasskeys } from "../services/sessions";
 import { serviceDeps } from "./deps";
 import {
 	AuthenticationResponse,
@@ -35,9 +34,10 @@ const fullRecent = requireSession({ level: "full", recent: true });
 // The routes whose first need is the user's passkeys read them with the session (one round trip).
 const fullWithPasskeys = requireSession({ level: "full", withPasskeys: true });
 // Registration also serves a setup_required session (REQUIRE_SECOND_FACTOR): adding a passkey is what it is for.
-const setupRecent = requireSession({ level: "setup", recent: true });
-const setupRecentWithPasskeys = requireSession({ level: "setup", recent: true, withPasskeys: true });
-const twoFactorWithPasskeys = requireSession({ level: "2fa", withPasskeys: true });
+// The ceremonies whose session check runs in their one call of the user's object.
+const setupRecentCeremony = deferSession({ level: "setup", recent: true });
+const twoFactorCeremony = deferSession({ level: "2fa" });
+const twoFactorVerify = deferSession({ level: "2fa" }, { gate: "webauthn" });
 
 /** What a `…WithPasskeys` session check read; its absence is a wiring mistake, not a client's. */
 function userPasskeys(c: Context<AppEnv>): UserPasskeys {
@@ -62,7 +62,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description:
 				"`excludeCredentials` holds the user's passkeys. `passwordless=true` asks for a discoverable credential with user verification required; the default is a second factor. `conditional=true` is the automatic upgrade after a password sign-in (the browser's `mediation: \"conditional\"` create): a discoverable credential whose response may lack user presence, only for a session that checked a password within the last 5 minutes (else 401 `reauthentication_required`); it signs in alone if the authenticator verified the user. A cookie request marked `Sec-Fetch-Site: cross-site` is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
-			middleware: [setupRecentWithPasskeys] as const,
+			middleware: [setupRecentCeremony] as const,
 			request: {
 				query: z.object({
 					passwordless: z
@@ -87,11 +87,13 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		async (c) => {
 			const query = c.req.valid("query");
 			if (query.passwordless === "true" && query.conditional === "true") {
+				// The session's refusals come first (API.md's order).
+				await settleDeferredSession(c);
 				throw new ApiError("invalid_request", { fields: { conditional: "is not combined with passwordless" } });
 			}
 			const kind =
 				query.conditional === "true" ? "conditional" : query.passwordless === "true" ? "passwordless" : "second_factor";
-			const options = await createRegistrationOptions(serviceDeps(c), c.var.auth.session, kind, userPasskeys(c));
+			const options = await createRegistrationOptions(serviceDeps(c), c.var.deferred, kind);
 			return c.json({ success: true as const, creation_options: options }, 200);
 		},
 	)
@@ -104,7 +106,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description: `The first authenticator of a user brings ten recovery codes, returned once. ${SETUP_COMPLETED} Without a \`name\`, the passkey is named after its authenticator model, else \`Passkey\`. The credential public key must be a real key of a kind offered: ES256 on P-256, EdDSA on Ed25519 (no small-order point) or RS256 of at least 2048 bits with e = 65537, with no other COSE member; an ES256 signature must be canonical DER; the challenge must be spelled as issued; \`crossOrigin\` must be absent or \`false\` and \`topOrigin\` absent. Anything else is 400 \`verification_failed\`.`,
 			security: SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), setupRecent] as const,
+			middleware: [jsonBody(), setupRecentCeremony] as const,
 			request: jsonRequest(z.object({ credential: RegistrationResponse, name: PasskeyName.optional() })),
 			responses: {
 				201: json(
@@ -136,12 +138,12 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		async (c) => {
 			const { credential, name } = c.req.valid("json");
 			const deps = { ...serviceDeps(c), recoveryKeys: requireKeySet(c.env, "RECOVERY_CODE_HMAC_KEY") };
-			const done = await completeRegistration(deps, c.var.auth.session, credential, name);
+			const done = await completeRegistration(deps, c.var.deferred, credential, name);
 			const body = {
 				success: true as const,
 				passkey: done.passkey,
 				...(done.recoveryCodes ? { recovery_codes: done.recoveryCodes } : {}),
-				...(done.upgraded ? { session: await viewSession(deps.userState, done.upgraded.session) } : {}),
+				...(done.upgraded ? { session: sessionView(done.upgraded.session, done.upgraded.methods) } : {}),
 			};
 			return c.json(deliverToken(c, deps.client, done.upgraded, body), 201);
 		},
@@ -155,7 +157,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description:
 				"`allowCredentials` holds the user's passkeys; 400 when the user has none. The challenge replaces the session's pending one, so a cookie request marked `Sec-Fetch-Site: cross-site` (a link on another site) is refused with 403 `csrf_failed` and changes nothing.",
 			security: SESSION,
-			middleware: [twoFactorWithPasskeys] as const,
+			middleware: [twoFactorCeremony] as const,
 			responses: {
 				200: json(
 					z.object({ success: z.literal(true), request_options: Options }),
@@ -165,7 +167,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			},
 		}),
 		async (c) => {
-			const options = await createAuthenticationOptions(serviceDeps(c), c.var.auth.session, userPasskeys(c).passkeys);
+			const options = await createAuthenticationOptions(serviceDeps(c), c.var.deferred);
 			return c.json({ success: true as const, request_options: options }, 200);
 		},
 	)
@@ -178,7 +180,7 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			description: "On a partial session the token is replaced; on a full one it refreshes recent authentication.",
 			security: SESSION,
 			parameters: [X_CLIENT],
-			middleware: [jsonBody(), twoFactorWithPasskeys, secondFactorGate("webauthn")] as const,
+			middleware: [jsonBody(), twoFactorVerify] as const,
 			request: jsonRequest(z.object({ credential: AuthenticationResponse, remember_device: RememberDevice })),
 			responses: {
 				200: json(SessionResult, "Verified"),
@@ -199,14 +201,9 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 			const body = c.req.valid("json");
 			const remember = rememberWanted(c, body.remember_device);
 			const deps = { ...serviceDeps(c), rememberDevice: remember !== null };
-			const passed = await verifyPasskeySecondFactor(
-				deps,
-				c.var.auth.session,
-				body.credential,
-				userPasskeys(c).passkeys,
-			);
+			const passed = await verifyPasskeySecondFactor(deps, c.var.deferred, body.credential);
 			await rememberDevice(c, remember, passed);
-			const session = sessionView(passed.session, methodsOf(c.var.auth.counts));
+			const session = sessionView(passed.session, methodsOf(passed.counts));
 			return c.json(deliverToken(c, deps.client, passed, { success: true as const, session }), 200);
 		},
 	)

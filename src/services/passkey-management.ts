@@ -3,7 +3,7 @@ import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { type PasskeyView, viewPasskey } from "./passkey-view";
+import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession, UserPasskeys } from "./sessions";
 

@@ -3,44 +3,47 @@ import {
 	generateRegistrationOptions,
 	type PublicKeyCredentialCreationOptionsJSON,
 	type RegistrationResponseJSON,
-	verifyRegistrationResponse,
 } from "@simplewebauthn/server";
+import type { RegistrationKind } from "../account/passkey-registration";
 import type { PasskeyRow } from "../account/schema";
 import type { SetupUpgrade } from "../account/sessions";
 import { claimCredential, releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
-import { clock, MINUTE } from "../lib/clock";
+import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
-import { fromBase64Url, randomId, toBase64Url } from "../lib/encoding";
+import type { DeferredSession } from "../lib/context";
+import { fromBase64Url, randomBytes, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { challengeMismatch } from "./canonical-challenge";
-import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
-import { isSameOriginCeremony } from "./cross-origin";
-import { isCanonicalEs256Signature } from "./der-signature";
-import { authenticatorName, type PasskeyView, viewPasskey } from "./passkey-view";
+import type { KnownFailure } from "../webauthn/ceremony-failure";
+import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
+import { refusedSession, sessionGate } from "./ceremony-session";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade, type UserPasskeys } from "./sessions";
+import {
+	type AuthenticatedSession,
+	draftSession,
+	type IssuedSession,
+	methodsOf,
+	prepareSetupUpgrade,
+	type SecondFactorMethod,
+	UNKNOWN_SOURCE,
+} from "./sessions";
 
-type NewPasskey = PasskeyRow;
 /** Asks the change that adds a factor to end the user's setup_required sessions; `upgrade`: the requesting one. */
 export interface SetupChange {
 	upgrade?: SetupUpgrade;
 }
 
+import { inspectRegistration, SUPPORTED_ALGORITHMS } from "../webauthn/inspect";
 import {
-	type InspectedRegistration,
-	inspectRegistration,
-	isSupportedAlgorithm,
-	MAX_CREDENTIAL_ID_BYTES,
-	SUPPORTED_ALGORITHMS,
-} from "./webauthn-inspect";
-
-export const CHALLENGE_TTL = 5 * MINUTE;
-const KNOWN_TRANSPORTS = new Set(["ble", "cable", "hybrid", "internal", "nfc", "smart-card", "usb"]);
+	CHALLENGE_TTL,
+	type RegistrationClaim,
+	RegistrationRefused,
+	verifyNewCredential,
+} from "../webauthn/registration";
 
 export interface RegistrationDeps {
 	db: Db;
@@ -52,59 +55,42 @@ export interface RegistrationDeps {
 	events: SecurityEventSink;
 }
 
-interface PendingRegistration {
-	challenge: string;
-	passwordless: boolean;
-	/**
-	 * Conditional create: the browser makes the passkey by itself right after
-	 * a password sign-in, without a gesture, so user presence may be absent
-	 * (WebAuthn L3 §5.1.3, "conditional" mediation). Only then.
-	 */
-	conditional?: true;
-}
+export type { RegistrationKind };
 
 /**
- * How long after a password was checked the browser may still register a
- * passkey without the user present (conditional create): the upgrade
- * follows the sign-in directly, not a session that merely stays open.
+ * Creation options for a new passkey, with one call of the user's object:
+ * the session checked (deferred, lib/middleware.ts), the challenge stored,
+ * the passkeys read for excludeCredentials. The challenge is made here and
+ * handed to the options.
  */
-export const CONDITIONAL_CREATE_WINDOW = 5 * MINUTE;
-
-/** Whether the session checked a password within the conditional-create window (lib/amr.ts keeps when). */
-export function checkedPasswordRecently(session: AuthenticatedSession, now: number): boolean {
-	const password = session.amr.find((entry) => entry.m === "pwd");
-	return password !== undefined && now - password.at <= CONDITIONAL_CREATE_WINDOW && password.at <= now;
-}
-
-export type RegistrationKind = "second_factor" | "passwordless" | "conditional";
-
-export function registrationChallengeKey(sessionId: string): string {
-	return `register:${sessionId}`;
-}
-
-/** `found`: the session's user and passkeys, read with the session. */
 export async function createRegistrationOptions(
 	deps: RegistrationDeps,
-	session: AuthenticatedSession,
+	deferred: DeferredSession,
 	kind: RegistrationKind,
-	found: UserPasskeys,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-	const { user, passkeys: existing } = found;
+	const challenge = toBase64Url(randomBytes(32));
+	const stored = await userStateFor(deps.userState, deferred.userId).registrationOptions({
+		gate: sessionGate(deferred, deps.config.sessionMaxAge),
+		kind,
+		challenge,
+		ttl: CHALLENGE_TTL,
+	});
+	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	const { account, passkeys: existing } = stored;
 	const conditional = kind === "conditional";
-	// Not after any sign-in: only one that checked a password moments ago upgrades itself.
-	if (conditional && !checkedPasswordRecently(session, clock.now())) throw new ApiError("reauthentication_required");
 	// A conditional passkey is discoverable, to sign in with later; user verification is the browser's choice then.
 	const passwordless = kind === "passwordless";
-	const userId = fromBase64Url(user.webauthnUserId);
+	const userId = fromBase64Url(account.webauthnUserId);
 	if (!userId) throw new Error("stored WebAuthn user id is not base64url");
-	const options = await generateRegistrationOptions({
+	return generateRegistrationOptions({
 		rpName: deps.config.rpName,
 		rpID: deps.config.rpId,
 		userID: userId,
-		userName: user.email,
-		userDisplayName: user.email,
+		userName: account.email,
+		userDisplayName: account.email,
 		attestationType: "none",
 		timeout: CHALLENGE_TTL,
+		challenge,
 		supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
 		excludeCredentials: existing.map((passkey) => ({
 			id: passkey.credentialId,
@@ -116,17 +102,6 @@ export async function createRegistrationOptions(
 				? { residentKey: "required", requireResidentKey: true, userVerification: "preferred" }
 				: { residentKey: "discouraged", userVerification: "preferred" },
 	});
-	const pending: PendingRegistration = {
-		challenge: options.challenge,
-		passwordless,
-		...(conditional ? { conditional: true as const } : {}),
-	};
-	await userStateFor(deps.userState, user.id).putPending(
-		registrationChallengeKey(session.id),
-		JSON.stringify(pending),
-		clock.now() + CHALLENGE_TTL,
-	);
-	return options;
 }
 
 export interface RegistrationCompleted {
@@ -137,7 +112,7 @@ export interface RegistrationCompleted {
 	 * full session that replaced it, under a new token; null otherwise, or
 	 * when a concurrent change of the same session upgraded it first.
 	 */
-	upgraded: IssuedSession | null;
+	upgraded: (IssuedSession & { methods: SecondFactorMethod[] }) | null;
 }
 
 /**
@@ -158,136 +133,75 @@ export async function setupChangeFor(
 	return config.requireSecondFactor ? { change: {}, issued: null } : null;
 }
 
-type RefusalCode = "verification_failed" | "challenge_expired" | "credential_exists" | "email_taken";
-
-/** A refused registration: the API error code, and the reason the failure metric names. */
-export class RegistrationRefused extends Error {
-	constructor(
-		readonly code: RefusalCode,
-		readonly reason: string,
-	) {
-		super(reason);
-	}
-}
-
-/** What a verified registration response claims, for the Durable Object to hold against its pending challenge. */
-export interface RegistrationClaim {
-	/** The challenge in the signed clientDataJSON. */
-	challenge: string;
-	userVerified: boolean;
-	/** The UP flag: false only in a conditional create, which the pending registration must say it is. */
-	userPresent: boolean;
-	/** The browser reported credProps.rk === false: the authenticator made a server-side credential. */
-	notDiscoverable: boolean;
-}
-
-export type ClaimCheck =
-	| { accepted: true; passwordless: boolean; conditional: boolean }
-	| { accepted: false; code: "challenge_expired" | "verification_failed"; reason: string };
-
 /**
- * Holds a claim against the consumed pending registration (run inside the
- * user's Durable Object, right after it took the challenge): the response
- * must answer this session's challenge, and a passwordless passkey must be
- * user-verified and discoverable.
- */
-export function checkRegistrationClaim(
-	pendingText: string | null,
-	claim: RegistrationClaim & {
-		/** The session checked a password within CONDITIONAL_CREATE_WINDOW when the response arrived. */
-		passwordRecent: boolean;
-	},
-): ClaimCheck {
-	if (!pendingText) return { accepted: false, code: "challenge_expired", reason: "challenge_unknown" };
-	const pending = JSON.parse(pendingText) as PendingRegistration;
-	const mismatch = challengeMismatch(pending.challenge, claim.challenge);
-	if (mismatch) return { accepted: false, code: "verification_failed", reason: mismatch };
-	// User presence may be absent in a conditional create only, and only right after a password sign-in.
-	if (pending.conditional) {
-		if (!claim.passwordRecent) return { accepted: false, code: "verification_failed", reason: "password_not_recent" };
-		if (claim.notDiscoverable) return { accepted: false, code: "verification_failed", reason: "not_discoverable" };
-		// A conditional passkey signs in alone only when the authenticator verified the user.
-		return { accepted: true, passwordless: claim.userVerified, conditional: true };
-	}
-	const problem = pending.passwordless ? passwordlessClaimProblem(claim) : presenceProblem(claim);
-	if (problem) return { accepted: false, code: "verification_failed", reason: problem };
-	return { accepted: true, passwordless: pending.passwordless, conditional: false };
-}
-
-/**
- * The verifier is told not to require user presence (a conditional create
- * may lack it, checkRegistrationClaim): every other registration, and a
- * passkey-first sign-up, is refused here without it.
- */
-export function presenceProblem(claim: RegistrationClaim): "user_presence" | undefined {
-	return claim.userPresent ? undefined : "user_presence";
-}
-
-/**
- * The rules of a passkey for passwordless sign-in (registered with
- * `passwordless=true`, or made by a passkey-first sign-up): user-verified,
- * and not reported non-discoverable by the browser (credProps.rk === false).
- */
-export function passwordlessClaimProblem(
-	claim: RegistrationClaim,
-): "user_presence" | "user_verification" | "not_discoverable" | undefined {
-	const presence = presenceProblem(claim);
-	if (presence) return presence;
-	if (!claim.userVerified) return "user_verification";
-	if (claim.notDiscoverable) return "not_discoverable";
-	return undefined;
-}
-
-/**
- * Verifies a new credential. @simplewebauthn/server checks the signature,
- * origin, RP ID hash and flags; the rules it leaves to the app (credential id
- * length, crossOrigin, attestation formats, id consistency, one account per
- * credential) are checked here. The response is verified against the
- * challenge it signed, and the user's Durable Object then, in one call,
- * consumes the pending challenge, holds the claim against it and adds the
- * passkey. A refused response still consumes the challenge (one call too),
- * and an unknown challenge answers challenge_expired before any other reason.
+ * Verifies a new credential and stores it, with one write to the directory
+ * and one call of the user's object. @simplewebauthn/server checks the
+ * signature, origin, RP ID hash and flags; the rules it leaves to the app
+ * (credential id length, crossOrigin, attestation formats, id consistency)
+ * are checked here too (webauthn/registration.ts), with no stored state.
+ * Then the credential id is claimed in the directory (UNIQUE across
+ * accounts), and the object checks the session, takes the pending
+ * challenge, holds the claim against it and adds the passkey, in one
+ * transaction. A refusal there, or a failure that left no passkey, releases
+ * the claim. A response the Worker refused still goes to the object, which
+ * checks the session first and consumes the challenge; an unknown challenge
+ * answers challenge_expired before any other reason.
  */
 export async function completeRegistration(
 	deps: RegistrationDeps & { recoveryKeys: KeySet },
-	session: AuthenticatedSession,
+	deferred: DeferredSession,
 	response: RegistrationResponseJSON,
 	requestedName: string | undefined,
 ): Promise<RegistrationCompleted> {
 	const inspected = inspectRegistration(response);
-	const stub = userStateFor(deps.userState, session.userId);
-	const challengeKey = registrationChallengeKey(session.id);
+	const { userId } = deferred;
+	const stub = userStateFor(deps.userState, userId);
 	const now = clock.now();
+	const gate = sessionGate(deferred, deps.config.sessionMaxAge, now);
 	try {
-		let row: NewPasskey;
-		let claim: RegistrationClaim;
+		let verified: { row: PasskeyRow; claim: RegistrationClaim } | { failure: KnownFailure };
 		try {
-			({ row, claim } = await verifyNewCredential(deps, session.userId, response, inspected, requestedName, now));
+			verified = await verifyNewCredential(deps, userId, response, inspected, requestedName, now);
 		} catch (error) {
 			if (!(error instanceof RegistrationRefused)) throw error;
-			const pending = await stub.takePending(challengeKey, now);
-			throw pending ? error : new RegistrationRefused("challenge_expired", "challenge_unknown");
+			verified = { failure: { code: error.code as KnownFailure["code"], reason: error.reason } };
 		}
 		// Made here, not in the Durable Object, so that only their hashes leave the Worker.
 		const firstCodes = await generateRecoveryCodes(deps.recoveryKeys);
-		const setup = await setupChangeFor(session, deps.config);
-		// The credential id is claimed in the directory first (UNIQUE across
-		// accounts), then the passkey is added in the user's object; a refusal
-		// or a failure there releases the claim, so no claim outlives a passkey
-		// that never was.
-		// Another account's (or this one's) credential: the object still takes
-		// the challenge and holds the claim, so the answer's reason is the same
-		// as without the directory, and adds nothing.
-		const claimed = await claimCredential(deps.db, row.credentialId, session.userId, now);
-		let added: Awaited<ReturnType<typeof stub.completeRegistration>>;
+		// A setup_required session becomes full under a new token (REQUIRE_SECOND_FACTOR).
+		const next = await draftSession(userId, "full", UNKNOWN_SOURCE, deps.config.sessionMaxAge);
+		const activity = {
+			added: deps.events.activityFor({
+				type: "passkey.added",
+				userId,
+				externalId: null,
+				data: { passkey_id: "", name: "" },
+			}),
+			codesGiven: deps.events.activityFor({ type: "recovery_codes.generated", userId, data: {} }),
+		};
+		const common = {
+			gate,
+			firstCodeHashes: firstCodes.hashes,
+			setup: { requireSecondFactor: deps.config.requireSecondFactor, next: next.row },
+			activity,
+		};
+		if ("failure" in verified) {
+			const refused = await stub.registerPasskey({ ...common, failure: verified.failure, credentialTaken: false });
+			if (refused.status === "refused_session") throw refusedSession(refused.refusal);
+			if (refused.status === "refused") throw refusedRegistration(refused);
+			throw new Error("a refused registration was stored");
+		}
+		const { row } = verified;
+		// Another account's (or this one's) credential: the object still checks
+		// the session, takes the challenge and holds the claim, so the answer's
+		// reason is the same as without the directory, and adds nothing.
+		const claimed = await claimCredential(deps.db, row.credentialId, userId, now);
+		let added: Awaited<ReturnType<typeof stub.registerPasskey>>;
 		try {
-			added = await stub.completeRegistration({
-				challengeKey,
-				claim: { ...claim, passwordRecent: checkedPasswordRecently(session, now) },
+			added = await stub.registerPasskey({
+				...common,
+				claim: verified.claim,
 				passkey: row,
-				firstCodeHashes: firstCodes.hashes,
-				now,
-				...(setup ? { setup: setup.change } : {}),
 				credentialTaken: !claimed,
 			});
 		} catch (error) {
@@ -296,28 +210,35 @@ export async function completeRegistration(
 			// no such passkey; when it cannot say, a stale claim (no passkey
 			// behind it: no one signs in with it) is the safe side.
 			if (claimed && (await stub.hasCredential(row.credentialId).catch(() => true)) === false) {
-				await releaseCredentials(deps.db, session.userId, [row.credentialId]);
+				await releaseCredentials(deps.db, userId, [row.credentialId]);
 			}
 			throw error;
 		}
-		if (claimed && added.status !== "created") await releaseCredentials(deps.db, session.userId, [row.credentialId]);
-		if (added.status === "refused") throw new RegistrationRefused(added.code, added.reason);
+		if (claimed && added.status !== "created") await releaseCredentials(deps.db, userId, [row.credentialId]);
+		if (added.status === "refused_session") throw refusedSession(added.refusal);
+		if (added.status === "refused") throw refusedRegistration(added);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
+		const externalId = added.account.externalId;
 		recordRegistration(deps, "webauthn.registration.success", "success");
 		if (added.codesGiven) recordCodesGenerated(deps, "first_authenticator");
-		emitSecurityEvent(deps, {
-			type: "passkey.added",
-			userId: session.userId,
-			externalId: session.externalId,
-			data: { passkey_id: added.passkey.id, name: added.passkey.name },
-		});
+		emitSecurityEvent(
+			deps,
+			{
+				type: "passkey.added",
+				userId,
+				externalId,
+				data: { passkey_id: added.passkey.id, name: added.passkey.name },
+			},
+			{ activityWritten: true },
+		);
 		if (added.codesGiven) {
-			emitSecurityEvent(deps, { type: "recovery_codes.generated", userId: session.userId, data: {} });
+			emitSecurityEvent(deps, { type: "recovery_codes.generated", userId, data: {} }, { activityWritten: true });
 		}
+		const upgraded = added.upgradedTo ? next.issue(added.upgradedTo, added.account) : null;
 		return {
 			passkey: viewPasskey(added.passkey),
 			recoveryCodes: added.codesGiven ? firstCodes.codes : null,
-			upgraded: added.upgraded ? (setup?.issued ?? null) : null,
+			upgraded: upgraded ? { ...upgraded, methods: methodsOf(added.counts) } : null,
 		};
 	} catch (error) {
 		if (!(error instanceof RegistrationRefused)) throw error;
@@ -326,86 +247,12 @@ export async function completeRegistration(
 	}
 }
 
-/**
- * Every check that needs no stored state, for the passkey of `userId`; the
- * row it yields is passwordless once the caller's challenge says so. The
- * challenge is taken as the client data spells it: the caller holds it
- * against its own (pending, or signed) and checks its spelling.
- */
-export async function verifyNewCredential(
-	deps: Pick<RegistrationDeps, "config">,
-	userId: string,
-	response: RegistrationResponseJSON,
-	inspected: InspectedRegistration,
-	requestedName: string | undefined,
-	now: number,
-): Promise<{ row: NewPasskey; claim: RegistrationClaim }> {
-	if (!isSameOriginCeremony(inspected.clientData)) throw new RegistrationRefused("verification_failed", "cross_origin");
-	if (inspected.credentialIdBytes > MAX_CREDENTIAL_ID_BYTES) {
-		throw new RegistrationRefused("verification_failed", "credential_id_too_long");
-	}
-	if (inspected.credentialId !== response.id) throw new RegistrationRefused("verification_failed", "id_mismatch");
-	const selfAttested = inspected.format === "packed" && !inspected.hasCertificateChain;
-	const emptyNone = inspected.format === "none" && inspected.attestationStatementSize === 0;
-	if (!selfAttested && !emptyNone) throw new RegistrationRefused("verification_failed", "attestation_format");
-	// The library checks this too (supportedAlgorithmIDs); checking it here names the reason.
-	if (!isSupportedAlgorithm(inspected.algorithm)) throw new RegistrationRefused("verification_failed", "algorithm");
-	const key = await checkCredentialPublicKey(inspected.credentialPublicKey);
-	if (!key.valid) throw new RegistrationRefused("verification_failed", key.reason);
-	if (selfAttested) {
-		// §8.2: a self attestation is signed with the credential's own key, so it names that key's algorithm.
-		if (inspected.attestationAlgorithm !== key.algorithm) {
-			throw new RegistrationRefused("verification_failed", "attestation_algorithm");
-		}
-		const signature = inspected.attestationSignature;
-		if (key.algorithm === ES256 && (!signature || !isCanonicalEs256Signature(signature))) {
-			throw new RegistrationRefused("verification_failed", "signature_encoding");
-		}
-	}
-	let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
-	try {
-		verification = await verifyRegistrationResponse({
-			response,
-			// The challenge is compared with the pending one in the Durable Object.
-			expectedChallenge: inspected.clientData.challenge,
-			expectedOrigin: deps.config.origins,
-			expectedRPID: deps.config.rpId,
-			expectedType: "webauthn.create",
-			// Held in checkRegistrationClaim: absent only in a conditional create.
-			requireUserPresence: false,
-			// Required for passwordless passkeys: checkRegistrationClaim.
-			requireUserVerification: false,
-			supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
-		});
-	} catch (error) {
-		console.warn("registration refused by verifier:", error instanceof Error ? error.message : error);
-		throw new RegistrationRefused("verification_failed", "verifier");
-	}
-	if (!verification.verified) throw new RegistrationRefused("verification_failed", "not_verified");
-	const info = verification.registrationInfo;
-	const transports = (response.response.transports ?? []).filter((t) => KNOWN_TRANSPORTS.has(t));
-	const row: NewPasskey = {
-		id: randomId(),
-		userId,
-		credentialId: inspected.credentialId,
-		publicKey: toBase64Url(info.credential.publicKey),
-		signCount: info.credential.counter,
-		transports: JSON.stringify(transports),
-		backupEligible: info.credentialDeviceType === "multiDevice",
-		backedUp: info.credentialBackedUp,
-		aaguid: info.aaguid,
-		passwordless: false,
-		name: requestedName ?? authenticatorName(info.aaguid) ?? "Passkey",
-		createdAt: now,
-		lastUsedAt: null,
-	};
-	const claim: RegistrationClaim = {
-		challenge: inspected.clientData.challenge,
-		userVerified: info.userVerified,
-		userPresent: inspected.authData.flags.up,
-		notDiscoverable: response.clientExtensionResults.credProps?.rk === false,
-	};
-	return { row, claim };
+/** A ceremony's refusal as a registration's: only a verification failure or an unknown challenge can come back. */
+function refusedRegistration(failure: KnownFailure): RegistrationRefused {
+	return new RegistrationRefused(
+		failure.code === "challenge_expired" ? "challenge_expired" : "verification_failed",
+		failure.reason,
+	);
 }
 
 export function recordRegistration(

@@ -5,28 +5,26 @@ import {
 } from "@simplewebauthn/server";
 import { credentialOwner } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
-import { passkeyUse } from "../lib/amr";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
-import { readChallenge } from "./canonical-challenge";
-import { CHALLENGE_TTL } from "./passkey-registration";
-import { verifyAssertion } from "./passkey-verification";
-import { CeremonyFailure } from "./second-factor";
+import { readChallenge } from "../webauthn/canonical-challenge";
+import { CeremonyFailure } from "../webauthn/ceremony-failure";
+import { inspectAssertion } from "../webauthn/inspect";
+import { CHALLENGE_TTL } from "../webauthn/registration";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
+	draftSession,
 	type IssuedSession,
 	methodsOf,
-	prepareSession,
 	type SessionSource,
 	type SessionView,
 	sessionView,
 } from "./sessions";
 import { issueSignInChallenge, openSignInChallenge } from "./sign-in-challenge";
-import { inspectAssertion } from "./webauthn-inspect";
 
 export interface SignInDeps {
 	db: Db;
@@ -112,32 +110,31 @@ export async function signInWithPasskey(
 		const stub = userStateFor(deps.userState, userId);
 		// A user made before the per-user design: their object takes over their rows first (once).
 		if (owner.legacy) await stub.importLegacy(userId);
-		const found = await stub.beginSignIn(spelled.canonical, expiresAt, inspected.credentialId, now);
-		if (!found.first) throw new CeremonyFailure("challenge_expired", "challenge_unknown");
-		if (!spelled.isCanonical) throw new CeremonyFailure("verification_failed", "challenge_not_canonical");
-		const { passkey, identity } = found;
-		if (!passkey || !identity) throw new CeremonyFailure("verification_failed", "unknown_credential");
-		const userHandle = response.response.userHandle;
-		if (!userHandle || userHandle !== identity.webauthnUserId) {
-			throw new CeremonyFailure("verification_failed", "user_handle");
-		}
-		const use = await verifyAssertion(passkey, response, inspected, challenge, {
-			requireUserVerification: true,
-			config: deps.config,
-		});
-		// User verification is required here, so a passwordless sign-in is always `user` too.
-		const method = passkeyUse(passkey.backupEligible, inspected.authData.flags.uv);
-		const user = { id: userId, email: identity.email, externalId: identity.externalId };
-		const { row, issued } = await prepareSession(user, "full", deps.source, deps.config.sessionMaxAge, method);
-		if (!(await stub.completeSignIn(use, row))) throw new CeremonyFailure("verification_failed", "concurrent_use");
-		record("success");
-		emitSecurityEvent(deps, {
-			type: "session.created",
+		const draft = await draftSession(userId, "full", deps.source, deps.config.sessionMaxAge);
+		const event = {
+			type: "session.created" as const,
 			userId,
-			externalId: identity.externalId,
-			data: { method: "passkey", level: "full", client: deps.client },
+			externalId: null,
+			data: { method: "passkey" as const, level: "full" as const, client: deps.client },
+		};
+		// One call of the user's object: the challenge's use, the passkey and user
+		// handle, the assertion, the sign count, the session and the activity entry.
+		const outcome = await stub.signInWithPasskey({
+			presented: challenge,
+			canonical: spelled.canonical,
+			isCanonical: spelled.isCanonical,
+			expiresAt,
+			response,
+			rules: { origins: deps.config.origins, rpId: deps.config.rpId },
+			session: draft.row,
+			activity: deps.events.activityFor(event),
+			now,
 		});
-		return { issued, view: sessionView(issued.session, methodsOf(found.counts)) };
+		if (outcome.status === "refused") throw new CeremonyFailure(outcome.code, outcome.reason);
+		const issued = draft.issue(outcome.session, outcome);
+		record("success");
+		emitSecurityEvent(deps, { ...event, externalId: outcome.externalId }, { activityWritten: true });
+		return { issued, view: sessionView(issued.session, methodsOf(outcome.counts)) };
 	} catch (error) {
 		if (!(error instanceof CeremonyFailure)) throw error;
 		record("failure", error.reason);

@@ -12,20 +12,20 @@ import { randomId } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import { consumeSignUpChallenge } from "../storage/sign-up-challenges";
-import { type AccountDeps, countClientSignUp, normalizeEmail } from "./accounts";
-import { readChallenge } from "./canonical-challenge";
+import { readChallenge } from "../webauthn/canonical-challenge";
+import { inspectRegistration, SUPPORTED_ALGORITHMS } from "../webauthn/inspect";
 import {
 	CHALLENGE_TTL,
 	passwordlessClaimProblem,
 	RegistrationRefused,
-	recordRegistration,
 	verifyNewCredential,
-} from "./passkey-registration";
+} from "../webauthn/registration";
+import { type AccountDeps, countClientSignUp, normalizeEmail } from "./accounts";
+import { recordRegistration } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent } from "./security-events";
 import { type IssuedSession, methodsOf, prepareSession, type SessionView, sessionView } from "./sessions";
 import { issueSignUpChallenge, openSignUpChallenge } from "./sign-up-challenge";
-import { inspectRegistration, SUPPORTED_ALGORITHMS } from "./webauthn-inspect";
 
 export interface PasskeySignUpDeps extends AccountDeps {
 	config: Config;

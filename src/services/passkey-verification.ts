@@ -3,199 +3,130 @@ import {
 	type AuthenticatorTransport,
 	generateAuthenticationOptions,
 	type PublicKeyCredentialRequestOptionsJSON,
-	verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
-import type { PasskeyUse } from "../account/passkeys";
-import type { PasskeyRow } from "../account/schema";
+import type { AuthenticatorCounts } from "../account/authenticators";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
-import type { KnownFailure } from "../durable/user-state";
-import { passkeyUse } from "../lib/amr";
-import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
-import { fromBase64Url } from "../lib/encoding";
+import type { DeferredSession } from "../lib/context";
+import { randomBytes, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
-import { challengeMismatch } from "./canonical-challenge";
-import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
-import { isSameOriginCeremony } from "./cross-origin";
-import { isCanonicalEs256Signature } from "./der-signature";
-import { CHALLENGE_TTL } from "./passkey-registration";
-import { parseTransports } from "./passkey-view";
-import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
-import type { AuthenticatedSession } from "./sessions";
-import { type InspectedAssertion, inspectAssertion } from "./webauthn-inspect";
-
-export interface PendingAssertion {
-	challenge: string;
-	/** The credential ids offered in allowCredentials: only these may answer. */
-	allowed: string[];
-}
-
-/** What an assertion signed, for the Durable Object to hold against its pending challenge. */
-export interface SignedAssertion {
-	challenge: string;
-	credentialId: string;
-}
+import type { MetricEvent } from "../lib/metrics";
+import { inspectAssertion } from "../webauthn/inspect";
+import { parseTransports } from "../webauthn/passkey-view";
+import { CHALLENGE_TTL } from "../webauthn/registration";
+import { refusedSession, sessionGate } from "./ceremony-session";
+import { SECOND_FACTOR_LIMIT } from "./limits";
+import { rateLimited, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import { emitSecurityEvent } from "./security-events";
+import { draftSession, UNKNOWN_SOURCE } from "./sessions";
 
 /**
- * Holds an assertion against the consumed pending challenge (run inside the
- * user's Durable Object, right after it took it): it must answer this
- * session's challenge, with one of the credentials that were offered.
- * Returns the failure, or undefined when the assertion may pass.
+ * The options of a passkey second factor, with one call of the user's
+ * object: the session checked (deferred), the challenge stored with the
+ * credentials that may answer it.
  */
-export function checkAssertionClaim(pendingText: string | null, signed: SignedAssertion): KnownFailure | undefined {
-	if (!pendingText) return { code: "challenge_expired", reason: "challenge_unknown" };
-	const pending = JSON.parse(pendingText) as PendingAssertion;
-	const mismatch = challengeMismatch(pending.challenge, signed.challenge);
-	if (mismatch) return { code: "verification_failed", reason: mismatch };
-	if (!pending.allowed.includes(signed.credentialId)) {
-		return { code: "verification_failed", reason: "credential_not_allowed" };
-	}
-	return undefined;
-}
-
-export function assertionChallengeKey(sessionId: string): string {
-	return `authenticate:${sessionId}`;
-}
-
-/** `passkeys`: the session's user's passkeys, read with the session. */
 export async function createAuthenticationOptions(
 	deps: { userState: UserStateNamespace; config: Config },
-	session: AuthenticatedSession,
-	passkeys: PasskeyRow[],
+	deferred: DeferredSession,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-	if (passkeys.length === 0) {
+	const challenge = toBase64Url(randomBytes(32));
+	const stored = await userStateFor(deps.userState, deferred.userId).assertionOptions({
+		gate: sessionGate(deferred, deps.config.sessionMaxAge),
+		challenge,
+		ttl: CHALLENGE_TTL,
+	});
+	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	if (stored.status === "no_passkey") {
 		throw new ApiError("invalid_request", { message: "This account has no passkey to verify with." });
 	}
-	const options = await generateAuthenticationOptions({
+	return generateAuthenticationOptions({
 		rpID: deps.config.rpId,
 		timeout: CHALLENGE_TTL,
 		userVerification: "preferred",
-		allowCredentials: passkeys.map((passkey) => ({
+		challenge,
+		allowCredentials: stored.passkeys.map((passkey) => ({
 			id: passkey.credentialId,
 			transports: parseTransports(passkey.transports) as AuthenticatorTransport[],
 		})),
 	});
-	const pending: PendingAssertion = { challenge: options.challenge, allowed: passkeys.map((p) => p.credentialId) };
-	await userStateFor(deps.userState, session.userId).putPending(
-		assertionChallengeKey(session.id),
-		JSON.stringify(pending),
-		clock.now() + CHALLENGE_TTL,
-	);
-	return options;
-}
-
-export interface AssertionRules {
-	requireUserVerification: boolean;
-	config: Config;
 }
 
 /**
- * Verifies an assertion against a stored passkey. Besides what
- * @simplewebauthn/server checks, it refuses crossOrigin, a changed
- * backup-eligible flag, a stored key that is not a real key of a kind we
- * offered, an ES256 signature that is not canonical DER, and a sign count
- * that does not grow (a possible clone). Returns the use to record.
- */
-export async function verifyAssertion(
-	passkey: PasskeyRow,
-	response: AuthenticationResponseJSON,
-	inspected: InspectedAssertion,
-	challenge: string,
-	rules: AssertionRules,
-): Promise<PasskeyUse> {
-	if (!isSameOriginCeremony(inspected.clientData)) throw new CeremonyFailure("verification_failed", "cross_origin");
-	if (!inspected.authData.flags.up) throw new CeremonyFailure("verification_failed", "user_presence");
-	if (rules.requireUserVerification && !inspected.authData.flags.uv) {
-		throw new CeremonyFailure("verification_failed", "user_verification");
-	}
-	if (inspected.authData.flags.be !== passkey.backupEligible) {
-		throw new CeremonyFailure("verification_failed", "backup_eligibility_changed");
-	}
-	const publicKey = fromBase64Url(passkey.publicKey);
-	if (!publicKey) throw new CeremonyFailure("verification_failed", "algorithm");
-	// Checked again here, not only at registration: a key stored before the rules were kept cannot sign in.
-	const key = await checkCredentialPublicKey(publicKey);
-	if (!key.valid) throw new CeremonyFailure("verification_failed", key.reason);
-	if (key.algorithm === ES256) {
-		const signature = fromBase64Url(response.response.signature);
-		if (!signature || !isCanonicalEs256Signature(signature)) {
-			throw new CeremonyFailure("verification_failed", "signature_encoding");
-		}
-	}
-	let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
-	try {
-		verified = await verifyAuthenticationResponse({
-			response,
-			expectedChallenge: challenge,
-			expectedOrigin: rules.config.origins,
-			expectedRPID: rules.config.rpId,
-			expectedType: "webauthn.get",
-			requireUserVerification: rules.requireUserVerification,
-			credential: {
-				id: passkey.credentialId,
-				publicKey,
-				// The sign-count rule is applied below, after the signature is known
-				// to be genuine, so that only a real clone is reported as one.
-				counter: 0,
-				transports: parseTransports(passkey.transports) as AuthenticatorTransport[],
-			},
-		});
-	} catch (error) {
-		console.warn("assertion refused by verifier:", error instanceof Error ? error.message : error);
-		throw new CeremonyFailure("verification_failed", "verifier");
-	}
-	if (!verified.verified) throw new CeremonyFailure("verification_failed", "signature");
-	const counter = verified.authenticationInfo.newCounter;
-	if ((counter > 0 || passkey.signCount > 0) && counter <= passkey.signCount) {
-		console.warn(`possible cloned authenticator: passkey ${passkey.id} sign count did not grow`);
-		throw new CeremonyFailure("verification_failed", "sign_count");
-	}
-	return {
-		id: passkey.id,
-		previousCount: passkey.signCount,
-		signCount: counter,
-		backedUp: verified.authenticationInfo.credentialBackedUp,
-		usedAt: clock.now(),
-	};
-}
-
-/**
- * The passkey second factor (and reauthentication on a full session): the
- * assertion is verified against the challenge it signed, and the user's
- * Durable Object then consumes the pending challenge and holds the signed
- * one against it as it decides the attempt.
+ * The passkey second factor (and reauthentication on a full session), in
+ * one call of the user's object (account/passkey-second-factor.ts): the
+ * session and the limit checked, the attempt counted, the challenge taken
+ * and held against what the response signed, the assertion verified, the
+ * sign count recorded and the session upgraded (a partial one becomes full
+ * under a new token) or its authentication refreshed, with the activity
+ * entry. A failure is counted before the answer; a verified assertion
+ * that loses to a concurrent one is not.
  */
 export async function verifyPasskeySecondFactor(
 	deps: SecondFactorDeps & { config: Config },
-	session: AuthenticatedSession,
+	deferred: DeferredSession,
 	response: AuthenticationResponseJSON,
-	passkeys: PasskeyRow[],
-): Promise<SecondFactorPassed> {
+): Promise<SecondFactorPassed & { counts: AuthenticatorCounts }> {
 	const inspected = inspectAssertion(response);
-	const signed = { challenge: inspected.clientData.challenge, credentialId: inspected.credentialId };
-	return attemptSecondFactor(
-		deps,
-		session,
-		{
+	const { userId } = deferred;
+	const next = await draftSession(userId, "full", UNKNOWN_SOURCE, deps.config.sessionMaxAge);
+	const event = {
+		type: "session.created" as const,
+		userId,
+		externalId: null,
+		data: {
+			method: "passkey" as const,
+			level: "full" as const,
+			client: deps.client,
+			...(deps.rememberDevice ? { device_remembered: true as const } : {}),
+		},
+	};
+	const outcome = await userStateFor(deps.userState, userId).verifyPasskey({
+		gate: sessionGate(deferred, deps.config.sessionMaxAge),
+		limit: SECOND_FACTOR_LIMIT,
+		signed: { challenge: inspected.clientData.challenge, credentialId: inspected.credentialId },
+		response,
+		rules: { origins: deps.config.origins, rpId: deps.config.rpId },
+		next: next.row,
+		activity: deps.events.activityFor(event),
+	});
+	if (outcome.status === "refused_session") throw refusedSession(outcome.refusal);
+	if (outcome.status === "locked") throw rateLimited(deps, outcome.retryAfterSeconds, "webauthn");
+	const record = (metric: MetricEvent, result: "success" | "failure", reason?: string) =>
+		deps.metrics.record({
+			event: metric,
+			outcome: result,
+			...(reason ? { reason } : {}),
 			method: "webauthn",
-			success: "webauthn.verify.success",
-			failed: "webauthn.verify.failed",
-			challenge: { key: assertionChallengeKey(session.id), signed },
-		},
-		{
-			verify: async () => {
-				const passkey = passkeys.find((p) => p.credentialId === inspected.credentialId);
-				if (!passkey) throw new CeremonyFailure("verification_failed", "credential_not_allowed");
-				const use = await verifyAssertion(passkey, response, inspected, signed.challenge, {
-					requireUserVerification: false,
-					config: deps.config,
-				});
-				// The UV flag is part of the authenticator data the signature covers.
-				return { use, method: passkeyUse(passkey.backupEligible, inspected.authData.flags.uv) };
-			},
-			// Recorded in the transaction that decides the attempt, on condition of the count read.
-			use: ({ use }) => ({ kind: "passkey", use }),
-			amr: ({ method }) => method,
-		},
-	);
+			client: deps.client,
+			durationMs: performance.now() - deps.startedAt,
+		});
+	const externalId = outcome.account.externalId;
+	if (outcome.status === "failed") {
+		if (outcome.limitReached) {
+			emitSecurityEvent(deps, {
+				type: "sign_in.failed_limit",
+				userId,
+				externalId,
+				data: { limit: "second_factor" },
+			});
+		}
+		record("webauthn.verify.failed", "failure", outcome.failure.reason);
+		throw new ApiError(outcome.failure.code);
+	}
+	if (outcome.status === "lost") {
+		record("webauthn.verify.failed", "failure", outcome.reason);
+		throw new ApiError("verification_failed");
+	}
+	record("webauthn.verify.success", "success");
+	const user = { email: outcome.account.email, externalId };
+	if (outcome.upgraded) {
+		emitSecurityEvent(deps, { ...event, externalId }, { activityWritten: true });
+		return {
+			...next.issue(outcome.session, user),
+			unusedRecoveryCodes: outcome.counts.unusedRecoveryCodes,
+			counts: outcome.counts,
+		};
+	}
+	const { session } = next.issue(outcome.session, user);
+	return { session, token: null, unusedRecoveryCodes: outcome.counts.unusedRecoveryCodes, counts: outcome.counts };
 }

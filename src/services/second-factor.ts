@@ -5,8 +5,8 @@ import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind, MetricEvent, Metrics } from "../lib/metrics";
+import { CeremonyFailure } from "../webauthn/ceremony-failure";
 import { SECOND_FACTOR_LIMIT } from "./limits";
-import type { SignedAssertion } from "./passkey-verification";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import { type AuthenticatedSession, prepareSecondFactorUpgrade } from "./sessions";
 
@@ -22,24 +22,11 @@ export interface SecondFactorDeps {
 	rememberDevice?: boolean;
 }
 
-export type CeremonyCode = "verification_failed" | "challenge_expired" | "invalid_code";
-
-/** A well-formed attempt that did not verify: counts toward the limits. */
-export class CeremonyFailure extends Error {
-	constructor(
-		readonly code: CeremonyCode,
-		readonly reason: string,
-	) {
-		super(reason);
-	}
-}
-
+/** The factors that work once (a passkey's second factor is verifyPasskeySecondFactor's). */
 export interface SecondFactorMethod {
-	method: "webauthn" | "totp" | "recovery_code";
+	method: "totp" | "recovery_code";
 	success: MetricEvent;
 	failed: MetricEvent;
-	/** The pending challenge this attempt consumes, if the method has one, and what the response signed. */
-	challenge?: { key: string; signed: SignedAssertion };
 }
 
 /**
@@ -123,7 +110,6 @@ export async function attemptSecondFactor<V>(
 		seenAt: session.authenticatedAt,
 		amr,
 		maxAge: deps.config.sessionMaxAge,
-		...(method.challenge ? { challenge: method.challenge } : {}),
 		...(failure ? { failure: { code: failure.code, reason: failure.reason } } : {}),
 		...(use ? { use } : {}),
 		...(upgrade ? { next: upgrade.row } : {}),
@@ -151,16 +137,7 @@ export async function attemptSecondFactor<V>(
 		throw new ApiError(decision.failure.code);
 	}
 	if (decision.outcome === "lost") {
-		if (decision.reason === "concurrent_use") {
-			record(method.failed, "failure", "concurrent_use");
-			throw new ApiError("verification_failed");
-		}
-		const singleUse = use !== undefined && use.kind !== "passkey";
-		if (!singleUse) {
-			// A passkey's session was upgraded meanwhile by another verify.
-			record(method.failed, "failure", "session_already_upgraded");
-			throw new ApiError("verification_failed");
-		}
+		// A factor that works once, used by a concurrent request first: not counted.
 		if (decision.reason === "session_gone") {
 			record(method.failed, "failure", "session_already_upgraded");
 			throw new ApiError("not_authenticated");
@@ -176,7 +153,7 @@ export async function attemptSecondFactor<V>(
 			userId: session.userId,
 			externalId: session.externalId,
 			data: {
-				method: method.method === "webauthn" ? "passkey" : method.method,
+				method: method.method,
 				level: "full",
 				client: deps.client,
 				...(deps.rememberDevice ? { device_remembered: true as const } : {}),

@@ -159,7 +159,13 @@ export function webhookEndpoints(urls: string | undefined): string[] {
 
 /** Where a request's events go. */
 export interface SecurityEventSink {
-	emit(input: SecurityEventInput | ActivityOnlyInput): void;
+	/** `activityWritten`: the ceremony's own object call wrote the activity entry already (activityFor). */
+	emit(input: SecurityEventInput | ActivityOnlyInput, options?: { activityWritten?: boolean }): void;
+	/**
+	 * The activity entry an event will have, for a ceremony that writes it in
+	 * the user's object with its outcome, in the same call; null: none.
+	 */
+	activityFor(input: SecurityEventInput | ActivityOnlyInput): ActivityRecord | null;
 }
 
 /** Where the user's activity log is written, and what the request says about its client. */
@@ -221,16 +227,21 @@ export function createSecurityEventSink(options: SinkOptions): SecurityEventSink
 		}));
 		options.waitUntil(queue.sendBatch(messages).catch((error: unknown) => options.onSendFailed(event, error)));
 	};
-	const recordActivity = (input: SecurityEventInput | ActivityOnlyInput) => {
+	const activityFor = (input: SecurityEventInput | ActivityOnlyInput): ActivityRecord | null => {
 		const activity = options.activity;
 		const entry = activity ? activityOf(input) : null;
-		if (!activity || !entry) return;
-		const record: ActivityRecord = {
+		if (!activity || !entry) return null;
+		return {
 			...entry,
 			at: clock.now(),
 			...(activity.client ? { client: activity.client } : {}),
 			...(activity.device ? { device: activity.device } : {}),
 		};
+	};
+	const recordActivity = (input: SecurityEventInput | ActivityOnlyInput) => {
+		const activity = options.activity;
+		const record = activityFor(input);
+		if (!activity || !record) return;
 		let write: Promise<unknown>;
 		try {
 			let stub = stubs.get(input.userId);
@@ -242,13 +253,14 @@ export function createSecurityEventSink(options: SinkOptions): SecurityEventSink
 		} catch (error) {
 			write = Promise.reject(error);
 		}
-		options.waitUntil(write.catch((error: unknown) => activity.onRecordFailed(entry.type, error)));
+		options.waitUntil(write.catch((error: unknown) => activity.onRecordFailed(record.type, error)));
 	};
 	return {
-		emit(input) {
-			recordActivity(input);
+		emit(input, emitOptions) {
+			if (!emitOptions?.activityWritten) recordActivity(input);
 			if (isWebhookEvent(input)) sendWebhooks(input);
 		},
+		activityFor,
 	};
 }
 
@@ -256,6 +268,7 @@ export function createSecurityEventSink(options: SinkOptions): SecurityEventSink
 export function emitSecurityEvent(
 	deps: { events: SecurityEventSink },
 	input: SecurityEventInput | ActivityOnlyInput,
+	options?: { activityWritten?: boolean },
 ): void {
-	deps.events.emit(input);
+	deps.events.emit(input, options);
 }

@@ -9,8 +9,8 @@ import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 import { type Db, isUniqueViolation } from "../storage/db";
+import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
 import { normalizeEmail } from "./accounts";
-import { type PasskeyView, viewPasskey } from "./passkey-view";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {
 	type IssuedSession,

@@ -1,5 +1,6 @@
 import type { AuthenticatorCounts } from "../account/authenticators";
 import type { PasskeyRow, SessionRow } from "../account/schema";
+import { isRecentAt, RECENT_AUTHENTICATION } from "../account/session-gate";
 import type { SetupUpgrade } from "../account/sessions";
 import { type UserStateNamespace, type UserStateStub, userStateFor } from "../durable/stubs";
 import type { AccountIdentity, ResolvedRow } from "../durable/user-state";
@@ -16,7 +17,7 @@ export type { SessionRow, SetupUpgrade };
 
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
-export const RECENT_AUTHENTICATION = 5 * MINUTE;
+export { RECENT_AUTHENTICATION };
 /**
  * The absolute lifetime when the caller has no configuration at hand (tests,
  * tools); the Worker passes Config.sessionMaxAge (SESSION_MAX_AGE_DAYS).
@@ -199,6 +200,25 @@ export async function prepareSession(
 	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
 	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, amr, source);
 	return { row, issued: { session: toAuthenticated(row, user, maxAge), token } };
+}
+
+/**
+ * A session to be written by a ceremony in the user's object, which fills in
+ * its record of how it was authenticated: the token stays here, the object
+ * gets only its hash. `issue` makes the answer from the row the object wrote.
+ */
+export async function draftSession(
+	userId: string,
+	level: SessionLevel,
+	source: SessionSource,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
+): Promise<{
+	row: SessionRow;
+	issue: (written: SessionRow, user: Pick<SessionUser, "email" | "externalId">) => IssuedSession;
+}> {
+	const token = newToken(userId);
+	const row = newSessionRow(await hashToken(token), userId, level, clock.now(), maxAge, [], source);
+	return { row, issue: (written, user) => ({ session: toAuthenticated(written, user, maxAge), token }) };
 }
 
 function stubOf(userState: UserStateNamespace, userId: string): UserStateStub {
@@ -469,7 +489,7 @@ export async function refreshAuthentication(
 }
 
 export function isRecent(session: AuthenticatedSession): boolean {
-	return clock.now() - session.authenticatedAt <= RECENT_AUTHENTICATION;
+	return isRecentAt(session.authenticatedAt, clock.now());
 }
 
 export function methodsOf(counts: AuthenticatorCounts): SecondFactorMethod[] {

@@ -6,9 +6,10 @@ import { ApiError } from "../lib/errors";
 import { type KeySet, openSealed, sealWithNewest, UnlistedKeyError } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
+import { CeremonyFailure } from "../webauthn/ceremony-failure";
 import { setupChangeFor } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
-import { attemptSecondFactor, CeremonyFailure, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
+import { attemptSecondFactor, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import type { AuthenticatedSession, IssuedSession } from "./sessions";
 

@@ -2,7 +2,7 @@ import { DAY } from "../lib/clock";
 import { labelledMac, timingSafeEqual } from "../lib/crypto";
 import { randomBytes, toBase64Url } from "../lib/encoding";
 import type { KeySet } from "../lib/key-set";
-import { readChallenge } from "./canonical-challenge";
+import { readChallenge } from "../webauthn/canonical-challenge";
 
 /**
  * "Don't ask again on this device" (TRUSTED_DEVICE_DAYS). After a second

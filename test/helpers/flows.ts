@@ -7,7 +7,7 @@ import type {
 import { isoBase64URL, isoCBOR, isoUint8Array } from "@simplewebauthn/server/helpers";
 import { vi } from "vitest";
 import { clock } from "../../src/lib/clock";
-import type { PasskeyView } from "../../src/services/passkey-view";
+import type { PasskeyView } from "../../src/webauthn/passkey-view";
 import { credentialUser, userSql } from "./account";
 import { type CallOptions, call, logIn, ORIGIN, PASSWORD, sessionCookie, signUp, type TestUser } from "./api";
 import { type CreateOverrides, type GetOverrides, SoftAuthenticator } from "./authenticator";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readChallenge } from "../../src/services/canonical-challenge";
+import { readChallenge } from "../../src/webauthn/canonical-challenge";
 import { signUp } from "../helpers/api";
 import { base64UrlSpellings, SoftAuthenticator } from "../helpers/authenticator";
 import {

@@ -1,6 +1,6 @@
 import { isoBase64URL } from "@simplewebauthn/server/helpers";
 import { describe, expect, it } from "vitest";
-import { isAcceptableEd25519Point } from "../../src/services/credential-public-key";
+import { isAcceptableEd25519Point } from "../../src/webauthn/credential-public-key";
 import { userSql } from "../helpers/account";
 import { signUp } from "../helpers/api";
 import { type CreateOverrides, encodeCoseKey, SoftAuthenticator } from "../helpers/authenticator";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isCanonicalEs256Signature } from "../../src/services/der-signature";
+import { isCanonicalEs256Signature } from "../../src/webauthn/der-signature";
 import { signUp } from "../helpers/api";
 import { rawEcdsaToDer, SoftAuthenticator } from "../helpers/authenticator";
 import {

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { isoBase64URL, isoCBOR } from "@simplewebauthn/server/helpers";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { readChallenge } from "../../src/services/canonical-challenge";
+import { readChallenge } from "../../src/webauthn/canonical-challenge";
 import { userSql } from "../helpers/account";
 import { signUp, type TestUser } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
