@@ -68,7 +68,9 @@ export async function createRegistrationOptions(
 	deferred: DeferredSession,
 	kind: RegistrationKind,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
-	const challenge = toBase64Url(randomBytes(32));
+	// Made here and stored before the options exist: the options carry these bytes, spelled as stored.
+	const challengeBytes = randomBytes(32);
+	const challenge = toBase64Url(challengeBytes);
 	const stored = await userStateFor(deps.userState, deferred.userId).registrationOptions({
 		gate: sessionGate(deferred, deps.config.sessionMaxAge),
 		kind,
@@ -90,7 +92,7 @@ export async function createRegistrationOptions(
 		userDisplayName: account.email,
 		attestationType: "none",
 		timeout: CHALLENGE_TTL,
-		challenge,
+		challenge: challengeBytes,
 		supportedAlgorithmIDs: [...SUPPORTED_ALGORITHMS],
 		excludeCredentials: existing.map((passkey) => ({
 			id: passkey.credentialId,

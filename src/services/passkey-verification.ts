@@ -29,7 +29,9 @@ export async function createAuthenticationOptions(
 	deps: { userState: UserStateNamespace; config: Config },
 	deferred: DeferredSession,
 ): Promise<PublicKeyCredentialRequestOptionsJSON> {
-	const challenge = toBase64Url(randomBytes(32));
+	// Made here and stored before the options exist: the options carry these bytes, spelled as stored.
+	const challengeBytes = randomBytes(32);
+	const challenge = toBase64Url(challengeBytes);
 	const stored = await userStateFor(deps.userState, deferred.userId).assertionOptions({
 		gate: sessionGate(deferred, deps.config.sessionMaxAge),
 		challenge,
@@ -43,7 +45,7 @@ export async function createAuthenticationOptions(
 		rpID: deps.config.rpId,
 		timeout: CHALLENGE_TTL,
 		userVerification: "preferred",
-		challenge,
+		challenge: challengeBytes,
 		allowCredentials: stored.passkeys.map((passkey) => ({
 			id: passkey.credentialId,
 			transports: parseTransports(passkey.transports) as AuthenticatorTransport[],
