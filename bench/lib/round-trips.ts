@@ -9,10 +9,9 @@
  * The bench prices the local storage share of a route's CPU with the
  * calibration figures from `ROUND_TRIPS`, which is derived from the budgets.
  *
- * `CEREMONIES` groups the routes and states issue 15's targets. The targets
- * are printed by the test, not asserted yet: the per-user-object redesign
- * (issue 15, items 1 to 3) brings each ceremony's budget down to its target,
- * and then the test asserts budget = target.
+ * `CEREMONIES` groups the routes and states issue 15's targets; the test
+ * asserts that each ceremony's budgets stay within its target (each user's
+ * state in their own Durable Object, D1 a directory: src/account/, src/directory/).
  */
 
 /** The storage calls of one request, as the round-trip test counts them. */

@@ -26,7 +26,7 @@ async function tokenRequest(c: Context<AppEnv>): Promise<z.infer<typeof TokenReq
 		throw new ApiError("invalid_request");
 	}
 	const result = TokenRequest.safeParse(parsed);
-	if (!result.success) validationHook(result as never, c as never);
+	if (!result.success) await validationHook(result as never, c as never);
 	return result.data ?? {};
 }
 

@@ -250,7 +250,7 @@ describe("every route under storage faults", () => {
 			status: 201,
 			check: async ({ user }) => expectWholeOrAbsent(user.id),
 		});
-		expect(calls).toContain("DO completeRegistration");
+		expect(calls).toContain("DO registerPasskey");
 		// After all those faults the same user registers, and gets the first passkey's codes.
 		const user = (last as Plain).user;
 		expect(await authenticatorCounts(user.id)).toEqual({ passkeys: 0, totp: 0, codes: 0 });
@@ -466,7 +466,7 @@ describe("the object call that stores a passkey with its first recovery codes (a
 		const user = await signUp();
 		const plan = new FaultPlan();
 		expect((await registerWithFault(user, plan)).status).toBe(201);
-		const position = plan.calls.indexOf("DO completeRegistration") + 1;
+		const position = plan.calls.indexOf("DO registerPasskey") + 1;
 		expect(position).toBeGreaterThan(0);
 		return position;
 	}
@@ -550,7 +550,7 @@ describe("real bugs stay 500 internal_error", () => {
 				{ userId: probe.id },
 			);
 			const inside = new FaultPlan();
-			inside.reset(dry.calls.indexOf("DO completeRegistration") + 1, bug);
+			inside.reset(dry.calls.indexOf("DO registerPasskey") + 1, bug);
 			const response = await callWithFaults(
 				inside,
 				request("POST", "/api/webauthn/register/complete/", { token: user.token, body: { credential } }),

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { BUDGETS, CEREMONIES, ceremonyTable, ROUND_TRIPS, type StorageCalls } from "../../bench/lib/round-trips";
+import { BUDGETS, CEREMONIES, ceremonyTable, ROUND_TRIPS, type StorageCalls, total } from "../../bench/lib/round-trips";
 import { PASSWORD, uniqueEmail } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { partialLogin, userWithPasskey } from "../helpers/flows";
@@ -197,7 +197,22 @@ describe("storage round trips per route, against bench/lib/round-trips.ts", () =
 	it("every budget was measured above, and every ceremony's routes have one", () => {
 		expect(Object.keys(BUDGETS).filter((route) => !measured.has(route))).toEqual([]);
 		expect(CEREMONIES.flatMap((c) => c.routes).filter((route) => !(route in BUDGETS))).toEqual([]);
-		// The targets are for the reader until the per-user-object redesign makes budget = target.
-		console.log(`Storage round trips per ceremony, today's budgets and issue 15's targets:\n${ceremonyTable()}`);
+		console.log(`Storage round trips per ceremony, the budgets and issue 15's targets:\n${ceremonyTable()}`);
+	});
+
+	it("every ceremony with a target stays within it: object calls, D1 reads and D1 writes", () => {
+		for (const ceremony of CEREMONIES) {
+			const target = ceremony.target;
+			if (!target) continue;
+			const calls = total(target.route ? [target.route] : ceremony.routes);
+			expect({
+				ceremony: ceremony.name,
+				objectCalls: calls.userObject + calls.limiterObjects <= target.objectCalls,
+				d1Reads: calls.d1Reads <= target.d1Reads,
+				d1Writes: calls.d1Writes <= target.d1Writes,
+				// No D1 call is made from inside an object on these paths: D1 is a directory.
+				d1FromObject: calls.d1FromObject,
+			}).toEqual({ ceremony: ceremony.name, objectCalls: true, d1Reads: true, d1Writes: true, d1FromObject: 0 });
+		}
 	});
 });
