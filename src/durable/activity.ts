@@ -76,10 +76,6 @@ const DEVICE_MAX = 64;
  * the bounds, so the log never holds more than ACTIVITY_LIMIT entries nor
  * any older than ACTIVITY_MAX_AGE, however often it is written.
  */
-export function insertActivity(storage: DurableObjectStorage, record: ActivityRecord, now: number): void {
-	storage.transactionSync(() => writeActivity(storage.sql, record, now));
-}
-
 /** The insert and its bounds, inside the caller's transaction (a ceremony writes its entry with its outcome). */
 export function writeActivity(sql: SqlStorage, record: ActivityRecord, now: number): void {
 	if (!KNOWN_TYPES.has(record.type)) throw new Error("activity: unknown type");
