@@ -1,12 +1,12 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { AppEnv } from "./http/context";
+import { cors } from "./http/cors";
+import { requestContext } from "./http/middleware";
 import { ConfigError } from "./lib/config";
-import type { AppEnv } from "./lib/context";
-import { cors } from "./lib/cors";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { describeError, isUnavailable } from "./lib/faults";
-import { requestContext } from "./lib/middleware";
 import { activity } from "./routes/activity";
 import { auth } from "./routes/auth";
 import { docs } from "./routes/docs";

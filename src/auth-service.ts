@@ -1,10 +1,10 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { parse as parseCookies } from "hono/utils/cookie";
 import type { Env } from "./env";
+import { SESSION_COOKIE } from "./http/session-response";
 import { type Acr, type AmrValue, amrClaims } from "./lib/amr";
 import { readConfig } from "./lib/config";
 import { describeError } from "./lib/faults";
-import { SESSION_COOKIE } from "./lib/session-response";
 import { type AccessTokenClaims, readTokenSettings, verifyAccessToken } from "./services/access-tokens";
 import { methodsOf, resolveSession, type SessionLevel, sessionView } from "./services/sessions";
 

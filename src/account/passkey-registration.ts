@@ -1,4 +1,3 @@
-import { type ActivityRecord, writeActivity } from "../durable/activity";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
 import {
 	checkedPasswordRecently,
@@ -6,6 +5,7 @@ import {
 	type PendingRegistration,
 	type RegistrationClaim,
 } from "../webauthn/registration";
+import { type ActivityRecord, writeActivity } from "./activity";
 import { type AuthenticatorCounts, addAuthenticator, countAuthenticators, type SetupEnded } from "./authenticators";
 import { putPending, registrationChallengeKey, takePending } from "./challenges";
 import type { AccountDb } from "./db";

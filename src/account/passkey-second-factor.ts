@@ -1,9 +1,9 @@
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
-import { type ActivityRecord, writeActivity } from "../durable/activity";
 import { type AmrRecord, passkeyUse, withUse } from "../lib/amr";
 import type { Config } from "../lib/config";
 import { checkAssertionClaim, type PendingAssertion, type SignedAssertion } from "../webauthn/assertion";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
+import { type ActivityRecord, writeActivity } from "./activity";
 import { type AttemptLimit, countAttempt, forgetOldAttempts, lockState, takeBackAttempt } from "./attempts";
 import { type AuthenticatorCounts, countAuthenticators } from "./authenticators";
 import { assertionChallengeKey, putPending, takePending } from "./challenges";

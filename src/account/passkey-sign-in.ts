@@ -1,9 +1,9 @@
 import type { AuthenticationResponseJSON } from "@simplewebauthn/server";
 import { lte } from "drizzle-orm";
-import { type ActivityRecord, writeActivity } from "../durable/activity";
 import { passkeyUse, withUse } from "../lib/amr";
 import type { Config } from "../lib/config";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
+import { type ActivityRecord, writeActivity } from "./activity";
 import type { AuthenticatorCounts } from "./authenticators";
 import { countAuthenticators } from "./authenticators";
 import type { AccountDb } from "./db";

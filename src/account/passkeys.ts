@@ -1,6 +1,9 @@
 import { and, desc, eq } from "drizzle-orm";
+import type { PasskeyUse } from "../webauthn/credential";
 import type { AccountDb } from "./db";
 import { type PasskeyRow, passkeys } from "./schema";
+
+export type { PasskeyUse };
 
 export const PASSKEYS_NEWEST_FIRST = [desc(passkeys.createdAt), desc(passkeys.id)];
 
@@ -22,14 +25,6 @@ export function findPasskeyByCredentialId(db: AccountDb, credentialId: string): 
 
 export function renamePasskey(db: AccountDb, id: string, name: string): PasskeyRow | undefined {
 	return db.update(passkeys).set({ name }).where(eq(passkeys.id, id)).returning().get();
-}
-
-export interface PasskeyUse {
-	id: string;
-	previousCount: number;
-	signCount: number;
-	backedUp: boolean;
-	usedAt: number;
 }
 
 /**

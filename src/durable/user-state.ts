@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { eq, lte } from "drizzle-orm";
+import { type ActivityEntry, type ActivityRecord, readActivity, writeActivity } from "../account/activity";
 import { countAttempt, forgetOldAttempts, lockState, takeBackAttempt } from "../account/attempts";
 import {
 	type AuthenticatorCounts,
@@ -9,6 +10,8 @@ import {
 } from "../account/authenticators";
 import { deletePending, peekPending, putPending, takePending } from "../account/challenges";
 import { type AccountDb, accountDb } from "../account/db";
+import { clearLegacyUser, readLegacyUser, writeLegacyUser } from "../account/legacy-import";
+import { migrate } from "../account/migrations";
 import {
 	beginRegistration,
 	completeRegistration,
@@ -93,9 +96,6 @@ import { verifyAssertion } from "../webauthn/assertion";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
 import { CeremonyFailure } from "../webauthn/ceremony-failure";
 import { inspectAssertion } from "../webauthn/inspect";
-import { type ActivityEntry, type ActivityRecord, readActivity, writeActivity } from "./activity";
-import { clearLegacyUser, readLegacyUser, writeLegacyUser } from "./legacy-import";
-import { migrate } from "./migrations";
 
 /** Per user (second factor), per login email (password), per client address (client_*, server_key). */
 export type AttemptScope = "second_factor" | "password" | "client_password" | "client_signup" | "server_key";

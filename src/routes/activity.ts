@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
-import { requireSession } from "../lib/middleware";
+import type { AppEnv } from "../http/context";
+import { requireSession } from "../http/middleware";
 import { listUserActivity } from "../services/activity";
 import { ActivityList, errors, json, SESSION } from "./schemas";
 import { validationHook } from "./validation";

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
+import type { AppEnv } from "../http/context";
+import { jsonBody, requireSession, sessionCreationOrigin } from "../http/middleware";
+import { clearSessionCookie, deliverToken } from "../http/session-response";
 import { clientKeyOf } from "../lib/client-address";
-import type { AppEnv } from "../lib/context";
-import { jsonBody, requireSession, sessionCreationOrigin } from "../lib/middleware";
-import { clearSessionCookie, deliverToken } from "../lib/session-response";
 import {
 	assertClientNotLimited,
 	assertPasswordNotLocked,

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../lib/context";
+import type { AppEnv } from "../http/context";
+import { clientKindOf } from "../http/middleware";
 import { describeError } from "../lib/faults";
-import { clientKindOf } from "../lib/middleware";
 import { countryOf, describeDevice, UNKNOWN_DEVICE } from "../lib/user-agent";
 import { createSecurityEventSink } from "../services/security-events";
 import type { SessionSource } from "../services/sessions";

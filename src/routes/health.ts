@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
+import type { AppEnv } from "../http/context";
 import { errorsWithoutStorage, json, NO_SESSION, Success } from "./schemas";
 
 // One chain, so that the type of the sub-app carries every route (hc<AppType>).

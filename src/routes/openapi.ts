@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
-import { MAX_BODY_BYTES } from "../lib/middleware";
-import { SESSION_COOKIE } from "../lib/session-response";
+import type { AppEnv } from "../http/context";
+import { MAX_BODY_BYTES } from "../http/middleware";
+import { SESSION_COOKIE } from "../http/session-response";
 import { errorsWithoutStorage, json, NO_SESSION, SESSION } from "./schemas";
 
 export const OPENAPI_PATH = "/api/openapi.json";

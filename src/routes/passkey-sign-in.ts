@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Env } from "../env";
+import type { AppEnv } from "../http/context";
+import { jsonBody, sessionCreationOrigin } from "../http/middleware";
+import { deliverToken } from "../http/session-response";
 import { requireKeySet } from "../lib/config";
-import type { AppEnv } from "../lib/context";
-import { jsonBody, sessionCreationOrigin } from "../lib/middleware";
-import { deliverToken } from "../lib/session-response";
 import { createSignInOptions, signInWithPasskey } from "../services/passkey-sign-in";
 import { serviceDeps } from "./deps";
 import { AuthenticationResponse, errors, json, jsonRequest, NO_SESSION, SessionResult, X_CLIENT } from "./schemas";

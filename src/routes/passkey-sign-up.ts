@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../http/context";
+import { jsonBody, sessionCreationOrigin } from "../http/middleware";
+import { deliverToken } from "../http/session-response";
 import { requireKeySet } from "../lib/config";
-import type { AppEnv } from "../lib/context";
-import { jsonBody, sessionCreationOrigin } from "../lib/middleware";
-import { deliverToken } from "../lib/session-response";
 import { completeSignUp, createSignUpOptions, type PasskeySignUpDeps } from "../services/passkey-sign-up";
 import { accountDeps, clientGate, FULL_SESSION_LIFETIME } from "./auth";
 import {

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../http/context";
+import { jsonBody, requireSession } from "../http/middleware";
+import { secondFactorGate } from "../http/rate-limit-gate";
+import { deliverToken } from "../http/session-response";
 import { requireKeySet } from "../lib/config";
-import type { AppEnv } from "../lib/context";
-import { jsonBody, requireSession } from "../lib/middleware";
-import { secondFactorGate } from "../lib/rate-limit-gate";
-import { deliverToken } from "../lib/session-response";
 import { recoveryCodeSummary, regenerateRecoveryCodes, verifyRecoveryCode } from "../services/recovery-code-use";
 import { normalizeRecoveryCode } from "../services/recovery-codes";
 import { methodsOf, sessionView } from "../services/sessions";

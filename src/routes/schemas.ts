@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { ACTIVITY_TYPES } from "../durable/activity";
+import { ACTIVITY_TYPES } from "../account/activity";
 import { ERRORS, type ErrorCode } from "../lib/errors";
 
 // Shared request and response shapes. The same definitions validate the

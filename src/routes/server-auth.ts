@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import { clientLimiterFor } from "../durable/stubs";
+import type { AppEnv } from "../http/context";
 import { clientKeyOf } from "../lib/client-address";
 import { clock } from "../lib/clock";
-import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
 import { matchServerKey, parseServerKeys } from "../lib/server-keys";
 import { SERVER_KEY_LIMIT } from "../services/limits";

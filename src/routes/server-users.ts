@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
-import { jsonBody } from "../lib/middleware";
+import type { AppEnv } from "../http/context";
+import { jsonBody } from "../http/middleware";
 import {
 	createServerSession,
 	deleteServerUser,

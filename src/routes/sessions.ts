@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
-import { jsonBody, requireSession } from "../lib/middleware";
-import { clearSessionCookie } from "../lib/session-response";
+import type { AppEnv } from "../http/context";
+import { jsonBody, requireSession } from "../http/middleware";
+import { clearSessionCookie } from "../http/session-response";
 import { emitSecurityEvent } from "../services/security-events";
 import { listSessions, revokeOtherSessions, revokeSessionByPublicId } from "../services/sessions";
 import { serviceDeps } from "./deps";

@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../lib/context";
+import type { AppEnv } from "../http/context";
+import { jsonBody, requireSession } from "../http/middleware";
 import { ApiError } from "../lib/errors";
-import { jsonBody, requireSession } from "../lib/middleware";
 import { DEFAULT_TTL_SECONDS, issueAccessToken, MAX_TTL_SECONDS, readTokenSettings } from "../services/access-tokens";
 import { serviceDeps } from "./deps";
 import { errors, json, SESSION } from "./schemas";

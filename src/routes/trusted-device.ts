@@ -1,12 +1,12 @@
 import type { Context } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { userStateFor } from "../durable/stubs";
+import type { AppEnv } from "../http/context";
+import { cookieValues } from "../http/session-response";
 import { clock, DAY } from "../lib/clock";
 import { requireKeySet } from "../lib/config";
-import type { AppEnv } from "../lib/context";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind } from "../lib/metrics";
-import { cookieValues } from "../lib/session-response";
 import type { SessionView } from "../services/sessions";
 import {
 	type DeviceOutcome,

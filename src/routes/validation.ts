@@ -1,7 +1,7 @@
 import type { Hook } from "@hono/zod-openapi";
-import type { AppEnv } from "../lib/context";
+import type { AppEnv } from "../http/context";
+import { settleDeferredSession } from "../http/middleware";
 import { ApiError } from "../lib/errors";
-import { settleDeferredSession } from "../lib/middleware";
 
 /** Zod failures become 400 invalid_request with a problem per field; zod's own wording stays internal. */
 export const validationHook: Hook<unknown, AppEnv, string, unknown> = async (result, c) => {

@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import type { AppEnv } from "../http/context";
+import { deferSession, jsonBody, requireSession, settleDeferredSession } from "../http/middleware";
+import { deliverToken } from "../http/session-response";
 import { requireKeySet } from "../lib/config";
-import type { AppEnv } from "../lib/context";
 import { ApiError } from "../lib/errors";
-import { deferSession, jsonBody, requireSession, settleDeferredSession } from "../lib/middleware";
-import { deliverToken } from "../lib/session-response";
 import { listUserPasskeys, removeAuthenticator, renameUserPasskey } from "../services/passkey-management";
 import { completeRegistration, createRegistrationOptions } from "../services/passkey-registration";
 import { createAuthenticationOptions, verifyPasskeySecondFactor } from "../services/passkey-verification";

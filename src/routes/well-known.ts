@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { AppEnv } from "../lib/context";
+import type { AppEnv } from "../http/context";
 import { ApiError } from "../lib/errors";
 import { loadSigningKeys } from "../lib/signing-keys";
 import { tokenIssuer } from "../services/access-tokens";

@@ -1,4 +1,4 @@
-import type { ActivityEntry, ActivityRecord } from "../durable/activity";
+import type { ActivityEntry, ActivityRecord } from "../account/activity";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { iso } from "../lib/clock";
 import type { ActivityOnlyInput, SecurityEventInput } from "./security-events";

@@ -1,12 +1,24 @@
-import type { SessionRefusal } from "../account/session-gate";
+import type { SessionRefusal, SessionRequirement } from "../account/session-gate";
 import type { SessionGate } from "../account/sessions";
 import { clock } from "../lib/clock";
-import type { DeferredSession } from "../lib/context";
 import { ApiError } from "../lib/errors";
+import type { ClientKind } from "../lib/metrics";
 
 // A ceremony whose session check runs inside its one call of the user's
 // object (lib/middleware.ts deferSession): what the object needs to check
 // the session, and the answer to a refusal.
+
+/** A session whose checks run in the ceremony's own call of the user's object (lib/middleware.ts deferSession). */
+export interface DeferredSession {
+	token: string;
+	tokenHash: string;
+	userId: string;
+	client: ClientKind;
+	requirement: SessionRequirement;
+	/** A cookie request from a foreign origin: refused (403) after the session is found live. */
+	csrf: boolean;
+	gate?: "webauthn";
+}
 
 export function sessionGate(deferred: DeferredSession, maxAge: number, now = clock.now()): SessionGate {
 	return { tokenHash: deferred.tokenHash, requirement: deferred.requirement, csrf: deferred.csrf, maxAge, now };

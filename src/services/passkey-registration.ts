@@ -11,7 +11,6 @@ import { claimCredential, releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
-import type { DeferredSession } from "../lib/context";
 import { fromBase64Url, randomBytes, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
@@ -19,7 +18,7 @@ import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
 import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
-import { refusedSession, sessionGate } from "./ceremony-session";
+import { type DeferredSession, refusedSession, sessionGate } from "./ceremony-session";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
 import {

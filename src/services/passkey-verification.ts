@@ -7,14 +7,13 @@ import {
 import type { AuthenticatorCounts } from "../account/authenticators";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import type { Config } from "../lib/config";
-import type { DeferredSession } from "../lib/context";
 import { randomBytes, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { MetricEvent } from "../lib/metrics";
 import { inspectAssertion } from "../webauthn/inspect";
 import { parseTransports } from "../webauthn/passkey-view";
 import { CHALLENGE_TTL } from "../webauthn/registration";
-import { refusedSession, sessionGate } from "./ceremony-session";
+import { type DeferredSession, refusedSession, sessionGate } from "./ceremony-session";
 import { SECOND_FACTOR_LIMIT } from "./limits";
 import { rateLimited, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent } from "./security-events";

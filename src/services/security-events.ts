@@ -1,4 +1,4 @@
-import type { ActivityRecord } from "../durable/activity";
+import type { ActivityRecord } from "../account/activity";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock, iso } from "../lib/clock";
 import { randomBytes, toBase64Url } from "../lib/encoding";

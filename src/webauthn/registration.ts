@@ -1,10 +1,10 @@
 import { type RegistrationResponseJSON, verifyRegistrationResponse } from "@simplewebauthn/server";
-import type { PasskeyRow } from "../account/schema";
 import type { AmrRecord } from "../lib/amr";
 import { MINUTE } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { randomId, toBase64Url } from "../lib/encoding";
 import { challengeMismatch } from "./canonical-challenge";
+import type { StoredPasskey } from "./credential";
 import { checkCredentialPublicKey, ES256 } from "./credential-public-key";
 import { isSameOriginCeremony } from "./cross-origin";
 import { isCanonicalEs256Signature } from "./der-signature";
@@ -21,7 +21,7 @@ import { authenticatorName } from "./passkey-view";
 // holds what it claims against the pending challenge it takes
 // (checkRegistrationClaim).
 
-type NewPasskey = PasskeyRow;
+type NewPasskey = StoredPasskey;
 
 /**
  * How long after a password was checked the browser may still register a

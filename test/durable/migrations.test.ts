@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from "../../src/durable/migrations";
+import { MIGRATIONS, migrate, SCHEMA_VERSION, schemaVersion } from "../../src/account/migrations";
 import { UserState } from "../../src/durable/user-state";
 
 // A deploy must not break the objects the previous deploy made: each one is

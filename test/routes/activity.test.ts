@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ACTIVITY_LIMIT, ACTIVITY_MAX_AGE } from "../../src/durable/activity";
+import { ACTIVITY_LIMIT, ACTIVITY_MAX_AGE } from "../../src/account/activity";
 import { userStateFor } from "../../src/durable/stubs";
 import { DAY, SECOND } from "../../src/lib/clock";
 import { ActivityList } from "../../src/routes/schemas";

@@ -2,8 +2,8 @@ import { validate } from "@readme/openapi-parser";
 import { beforeAll, describe, expect, it } from "vitest";
 // The contract itself, from the team's shared folder beside the repository.
 import apiMd from "../../../shared/API.md?raw";
+import { SESSION_COOKIE } from "../../src/http/session-response";
 import { ERRORS, type ErrorCode } from "../../src/lib/errors";
-import { SESSION_COOKIE } from "../../src/lib/session-response";
 import { ErrorEnvelope, Passkey, SessionListEntry, SessionView, Success } from "../../src/routes/schemas";
 import { call } from "../helpers/api";
 

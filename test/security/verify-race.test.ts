@@ -28,7 +28,10 @@ describe("concurrent verifies of one assertion", () => {
 	it("with 2 copies: exactly one 200 and one refused, and one full session, 20 times", async () => {
 		for (let round = 0; round < 20; round++) {
 			const { user, responses } = await race(2);
-			expect(responses.filter((r) => r.status === 200), `round ${round}`).toHaveLength(1);
+			expect(
+				responses.filter((r) => r.status === 200),
+				`round ${round}`,
+			).toHaveLength(1);
 			const refused = responses.find((r) => r.status !== 200);
 			if (!refused) throw new Error("no loser");
 			expectLost(refused, `round ${round}`);
@@ -72,7 +75,10 @@ describe("concurrent verifies of one assertion", () => {
 			}
 			const credential = await authenticator.getAssertion(await authenticationOptions(partial));
 			const responses = await Promise.all([postVerify(partial, credential), postVerify(partial, credential)]);
-			expect(responses.filter((r) => r.status === 200), `round ${round}`).toHaveLength(1);
+			expect(
+				responses.filter((r) => r.status === 200),
+				`round ${round}`,
+			).toHaveLength(1);
 			const refused = responses.find((r) => r.status !== 200);
 			if (!refused) throw new Error("no loser");
 			expectLost(refused, `round ${round}`);

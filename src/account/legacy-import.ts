@@ -1,7 +1,4 @@
 import { and, eq } from "drizzle-orm";
-import type { AccountDb } from "../account/db";
-import { writeAccount } from "../account/profile";
-import { passkeys, recoveryCodes, totpCredentials } from "../account/schema";
 import type { Db } from "../storage/db";
 import {
 	passkeys as legacyPasskeys,
@@ -10,6 +7,9 @@ import {
 	totpCredentials as legacyTotp,
 	users,
 } from "../storage/schema";
+import type { AccountDb } from "./db";
+import { writeAccount } from "./profile";
+import { passkeys, recoveryCodes, totpCredentials } from "./schema";
 
 // A user made before migration 0007 has their password, passkeys, TOTP and
 // recovery codes in D1's legacy tables. The first time their object is asked

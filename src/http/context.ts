@@ -1,11 +1,11 @@
 import type { AuthenticatorCounts } from "../account/authenticators";
 import type { TotpRow } from "../account/schema";
-import type { SessionRequirement } from "../account/session-gate";
 import type { Env } from "../env";
+import type { Config } from "../lib/config";
+import type { ClientKind, Metrics } from "../lib/metrics";
+import type { DeferredSession } from "../services/ceremony-session";
 import type { AuthenticatedSession, UserPasskeys } from "../services/sessions";
 import type { Db } from "../storage/db";
-import type { Config } from "./config";
-import type { ClientKind, Metrics } from "./metrics";
 
 export interface Auth {
 	session: AuthenticatedSession;
@@ -17,18 +17,6 @@ export interface Auth {
 	totp?: TotpRow | null;
 	/** The user's second factors, read with the session. */
 	counts: AuthenticatorCounts;
-}
-
-/** A session whose checks run in the ceremony's own call of the user's object (lib/middleware.ts deferSession). */
-export interface DeferredSession {
-	token: string;
-	tokenHash: string;
-	userId: string;
-	client: ClientKind;
-	requirement: SessionRequirement;
-	/** A cookie request from a foreign origin: refused (403) after the session is found live. */
-	csrf: boolean;
-	gate?: "webauthn";
 }
 
 export interface AppEnv {

@@ -1,8 +1,8 @@
 import type { MiddlewareHandler } from "hono";
 import { userStateFor } from "../durable/stubs";
+import { clock } from "../lib/clock";
 import { SECOND_FACTOR_LIMIT } from "../services/limits";
 import { rateLimited } from "../services/second-factor";
-import { clock } from "./clock";
 import type { AppEnv } from "./context";
 
 /**

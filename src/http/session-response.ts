@@ -1,8 +1,8 @@
 import type { Context } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
+import type { ClientKind } from "../lib/metrics";
 import type { AuthenticatedSession } from "../services/sessions";
 import type { AppEnv } from "./context";
-import type { ClientKind } from "./metrics";
 
 /**
  * `__Host-`: the browser accepts the cookie only from this host, Secure,
