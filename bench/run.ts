@@ -11,7 +11,9 @@
  *      three systems one after the other (the order rotates between rounds);
  *   4. CPU per route at concurrency 1 (and, for the Better Auth Worker, its
  *      D1 round trips counted per request), which also seeds the database
- *      that gives rows and bytes per user;
+ *      and the Durable Objects that give rows and bytes per user (the
+ *      directory in D1, the user's own object, the limiter objects), printed
+ *      at the end and written with the rest;
  *   5. storage round trips per ceremony and the production latency model;
  *   6. bench/results/latest.json and latest.md.
  *
@@ -40,6 +42,7 @@ import {
 	type Results,
 	ratios,
 	roundSpread,
+	storageMarkdown,
 	toMarkdown,
 } from "./lib/report.ts";
 import { PASSKEY_CEREMONIES } from "./lib/round-trips.ts";
@@ -522,6 +525,9 @@ async function main(): Promise<void> {
 	}
 	console.log("");
 	for (const line of latencyModelMarkdown(latency)) console.log(line);
+	// Assigned inside a phase's closure: the compiler cannot follow it there.
+	const measuredStorage = storage as StorageReport | null;
+	if (measuredStorage) for (const line of storageMarkdown(measuredStorage)) console.log(line);
 	const errorCells = cells.filter((c) => c.errors > 0);
 	if (errorCells.length) console.log(`  ⚠ ${errorCells.length} cells had errors: see bench/results/${outName}.md`);
 	for (const problem of problems) console.log(`  ⚠ ${problem}`);

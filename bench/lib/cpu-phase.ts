@@ -12,7 +12,8 @@
  *  - for the Better Auth Worker, the D1 statements and round trips its
  *    binding saw (`x-bench-d1-statements`, `x-bench-d1-round-trips`);
  *  - the client's wall time.
- * The same ceremonies seed the database that docs/scaling.md sizes.
+ * The same ceremonies seed the D1 directory and the Durable Objects that
+ * docs/scaling.md sizes (bench/lib/storage.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { type CallResult, observeRequests } from "./http.ts";

@@ -513,25 +513,7 @@ export function toMarkdown(results: Results): string {
 		lines.push("");
 	}
 
-	const s = results.storage;
-	if (s) {
-		lines.push(`## Storage per user (local D1 after seeding ${s.users} users through the API)`, "");
-		lines.push(
-			"| table (with its indexes) | rows | rows per user | bytes (pages) | bytes per row | payload bytes per row |",
-		);
-		lines.push("|---|---:|---:|---:|---:|---:|");
-		for (const t of s.tables) {
-			lines.push(
-				`| ${t.table} | ${t.rows} | ${f(t.rows / Math.max(1, s.users), 2)} | ${t.bytes} | ${t.rows ? f(t.bytes / t.rows, 0) : "–"} | ${t.rows ? f(t.payloadBytes / t.rows, 0) : "–"} |`,
-			);
-		}
-		lines.push(
-			"",
-			`- Database file: ${s.fileBytes} bytes (page size ${s.pageSize}); ${f(s.fileBytes / Math.max(1, s.users), 0)} bytes per seeded user overall.`,
-			`- Durable Objects with storage: ${s.durableObjects.count} (${f(s.durableObjects.meanBytes / 1024, 1)} KiB each on average, local SQLite files).`,
-			"",
-		);
-	}
+	if (results.storage) lines.push(...storageMarkdown(results.storage));
 	if (results.roundTrips?.length) {
 		lines.push("## Storage round trips per passkey ceremony", "");
 		lines.push(
@@ -581,5 +563,102 @@ export function latencyModelMarkdown(model: { placements: Placement[]; rows: Mod
 		);
 	}
 	lines.push("");
+	return lines;
+}
+
+/** Whose a b-tree of an object's file is, when it is not one of the object's own tables. */
+function fixedOwner(name: string): string {
+	if (name === "sqlite_schema") return "SQLite's schema";
+	if (name === "sqlite_sequence") return "SQLite's, for AUTOINCREMENT";
+	if (name.startsWith("_cf_")) return "the runtime's";
+	if (name.startsWith("__miniflare")) return "miniflare's, local only";
+	return "not the object's own";
+}
+
+/** Rows and bytes per user: the directory (D1), the user's own object, and the objects by kind. */
+export function storageMarkdown(s: StorageReport): string[] {
+	const lines: string[] = [];
+	const perUser = (value: number) => f(value / Math.max(1, s.users), 0);
+	lines.push(`## Storage per user (after seeding ${s.users} users through the API)`, "");
+	lines.push(
+		s.directory
+			? "Local D1: the directory, then the legacy tables (rows only for users made before migration 0007)."
+			: "Local D1.",
+		"",
+	);
+	lines.push(
+		"| table (with its indexes) | rows | rows per user | bytes (pages) | bytes per row | payload bytes per row |",
+	);
+	lines.push("|---|---:|---:|---:|---:|---:|");
+	for (const t of s.tables) {
+		lines.push(
+			`| ${t.table} | ${t.rows} | ${f(t.rows / Math.max(1, s.users), 2)} | ${t.bytes} | ${t.rows ? f(t.bytes / t.rows, 0) : "–"} | ${t.rows ? f(t.payloadBytes / t.rows, 0) : "–"} |`,
+		);
+	}
+	lines.push("");
+	if (s.directory) {
+		lines.push(
+			`- **Directory per user** (users and credentials with their indexes): ${f(s.directory.bytesPerUser, 0)} bytes of pages, ${f(s.directory.payloadBytesPerUser, 0)} bytes of payload.`,
+		);
+		const btrees = s.tables
+			.filter((t) => t.table === "users" || t.table === "credentials")
+			.flatMap((t) => t.btrees ?? []);
+		if (btrees.length) {
+			lines.push(
+				`- Its b-trees, payload bytes per user: ${btrees.map((b) => `${b.name} ${perUser(b.payloadBytes)}`).join(", ")}.`,
+			);
+		}
+	}
+	lines.push(
+		`- Database file: ${s.fileBytes} bytes (page size ${s.pageSize}); ${perUser(s.fileBytes)} bytes per seeded user overall.`,
+		"",
+	);
+	const o = s.durableObjects;
+	const u = o.users;
+	if (u) {
+		lines.push(
+			`The users' own Durable Objects (${u.count}, one per user; local SQLite files, each WAL checkpointed into a copy first):`,
+			"",
+		);
+		lines.push(
+			"| table (with its indexes) | b-trees | rows per user | pages per object | payload bytes per user | payload bytes per row |",
+		);
+		lines.push("|---|---:|---:|---:|---:|---:|");
+		for (const t of u.tables) {
+			const pages = (t.btrees ?? []).reduce((sum, b) => sum + b.pages, 0);
+			lines.push(
+				`| ${t.table} | ${1 + t.indexes.length} | ${f(t.rows / u.count, 2)} | ${f(pages / u.count, 2)} | ${f(t.payloadBytes / u.count, 0)} | ${t.rows ? f(t.payloadBytes / t.rows, 0) : "–"} |`,
+			);
+		}
+		for (const b of u.fixed) {
+			lines.push(
+				`| ${b.name} (${fixedOwner(b.name)}) | 1 | – | ${f(b.pages / u.count, 2)} | ${f(b.payloadBytes / u.count, 0)} | – |`,
+			);
+		}
+		const own = u.tables.reduce((sum, t) => sum + t.payloadBytes, 0) / u.count;
+		lines.push(
+			"",
+			`- **Whole file per user**: ${f(u.meanFileBytes, 0)} bytes (${f(u.meanPages, 2)} pages of ${u.pageSize} bytes); of that, ${f(own, 0)} bytes are the user's rows and index entries. The object's schema has ${u.schemaBtrees} tables and indexes, each at least one page.`,
+			"",
+		);
+	}
+	if (o.kinds?.length) {
+		lines.push("Every Durable Object with storage, by the prefix of its name:", "");
+		lines.push(
+			"| kind | objects | pages (mean) | bytes after a checkpoint (mean) | bytes on disk with the WAL as left (mean) |",
+		);
+		lines.push("|---|---:|---:|---:|---:|");
+		for (const k of o.kinds) {
+			lines.push(
+				`| ${k.kind} | ${k.count} | ${f(k.meanPages, 2)} | ${f(k.meanFileBytes, 0)} | ${f(k.meanOnDiskBytes, 0)} |`,
+			);
+		}
+		lines.push("");
+	} else {
+		lines.push(
+			`- Durable Objects with storage: ${o.count} (${f(o.meanBytes / 1024, 1)} KiB each on average, local SQLite files).`,
+			"",
+		);
+	}
 	return lines;
 }
