@@ -245,14 +245,9 @@ export class UserState extends DurableObject<Env> {
 	private plannedCleanup: number | undefined;
 
 	private planCleanup(): void {
-		const next = this.sql
-			.exec<{ at: number | null }>(
-				`SELECT MIN(at) AS at FROM (
-					SELECT MIN(expires_at) AS at FROM sessions
-					UNION ALL SELECT MIN(expires_at) + ${USED_CHALLENGE_GRACE_MS} FROM used_challenges
-				)`,
-			)
-			.one().at;
+		// Planned on sessions only: used sign-in challenges are swept by the next
+		// sign-in, and by this alarm whenever it runs, without an alarm of their own.
+		const next = this.sql.exec<{ at: number | null }>("SELECT MIN(expires_at) AS at FROM sessions").one().at;
 		if (next === null) return;
 		// A row that expired already (an alarm that fired before the clock got
 		// there) is taken at the next round, a minute on, not in a tight loop.
@@ -330,9 +325,10 @@ export class UserState extends DurableObject<Env> {
 	}
 
 	/** The account's identity, password and second factors, for a password check. */
-	accountForSignIn(): { account: AccountRow; counts: AuthenticatorCounts } | null {
+	accountForSignIn(email: string): { account: AccountRow; counts: AuthenticatorCounts } | null {
 		const row = readAccount(this.db);
-		if (!row) return null;
+		// Only under the email it was found by: a stale directory entry (an email changed meanwhile) finds nothing.
+		if (!row || row.email !== email) return null;
 		return { account: row, counts: countAuthenticators(this.db) };
 	}
 

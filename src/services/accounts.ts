@@ -203,7 +203,8 @@ async function checkPassword(
 	deps: AccountDeps,
 	email: string,
 	password: string,
-	options: { perClient: boolean },
+	/** `userId`: a reauthentication, whose session names the user already (no directory read). */
+	options: { perClient: boolean; userId?: string },
 ): Promise<{ account: AccountRow; counts: AuthenticatorCounts }> {
 	const client = options.perClient ? await clientLimiter(deps) : null;
 	const limits: Reserved[] = [
@@ -222,12 +223,14 @@ async function checkPassword(
 		const start = starts[locked];
 		throw rateLimited(deps, limits[locked]?.reason ?? "password", start?.locked ? start.retryAfterSeconds : 1);
 	}
-	// The directory says whose email it is; the user's object holds the password.
-	const entry = await findUserByEmail(deps.db, email);
+	// The directory says whose email it is (a session says it for a
+	// reauthentication); the user's object holds the password.
+	const entry = options.userId ? { id: options.userId, legacy: 0 } : await findUserByEmail(deps.db, email);
 	const stub = entry ? userStateFor(deps.userState, entry.id) : null;
 	// A user made before the per-user design: their object takes over their rows first (once).
 	if (entry?.legacy === 1 && stub) await stub.importLegacy(entry.id);
-	const found = stub ? await stub.accountForSignIn() : null;
+	// The object answers only for its account's current email (a directory read that raced a change finds nothing).
+	const found = stub ? await stub.accountForSignIn(email) : null;
 	// A user with no password here (server API) is checked against the dummy
 	// too: the same time, the same answer, whatever was typed.
 	const user = found && !hasNoPassword(found.account) ? found : null;
@@ -310,7 +313,7 @@ export async function reauthenticate(
 	password: string,
 ): Promise<AuthenticatedSession> {
 	// Bound to a session and its email's limiter: not a sign-in from the client's spray.
-	await checkPassword(deps, session.email, password, { perClient: false });
+	await checkPassword(deps, session.email, password, { perClient: false, userId: session.userId });
 	return refreshAuthentication(deps.userState, session, PASSWORD_USE);
 }
 

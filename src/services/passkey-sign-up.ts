@@ -80,10 +80,13 @@ export interface PasskeySignedUp {
  * challenge_expired too. The credential then passes every rule of a
  * passwordless registration (passkey-registration.ts: attestation format,
  * algorithms, key, id, origin, RP ID, crossOrigin, user presence, and user
- * verification and discoverability). Only then is anything created, in one
- * D1 batch: the user (no password), the passkey (passwordless), ten
- * recovery codes and a full session. A fault leaves nothing; a lost race for
- * the email is 409 email_taken, for the credential 409 credential_exists.
+ * verification and discoverability). Only then is anything created
+ * (flows/accounts.ts createUser): the email and the credential id claimed in
+ * the directory (one D1 batch), then the account in the new user's object
+ * with its passkey (passwordless), ten recovery codes and a full session (one
+ * transaction); the claims go if that write fails. A fault leaves nothing; a
+ * lost race for the email is 409 email_taken, for the credential 409
+ * credential_exists.
  *
  * Not counted against the client's sign-up limit: each completion needs a
  * challenge that was counted when it was issued, and works once.

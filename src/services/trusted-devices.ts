@@ -17,9 +17,10 @@ import { readChallenge } from "../webauthn/canonical-challenge";
  *   K     = HMAC-SHA-256(a key of RECOVERY_CODE_HMAC_KEY, "passkey-edge:trusted-device-key")
  *
  * Nothing is stored per device: the MAC makes the cookie unforgeable, and the
- * user's `trusted_device_epoch` (users table) ends every device at once: any
- * change of the user's second factors, their password or "sign out everywhere
- * else" adds one to it in the same D1 batch as the change itself. The key is
+ * user's `trusted_device_epoch` (the account row of their object) ends every
+ * device at once: any change of the user's second factors, their password or
+ * "sign out everywhere else" adds one to it in the same transaction as the
+ * change itself. The key is
  * derived under its own label from a secret the Worker already has, so no
  * recovery-code hash or sign-in challenge MAC can stand for a device's; the
  * newest key of the set signs and every listed key verifies, so a rotation
