@@ -12,8 +12,7 @@ export default defineConfig({
 		fileParallelism: false,
 		// The machine is shared with other test suites: allow slow starts. Every
 		// wait inside a test is on what the page or the Worker does; these
-		// bounds only stop a hung run (the reauthentication test starts
-		// `wrangler d1 execute` three times, two minutes under heavy load).
+		// bounds only stop a hung run.
 		testTimeout: 300_000,
 		hookTimeout: 300_000,
 		teardownTimeout: 60_000,

@@ -2,12 +2,13 @@
 // playwright-core (no downloaded browser), CDP virtual authenticators, and the
 // flows a person goes through on the pages.
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { generate } from "otplib";
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, inject } from "vitest";
-import { ROOT, type RunningWorker, startWorker, wrangler } from "./worker";
+import { ROOT, type RunningWorker, startWorker } from "./worker";
 
 export const PASSWORD = "correct horse battery staple";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -382,21 +383,33 @@ export async function listedPasskeys(
 
 /**
  * Makes the user's sessions look as if they last authenticated 10 minutes
- * ago, in the database `wrangler dev` uses: the Worker's clock cannot be moved
- * from outside, so the stored time moves instead.
+ * ago, in the storage `wrangler dev` uses: the Worker's clock cannot be moved
+ * from outside, so the stored time moves instead. Sessions are in the user's
+ * Durable Object (src/account/schema.ts), which `wrangler dev` keeps as one
+ * SQLite file per object under the persist directory; the user's is the one
+ * whose `account` row has the email. The file is shared with the running
+ * workerd as `wrangler d1 execute` shares D1's: through SQLite's own locking
+ * (WAL), so the object's next read sees the change.
  */
 export async function ageSessions(email: string): Promise<void> {
-	const quoted = email.replaceAll("'", "''");
-	await wrangler([
-		"d1",
-		"execute",
-		"DB",
-		"--local",
-		"--persist-to",
-		inject("persistDir"),
-		"--command",
-		`UPDATE sessions SET authenticated_at = authenticated_at - 600000 WHERE user_id = (SELECT id FROM users WHERE email = '${quoted}')`,
-	]);
+	const objects = join(inject("persistDir"), "v3/do/passkey-edge-UserState");
+	const files = (await readdir(objects)).filter((name) => name.endsWith(".sqlite") && name !== "metadata.sqlite");
+	const aged: { file: string; sessions: number }[] = [];
+	for (const file of files) {
+		const db = new DatabaseSync(join(objects, file), { timeout: 60_000 });
+		try {
+			// Other objects of the class (limiters, or one still being made) have no account row.
+			const hasAccount = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account'").get();
+			if (!hasAccount || !db.prepare("SELECT 1 FROM account WHERE email = ?").get(email)) continue;
+			const { changes } = db.prepare("UPDATE sessions SET authenticated_at = authenticated_at - 600000").run();
+			aged.push({ file, sessions: Number(changes) });
+		} finally {
+			db.close();
+		}
+	}
+	// Exactly the user's object, and sessions in it: an update that reached nothing would let the test pass for the wrong reason.
+	expect(aged, `the Durable Object of ${email} under ${objects}`).toHaveLength(1);
+	expect(aged[0]?.sessions, `sessions of ${email}`).toBeGreaterThan(0);
 }
 
 /**

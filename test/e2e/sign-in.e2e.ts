@@ -273,6 +273,53 @@ describe("signing up and signing in", () => {
 		await tab.close();
 	});
 
+	it("leaves the focus where the person put it when the page's session check answers while they type", async () => {
+		const tab = await openTab(browser());
+		const { page } = tab;
+		const email = "joan@example.com";
+		// The page's own session check is held until the person has typed the
+		// email and gone on to the password; its answer must not send the
+		// focus (and the rest of the password) back to the email field.
+		let held: Promise<void> | null = null;
+		await page.route("**/api/auth/session/", async (route) => {
+			await held;
+			await route.continue();
+		});
+		const typeWhileChecking = async (path: string) => {
+			let release = () => {};
+			held = new Promise<void>((resolve) => {
+				release = resolve;
+			});
+			await page.goto(path);
+			await page.getByLabel("Email").fill(email);
+			await page.getByLabel("Password").fill(PASSWORD);
+			// Only this page's check was held: the next pages' go through.
+			held = null;
+			release();
+			await page.locator("body[data-started]").waitFor({ state: "attached" });
+			expect(await page.evaluate(() => document.activeElement?.id)).toBe("password");
+			expect(await page.getByLabel("Email").inputValue()).toBe(email);
+			expect(await page.getByLabel("Password").inputValue()).toBe(PASSWORD);
+		};
+
+		await typeWhileChecking("/sign-up");
+		await page.getByRole("button", { name: "Create account with a password" }).click();
+		await settingsReady(page);
+		await signOut(page);
+
+		await typeWhileChecking("/sign-in");
+		await page.getByRole("button", { name: "Sign in", exact: true }).click();
+		await settingsReady(page);
+		await page.unroute("**/api/auth/session/");
+
+		// With nothing focused yet, the page still starts in the email field.
+		await signOut(page);
+		await page.locator("body[data-started]").waitFor({ state: "attached" });
+		expect(await page.evaluate(() => document.activeElement?.id)).toBe("email");
+		tab.expectNoProblems();
+		await tab.close();
+	});
+
 	it("serves the pages with a strict Content-Security-Policy and no inline script, and keeps JSON errors for the API", async () => {
 		const tab = await openTab(browser());
 		const { page } = tab;

@@ -72,7 +72,7 @@ function groupListensOn(pgid: number, port: number): boolean {
 	return false;
 }
 
-/** Runs wrangler to completion (migrations, `d1 execute`). */
+/** Runs wrangler to completion (the migrations). */
 export async function wrangler(args: string[]): Promise<string> {
 	const { stdout } = await run(process.execPath, [WRANGLER, ...args], {
 		cwd: ROOT,

@@ -88,6 +88,17 @@ export async function whileBusy<T>(button: HTMLButtonElement, label: string, wor
 	}
 }
 
+/**
+ * The first field of a page gets the focus once the page's session check has
+ * answered, unless the person already went to a field or a button: the answer
+ * can come while they type, and moving the focus then would send the rest of
+ * their typing (the password, say) into the email field.
+ */
+export function focusUnlessTaken(field: HTMLElement): void {
+	const active = document.activeElement;
+	if (active === null || active === document.body) field.focus();
+}
+
 /** A one-off message for the next page (after a redirect). */
 export function setFlash(message: string): void {
 	try {

@@ -11,7 +11,13 @@ const pages: Record<string, () => Promise<void>> = {
 
 const init = pages[document.body.dataset.page ?? ""];
 if (init) {
-	init().catch((error: unknown) => {
-		console.error(error);
-	});
+	init()
+		.catch((error: unknown) => {
+			console.error(error);
+		})
+		.finally(() => {
+			// The page has started (its session check answered and was acted
+			// on): for the browser tests to wait on, never shown to the person.
+			document.body.dataset.started = "";
+		});
 }

@@ -1,5 +1,5 @@
 import { ApiError, api, type SecondFactorMethod, type SessionResult, type SessionView } from "../api";
-import { byId, clearError, inside, setFlash, showError, whileBusy } from "../dom";
+import { byId, clearError, focusUnlessTaken, inside, setFlash, showError, whileBusy } from "../dom";
 import { currentSession, finishSignIn, SETTINGS_PAGE } from "../session";
 import { notePasswordSignIn } from "../upgrade";
 import {
@@ -250,6 +250,6 @@ export async function initSignIn(): Promise<void> {
 	if (session?.level === "partial") showSecondFactor(session);
 	else {
 		showPasswordStep();
-		email.focus();
+		focusUnlessTaken(email);
 	}
 }

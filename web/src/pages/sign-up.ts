@@ -1,5 +1,5 @@
 import { ApiError, api, type SessionResult } from "../api";
-import { byId, clearError, h, setFlash, showError, whileBusy } from "../dom";
+import { byId, clearError, focusUnlessTaken, h, setFlash, showError, whileBusy } from "../dom";
 import { currentSession, SETTINGS_PAGE } from "../session";
 import { browserSupportsWebAuthn, signUpWithPasskey } from "../webauthn";
 
@@ -127,5 +127,5 @@ export async function initSignUp(): Promise<void> {
 	} catch {
 		// Nothing to do: the form works either way.
 	}
-	email.focus();
+	focusUnlessTaken(email);
 }
