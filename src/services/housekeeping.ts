@@ -1,4 +1,5 @@
 import type { Db } from "../storage/db";
+import { deleteExpiredLegacySessions } from "../storage/legacy-sessions";
 import { deleteUsedSignInChallenges } from "../storage/sign-up-challenges";
 
 // A run deletes at most SWEEP_ROUNDS × SWEEP_LIMIT rows of each table, a few
@@ -9,6 +10,8 @@ export const SWEEP_ROUNDS = 20;
 
 export interface SweepReport {
 	signInChallenges: number;
+	/** Expired sessions of the D1 design, of users not taken over by their object yet. */
+	legacySessions: number;
 }
 
 async function sweepTable(remove: (limit: number) => Promise<number>): Promise<number> {
@@ -23,7 +26,8 @@ async function sweepTable(remove: (limit: number) => Promise<number>): Promise<n
 
 /**
  * The scheduled sweep (wrangler.toml [triggers]): used sign-up challenges
- * that no later sign-up swept, in the directory. They are never read once
+ * that no later sign-up swept, in the directory, and expired sessions of the
+ * D1 design left by users not taken over yet. Neither is ever read once
  * expired, so deleting them changes nothing but the database's size. A
  * user's expired sessions and used sign-in challenges are in their object,
  * which deletes them itself (UserState.alarm).
@@ -31,7 +35,10 @@ async function sweepTable(remove: (limit: number) => Promise<number>): Promise<n
 export async function sweepExpired(db: Db, now: number): Promise<SweepReport> {
 	const report = {
 		signInChallenges: await sweepTable((limit) => deleteUsedSignInChallenges(db, now, limit)),
+		legacySessions: await sweepTable((limit) => deleteExpiredLegacySessions(db, now, limit)),
 	};
-	console.log(`sweep: ${report.signInChallenges} used sign-up challenges deleted`);
+	console.log(
+		`sweep: ${report.signInChallenges} used sign-up challenges, ${report.legacySessions} expired legacy sessions deleted`,
+	);
 	return report;
 }

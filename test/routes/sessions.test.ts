@@ -1,7 +1,15 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+	createExecutionContext,
+	createScheduledController,
+	runDurableObjectAlarm,
+	runInDurableObject,
+	waitOnExecutionContext,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import type { PublicKeyCredentialRequestOptionsJSON } from "@simplewebauthn/server";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DAY, MINUTE, SECOND } from "../../src/lib/clock";
+import worker from "../../src/index";
+import { clock, DAY, MINUTE, SECOND } from "../../src/lib/clock";
 import { accountStub, userSql } from "../helpers/account";
 import {
 	browserSignUp,
@@ -407,5 +415,40 @@ describe("expired sessions", () => {
 		setNow(start + 6 * MINUTE + SECOND);
 		await runCleanup(user.id);
 		expect(await used()).toBe(0);
+	});
+});
+
+describe("the scheduled sweep of the directory", () => {
+	/** Runs the Worker's cron handler as the trigger would, and waits for its work. */
+	async function runScheduledSweep(): Promise<void> {
+		const ctx = createExecutionContext();
+		worker.scheduled(createScheduledController({ scheduledTime: clock.now(), cron: "*/15 * * * *" }), env, ctx);
+		await waitOnExecutionContext(ctx);
+	}
+
+	it("deletes expired sessions of the D1 design and used sign-up challenges, and keeps what is live", async () => {
+		const now = Date.now();
+		const user = await signUp();
+		const legacy = (id: string, expiresAt: number) =>
+			env.DB.prepare(
+				"INSERT INTO sessions (id, user_id, level, created_at, authenticated_at, expires_at, public_id) VALUES (?, ?, 'full', ?, ?, ?, ?)",
+			)
+				.bind(id, user.id, now - DAY, now - DAY, expiresAt, crypto.randomUUID().replaceAll("-", ""))
+				.run();
+		await legacy(`expired-${user.id}`, now - MINUTE);
+		await legacy(`live-${user.id}`, now + DAY);
+		const challenge = `sweep-${user.id}`;
+		await env.DB.prepare("INSERT INTO sign_in_challenges (challenge, expires_at) VALUES (?, ?)")
+			.bind(challenge, now - 10 * MINUTE)
+			.run();
+
+		await runScheduledSweep();
+
+		const left = await env.DB.prepare("SELECT id FROM sessions WHERE user_id = ?").bind(user.id).all<{ id: string }>();
+		expect(left.results).toEqual([{ id: `live-${user.id}` }]);
+		const used = await env.DB.prepare("SELECT COUNT(*) AS n FROM sign_in_challenges WHERE challenge = ?")
+			.bind(challenge)
+			.first<{ n: number }>();
+		expect(used?.n).toBe(0);
 	});
 });
