@@ -68,25 +68,17 @@ export interface ModelSystem {
 	trips: Record<PasskeyCeremony, CeremonyTrips>;
 }
 
-/**
- * Issue 15's budget for the per-user-object design (item 4), not yet built:
- * registration 2 object calls and 1 directory write, passwordless sign-in
- * 1 object call and at most 1 directory read, list 1 object call.
- */
-export const OURS_PER_USER_OBJECT_BUDGET: Record<PasskeyCeremony, CeremonyTrips> = {
-	passkey_registration: { httpRequests: 2, d1: 1, durableObject: 2, source: "issue 15's budget" },
-	passwordless_sign_in: { httpRequests: 2, d1: 1, durableObject: 1, source: "issue 15's budget" },
-	list_passkeys: { httpRequests: 1, d1: 0, durableObject: 1, source: "issue 15's budget" },
-};
-
-/** The systems of the model: ours now, ours as issue 15 budgets it, Better Auth as a Worker and on Node. */
+/** The systems of the model: ours (its counted round trips), Better Auth as a Worker and on Node. */
 export function modelSystems(betterAuthCounted: Record<string, number> | null): ModelSystem[] {
 	const each = (f: (c: PasskeyCeremony) => CeremonyTrips) =>
 		Object.fromEntries(PASSKEY_CEREMONIES.map((c) => [c, f(c)])) as Record<PasskeyCeremony, CeremonyTrips>;
 	const betterAuth = each((c) => betterAuthCeremonyTrips(c, betterAuthCounted));
 	return [
-		{ system: "ours (this design: D1 + Durable Objects)", design: "worker", trips: each(oursCeremonyTrips) },
-		{ system: "ours (issue 15's budget: the user's object)", design: "worker", trips: OURS_PER_USER_OBJECT_BUDGET },
+		{
+			system: "ours (each user's Durable Object; D1 a directory)",
+			design: "worker",
+			trips: each(oursCeremonyTrips),
+		},
 		{ system: "Better Auth Worker (D1)", design: "worker", trips: betterAuth },
 		{
 			system: "Better Auth Node (in-process SQLite)",
