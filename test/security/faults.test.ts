@@ -8,7 +8,7 @@ import { ERRORS } from "../../src/lib/errors";
 import { describeError, errorForRpc, isUnavailable } from "../../src/lib/faults";
 import { issueSession } from "../../src/services/sessions";
 import { userSql } from "../helpers/account";
-import { type ApiResponse, logIn, ORIGIN, PASSWORD, signUp, type TestUser, uniqueEmail } from "../helpers/api";
+import { type ApiResponse, call, logIn, ORIGIN, PASSWORD, signUp, type TestUser, uniqueEmail } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
 import { expectError } from "../helpers/expect-error";
 import {
@@ -20,8 +20,16 @@ import {
 	faultyD1,
 	faultyDurableObjectD1,
 } from "../helpers/faults";
-import { addPasskey, countRows, countUserRows, registrationOptions, userWithPasskey } from "../helpers/flows";
+import {
+	addPasskey,
+	countRows,
+	countUserRows,
+	registerPasskey,
+	registrationOptions,
+	userWithPasskey,
+} from "../helpers/flows";
 import { signInOptions, userWithDiscoverablePasskey } from "../helpers/passwordless";
+import { createServerUser, fullServerSession, SERVER_KEY, uniqueExternalId } from "../helpers/server-api";
 import { codeFor, totpSetup, userWithTotp } from "../helpers/totp";
 
 // When D1 or the user's Durable Object throws or times out, the route answers
@@ -423,6 +431,92 @@ describe("every route under storage faults", () => {
 			const response = await callWithFaults(plan, request("GET", path));
 			expect({ path, status: response.status < 500, calls: plan.calls }).toEqual({ path, status: true, calls: [] });
 		}
+	});
+});
+
+describe("changes of the directory and a user's object together, under a fault at each step", () => {
+	type ServerAccount = { externalId: string; userId: string };
+	// Quiet the expected "storage unavailable" log lines.
+	const quiet = () => vi.spyOn(console, "error").mockImplementation(() => {});
+
+	/** A user of the app's with a passkey: a directory row, a credential claim and an account in their object. */
+	async function serverAccount(): Promise<ServerAccount> {
+		const created = await createServerUser(uniqueExternalId("fault-delete"));
+		const token = await fullServerSession(created.external_id);
+		const { response } = await registerPasskey({ id: created.id, email: created.email, token });
+		expect(response.status).toBe(201);
+		return { externalId: created.external_id, userId: created.id };
+	}
+
+	async function leftOf(userId: string) {
+		const directory = await countRows(
+			"SELECT (SELECT COUNT(*) FROM users WHERE id = ?1) + (SELECT COUNT(*) FROM credentials WHERE user_id = ?1) AS n",
+			userId,
+		);
+		const object = await countUserRows(
+			userId,
+			"SELECT (SELECT COUNT(*) FROM account) + (SELECT COUNT(*) FROM passkeys) + (SELECT COUNT(*) FROM sessions) AS n",
+		);
+		return { directory, object };
+	}
+
+	it("DELETE /api/server/users/{id}: 503, the user is whole or their object empty, and a retry finishes it", async () => {
+		quiet();
+		const calls = await sweep<ServerAccount>("server delete user", {
+			setup: serverAccount,
+			freshPerRun: true,
+			request: async ({ externalId }) => request("DELETE", `/api/server/users/${externalId}`, { token: SERVER_KEY }),
+			status: 200,
+			check: async ({ externalId, userId }) => {
+				// The object goes first: a failure after it leaves a directory row
+				// with no account behind it, which signs no one in…
+				const left = await leftOf(userId);
+				if (left.object === 0) {
+					expectError(
+						await call("POST", "/api/auth/login/", {
+							app: true,
+							body: { email: `${externalId}@example.com`, password: PASSWORD },
+						}),
+						400,
+						"invalid_credentials",
+					);
+				}
+				// …and deleting again finishes it.
+				const retry = await callWithFaults(
+					new FaultPlan(),
+					request("DELETE", `/api/server/users/${externalId}`, { token: SERVER_KEY }),
+				);
+				expect(retry.status).toBe(200);
+				expect(await leftOf(userId)).toEqual({ directory: 0, object: 0 });
+			},
+		});
+		expect(calls).toEqual(expect.arrayContaining(["DO deleteAccount"]));
+	});
+
+	it("POST /api/auth/signup: the email is claimed first, and a failed object write gives it back", async () => {
+		quiet();
+		const plan = new FaultPlan();
+		const email = uniqueEmail("fault-signup");
+		plan.reset(null);
+		const dry = await callWithFaults(
+			plan,
+			request("POST", "/api/auth/signup/", { body: { email: uniqueEmail("dry"), password: PASSWORD } }),
+		);
+		expect(dry.status).toBe(201);
+		const position = plan.calls.indexOf("DO createAccount") + 1;
+		expect(position).toBeGreaterThan(0);
+		const failing = new FaultPlan();
+		failing.reset(position, DURABLE_OBJECT_OUTAGES["network connection lost"]);
+		expectUnavailable(
+			await callWithFaults(failing, request("POST", "/api/auth/signup/", { body: { email, password: PASSWORD } })),
+			"the object's write failing",
+		);
+		expect(await countRows("SELECT COUNT(*) AS n FROM users WHERE email = ?", email)).toBe(0);
+		const again = await callWithFaults(
+			new FaultPlan(),
+			request("POST", "/api/auth/signup/", { body: { email, password: PASSWORD } }),
+		);
+		expect(again.status).toBe(201);
 	});
 });
 
