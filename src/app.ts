@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "./http/context";
 import { cors } from "./http/cors";
-import { requestContext } from "./http/middleware";
+import { requestContext, settleDeferredSession } from "./http/middleware";
 import { ConfigError } from "./lib/config";
 import { ApiError, type ErrorCode, errorEnvelope } from "./lib/errors";
 import { describeError, isUnavailable } from "./lib/faults";
@@ -61,11 +61,26 @@ const HTTP_STATUS_CODES: Record<number, ErrorCode> = {
 
 app.notFound((c) => respond(c, new ApiError("not_found")));
 
-app.onError((error, c) => {
-	if (error instanceof ApiError) return respond(c, error);
-	if (error instanceof HTTPException && HTTP_STATUS_CODES[error.status]) {
-		return respond(c, new ApiError(HTTP_STATUS_CODES[error.status] as ErrorCode));
+app.onError(async (error, c) => {
+	const refused =
+		error instanceof ApiError
+			? error
+			: error instanceof HTTPException && HTTP_STATUS_CODES[error.status]
+				? new ApiError(HTTP_STATUS_CODES[error.status] as ErrorCode)
+				: null;
+	// A ceremony whose session check is deferred to its object call, refused
+	// before that call (a malformed body or response): the session's refusals
+	// come first (API.md's order), so the session is settled now.
+	const deferred = c.get("deferred");
+	if (refused && deferred && !deferred.checked && refused.status >= 400 && refused.status < 500) {
+		try {
+			await settleDeferredSession(c);
+		} catch (sessionError) {
+			if (sessionError instanceof ApiError) return respond(c, sessionError);
+			// The check itself failed (storage down): the original answer stands.
+		}
 	}
+	if (refused) return respond(c, refused);
 	const requestId = c.get("requestId") ?? "unknown";
 	// describeError leaves out the values of a failed statement (password and code hashes).
 	if (isUnavailable(error)) {

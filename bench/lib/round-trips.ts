@@ -97,9 +97,9 @@ export const BUDGETS: Record<string, Budget> = {
 		"client limiter gate and begin; the directory: email lookup, then the user claimed (one batch); the user's object: the account and its first session; the activity entry (waitUntil, after the response)",
 	),
 	"POST /api/auth/reauthenticate/": budget(
-		[1, 0, 1, 0],
+		[0, 0, 0, 0],
 		[3, 3, 4],
-		"session; email limiter gate, begin; the directory: user by email; the user's object: the account; limiter succeeds; mark authenticated",
+		"session; email limiter gate, begin; the user's object (the session names it): the account; limiter succeeds; mark authenticated",
 	),
 	"POST /api/totp/setup/": budget([0, 0, 0, 0], [3, 0, 1], "session; TOTP lookup; store the pending secret"),
 	"POST /api/totp/activate/": budget(

@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../storage/db";
 import {
+	credentials,
 	passkeys as legacyPasskeys,
 	recoveryCodes as legacyRecoveryCodes,
 	sessions as legacySessions,
@@ -60,6 +61,15 @@ export function writeLegacyUser(db: AccountDb, legacy: LegacyUser): void {
 	if (legacy.passkeys.length > 0) db.insert(passkeys).values(legacy.passkeys).run();
 	if (legacy.totp.length > 0) db.insert(totpCredentials).values(legacy.totp).run();
 	if (legacy.recoveryCodes.length > 0) db.insert(recoveryCodes).values(legacy.recoveryCodes).run();
+}
+
+/** Claims the user's legacy passkeys' credential ids in the directory where no claim exists yet (one statement). */
+export async function claimLegacyCredentials(db: Db, userId: string, legacy: LegacyUser): Promise<void> {
+	if (legacy.passkeys.length === 0) return;
+	await db
+		.insert(credentials)
+		.values(legacy.passkeys.map((p) => ({ credentialId: p.credentialId, userId, createdAt: p.createdAt })))
+		.onConflictDoNothing();
 }
 
 /**

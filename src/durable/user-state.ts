@@ -10,7 +10,7 @@ import {
 } from "../account/authenticators";
 import { deletePending, peekPending, putPending, takePending } from "../account/challenges";
 import { type AccountDb, accountDb } from "../account/db";
-import { clearLegacyUser, readLegacyUser, writeLegacyUser } from "../account/legacy-import";
+import { claimLegacyCredentials, clearLegacyUser, readLegacyUser, writeLegacyUser } from "../account/legacy-import";
 import { migrate } from "../account/migrations";
 import {
 	beginRegistration,
@@ -312,13 +312,20 @@ export class UserState extends DurableObject<Env> {
 	 * uses import once. Says whether the object holds the account now.
 	 */
 	importLegacy(userId: string): Promise<boolean> {
-		if (readAccount(this.db)) return Promise.resolve(true);
 		return this.exclusive(async () => {
-			if (readAccount(this.db)) return true;
 			const db = createDb(this.env.DB);
+			// Called only while the directory still marks the user legacy: an
+			// account here means an earlier take-over whose clean-up failed; it is
+			// finished now.
+			if (readAccount(this.db)) {
+				await clearLegacyUser(db, userId);
+				return true;
+			}
 			const legacy = await readLegacyUser(db, userId);
 			if (!legacy) return false;
 			this.transaction(() => writeLegacyUser(this.db, legacy));
+			// A passkey an instance of the old code added after migration 0007 has no claim yet.
+			await claimLegacyCredentials(db, userId, legacy);
 			await clearLegacyUser(db, userId);
 			return true;
 		});

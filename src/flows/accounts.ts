@@ -108,8 +108,13 @@ export async function writeAccount(
  * finishes it. Says whether there was a user.
  */
 export async function deleteUserEverywhere(db: Db, userState: UserStateNamespace, userId: string): Promise<boolean> {
-	const credentialIds = await userStateFor(userState, userId).deleteAccount();
+	const stub = userStateFor(userState, userId);
+	const credentialIds = await stub.deleteAccount();
 	if (credentialIds) await releaseCredentials(db, userId, credentialIds);
 	const deleted = await deleteUser(db, userId);
+	// A profile change that ran between the two found the directory row and
+	// wrote an account again (UserState.updateProfile): the object is emptied
+	// once more, now that no directory row can bring it back.
+	await stub.deleteAccount();
 	return deleted || credentialIds !== null;
 }

@@ -1,14 +1,10 @@
 import type { Hook } from "@hono/zod-openapi";
 import type { AppEnv } from "../http/context";
-import { settleDeferredSession } from "../http/middleware";
 import { ApiError } from "../lib/errors";
 
 /** Zod failures become 400 invalid_request with a problem per field; zod's own wording stays internal. */
-export const validationHook: Hook<unknown, AppEnv, string, unknown> = async (result, c) => {
+export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
 	if (result.success) return;
-	// A ceremony whose session check is deferred to its object call: the
-	// session's refusals come before the body's (API.md's order).
-	await settleDeferredSession(c);
 	const fields: Record<string, string> = {};
 	for (const issue of result.error.issues) {
 		const path = issue.path.map(String).join(".") || "body";

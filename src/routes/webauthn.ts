@@ -1,7 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/context";
-import { deferSession, jsonBody, requireSession, settleDeferredSession } from "../http/middleware";
+import { deferSession, jsonBody, requireSession } from "../http/middleware";
 import { deliverToken } from "../http/session-response";
 import { requireKeySet } from "../lib/config";
 import { ApiError } from "../lib/errors";
@@ -87,8 +87,6 @@ export const webauthn = new OpenAPIHono<AppEnv>({ defaultHook: validationHook, s
 		async (c) => {
 			const query = c.req.valid("query");
 			if (query.passwordless === "true" && query.conditional === "true") {
-				// The session's refusals come first (API.md's order).
-				await settleDeferredSession(c);
 				throw new ApiError("invalid_request", { fields: { conditional: "is not combined with passwordless" } });
 			}
 			const kind =

@@ -18,6 +18,8 @@ export interface DeferredSession {
 	/** A cookie request from a foreign origin: refused (403) after the session is found live. */
 	csrf: boolean;
 	gate?: "webauthn";
+	/** Set once the user's object checked the session and let the ceremony go on: no error after it needs the session settled again. */
+	checked?: boolean;
 }
 
 export function sessionGate(deferred: DeferredSession, maxAge: number, now = clock.now()): SessionGate {

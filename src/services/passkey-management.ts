@@ -1,6 +1,7 @@
 import { releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { ApiError } from "../lib/errors";
+import { describeError } from "../lib/faults";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import type { Db } from "../storage/db";
 import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
@@ -78,15 +79,18 @@ export async function removeAuthenticator(
 		durationMs: performance.now() - deps.startedAt,
 	});
 	if (blocked) throw new ApiError("last_authenticator");
-	// The passkey is gone from the object; its directory claim goes after it. A
-	// failure here leaves a claim with no passkey: no one can sign in with it.
-	if (result.status === "deleted" && result.credentialId) {
-		await releaseCredentials(deps.db, userId, [result.credentialId]);
-	}
 	emitSecurityEvent(
 		deps,
 		target.kind === "webauthn"
 			? { type: "passkey.removed", userId, externalId: owner.externalId, data: { passkey_id: target.id } }
 			: { type: "totp.disabled", userId, externalId: owner.externalId, data: {} },
 	);
+	// The passkey is gone from the object (and said so); its directory claim
+	// goes after it. A failure here leaves a claim with no passkey, which signs
+	// no one in: logged, and the removal stands.
+	if (result.status === "deleted" && result.credentialId) {
+		await releaseCredentials(deps.db, userId, [result.credentialId]).catch((error: unknown) => {
+			console.error(`passkey removal: the directory claim was not released: ${describeError(error)}`);
+		});
+	}
 }

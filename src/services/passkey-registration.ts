@@ -15,7 +15,7 @@ import { fromBase64Url, randomBytes, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
-import type { Db } from "../storage/db";
+import { type Db, isForeignKeyViolation } from "../storage/db";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
 import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
 import { type DeferredSession, refusedSession, sessionGate } from "./ceremony-session";
@@ -77,6 +77,7 @@ export async function createRegistrationOptions(
 		ttl: CHALLENGE_TTL,
 	});
 	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	deferred.checked = true;
 	const { account, passkeys: existing } = stored;
 	const conditional = kind === "conditional";
 	// A conditional passkey is discoverable, to sign in with later; user verification is the browser's choice then.
@@ -189,6 +190,7 @@ export async function completeRegistration(
 		if ("failure" in verified) {
 			const refused = await stub.registerPasskey({ ...common, failure: verified.failure, credentialTaken: false });
 			if (refused.status === "refused_session") throw refusedSession(refused.refusal);
+			deferred.checked = true;
 			if (refused.status === "refused") throw refusedRegistration(refused);
 			throw new Error("a refused registration was stored");
 		}
@@ -196,7 +198,11 @@ export async function completeRegistration(
 		// Another account's (or this one's) credential: the object still checks
 		// the session, takes the challenge and holds the claim, so the answer's
 		// reason is the same as without the directory, and adds nothing.
-		const claimed = await claimCredential(deps.db, row.credentialId, userId, now);
+		// A token naming a user the directory does not know names no one: the claim's foreign key says so.
+		const claimed = await claimCredential(deps.db, row.credentialId, userId, now).catch((error: unknown) => {
+			if (isForeignKeyViolation(error)) throw new ApiError("not_authenticated");
+			throw error;
+		});
 		let added: Awaited<ReturnType<typeof stub.registerPasskey>>;
 		try {
 			added = await stub.registerPasskey({
@@ -215,8 +221,12 @@ export async function completeRegistration(
 			}
 			throw error;
 		}
-		if (claimed && added.status !== "created") await releaseCredentials(deps.db, userId, [row.credentialId]);
+		// Kept beside a passkey the object has (credential_exists with our claim: the claim was missing, now repaired).
+		if (claimed && added.status !== "created" && added.status !== "credential_exists") {
+			await releaseCredentials(deps.db, userId, [row.credentialId]);
+		}
 		if (added.status === "refused_session") throw refusedSession(added.refusal);
+		deferred.checked = true;
 		if (added.status === "refused") throw refusedRegistration(added);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		const externalId = added.account.externalId;

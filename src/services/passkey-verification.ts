@@ -37,6 +37,7 @@ export async function createAuthenticationOptions(
 		ttl: CHALLENGE_TTL,
 	});
 	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	deferred.checked = true;
 	if (stored.status === "no_passkey") {
 		throw new ApiError("invalid_request", { message: "This account has no passkey to verify with." });
 	}
@@ -91,6 +92,7 @@ export async function verifyPasskeySecondFactor(
 		activity: deps.events.activityFor(event),
 	});
 	if (outcome.status === "refused_session") throw refusedSession(outcome.refusal);
+	deferred.checked = true;
 	if (outcome.status === "locked") throw rateLimited(deps, outcome.retryAfterSeconds, "webauthn");
 	const record = (metric: MetricEvent, result: "success" | "failure", reason?: string) =>
 		deps.metrics.record({

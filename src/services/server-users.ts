@@ -7,6 +7,7 @@ import { clock, iso } from "../lib/clock";
 import type { Config } from "../lib/config";
 import { randomBytes, randomId, toBase64Url } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
+import { describeError } from "../lib/faults";
 import type { ClientKind } from "../lib/metrics";
 import { type Db, isUniqueViolation } from "../storage/db";
 import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
@@ -233,13 +234,17 @@ export async function revokeServerSessions(deps: ServerDeps, externalId: string)
 export async function resetServerUserSecondFactors(deps: ServerDeps, externalId: string): Promise<number> {
 	const user = await requireUser(deps, externalId);
 	const removed = await userStateFor(deps.userState, user.id).resetSecondFactors();
-	// The passkeys are gone from the object; their directory claims go after them.
-	await releaseCredentials(deps.db, user.id, removed.credentialIds);
 	emitSecurityEvent(deps, {
 		type: "second_factors.reset",
 		userId: user.id,
 		externalId: user.externalId,
 		data: { passkeys_removed: removed.passkeys, totp_removed: removed.totp, sessions_revoked: removed.sessions },
+	});
+	// The passkeys are gone from the object (and said so); their directory
+	// claims go after them. A failure leaves claims with no passkey, which sign
+	// no one in: logged, and the reset stands.
+	await releaseCredentials(deps.db, user.id, removed.credentialIds).catch((error: unknown) => {
+		console.error(`second-factor reset: directory claims were not released: ${describeError(error)}`);
 	});
 	return removed.sessions;
 }

@@ -24,3 +24,11 @@ export function uniqueViolationOn(error: unknown): string | null {
 	}
 	return null;
 }
+
+/** SQLite's FOREIGN KEY violation, as D1 reports it (possibly wrapped by drizzle). */
+export function isForeignKeyViolation(error: unknown): boolean {
+	for (let current: unknown = error; current instanceof Error; current = current.cause) {
+		if (/FOREIGN KEY constraint failed/i.test(current.message)) return true;
+	}
+	return false;
+}
