@@ -34,7 +34,7 @@ export interface RegistrationOptionsInput {
 
 export type RegistrationOptionsOutcome =
 	| { status: "refused_session"; refusal: SessionRefusal }
-	| { status: "stored"; account: AccountRow; passkeys: PasskeyRow[] };
+	| { status: "stored"; account: AccountRow; passkeys: PasskeyRow[]; session: SessionRow };
 
 export function beginRegistration(
 	db: AccountDb,
@@ -54,7 +54,7 @@ export function beginRegistration(
 		...(input.kind === "conditional" ? { conditional: true as const } : {}),
 	};
 	putPending(sql, registrationChallengeKey(gated.session.id), JSON.stringify(pending), now + input.ttl);
-	return { status: "stored", account: gated.account, passkeys: listPasskeys(db) };
+	return { status: "stored", account: gated.account, passkeys: listPasskeys(db), session: gated.session };
 }
 
 export interface RegistrationInput {
@@ -84,6 +84,8 @@ export type RegistrationOutcome =
 			/** The full session that replaced the requesting setup_required one, when it did. */
 			upgradedTo: SessionRow | null;
 			counts: AuthenticatorCounts;
+			/** The session the request came with, as checked. */
+			session: SessionRow;
 	  } & SetupEnded);
 
 export function completeRegistration(db: AccountDb, sql: SqlStorage, input: RegistrationInput): RegistrationOutcome {
@@ -138,5 +140,6 @@ export function completeRegistration(db: AccountDb, sql: SqlStorage, input: Regi
 		...added,
 		upgradedTo: added.upgraded && upgrade ? upgrade.row : null,
 		counts: countAuthenticators(db),
+		session,
 	};
 }

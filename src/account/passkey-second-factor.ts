@@ -139,7 +139,7 @@ export interface AssertionOptionsInput {
 export type AssertionOptionsOutcome =
 	| { status: "refused_session"; refusal: SessionRefusal }
 	| { status: "no_passkey" }
-	| { status: "stored"; passkeys: PasskeyRow[] };
+	| { status: "stored"; passkeys: PasskeyRow[]; session: SessionRow; account: AccountRow };
 
 /**
  * The options of a passkey second factor: the session checked, the
@@ -156,5 +156,5 @@ export function beginAssertionOptions(
 	if (rows.length === 0) return { status: "no_passkey" };
 	const pending: PendingAssertion = { challenge: input.challenge, allowed: rows.map((p) => p.credentialId) };
 	putPending(sql, assertionChallengeKey(gated.session.id), JSON.stringify(pending), input.gate.now + input.ttl);
-	return { status: "stored", passkeys: rows };
+	return { status: "stored", passkeys: rows, session: gated.session, account: gated.account };
 }

@@ -9,7 +9,7 @@ import type { ClientKind } from "../lib/metrics";
 import { createMetrics } from "../lib/metrics";
 import { SECOND_FACTOR_LIMIT } from "../services/limits";
 import { rateLimited } from "../services/second-factor";
-import { hashToken, recordSessionUse, resolveSession, tokenUser } from "../services/sessions";
+import { hashToken, recordCeremonyUse, recordSessionUse, resolveSession, tokenUser } from "../services/sessions";
 import { createDb } from "../storage/db";
 import type { AppEnv } from "./context";
 import { clearLegacySessionCookie, deliverToken, SESSION_COOKIE, sessionCookieCount } from "./session-response";
@@ -203,6 +203,20 @@ export function deferSession(
 			...(options.gate ? { gate: options.gate } : {}),
 		});
 		await next();
+		// The ceremony passed with the session it came with: its use is recorded
+		// and its expiry slid when due, as requireSession does (one more call,
+		// at most once an hour).
+		const deferred = c.get("deferred");
+		if (!deferred.used || c.error || c.res.status >= 400) return;
+		const slid = await recordCeremonyUse(
+			c.env.USER_STATE,
+			deferred.used.row,
+			deferred.used,
+			c.var.config.sessionMaxAge,
+		);
+		if (slid && deferred.client === "browser" && !setsSessionCookie(c.res)) {
+			deliverToken(c, deferred.client, { session: slid.session, token: deferred.token }, {});
+		}
 	};
 }
 

@@ -1,3 +1,4 @@
+import type { SessionRow } from "../account/schema";
 import type { SessionRefusal, SessionRequirement } from "../account/session-gate";
 import type { SessionGate } from "../account/sessions";
 import { clock } from "../lib/clock";
@@ -20,6 +21,12 @@ export interface DeferredSession {
 	gate?: "webauthn";
 	/** Set once the user's object checked the session and let the ceremony go on: no error after it needs the session settled again. */
 	checked?: boolean;
+	/**
+	 * The session the request used, as the object checked it, when it stays
+	 * the request's session (not replaced by an upgrade): its use and sliding
+	 * expiry are recorded after the answer is made, as requireSession does.
+	 */
+	used?: { row: SessionRow; email: string; externalId: string | null };
 }
 
 export function sessionGate(deferred: DeferredSession, maxAge: number, now = clock.now()): SessionGate {

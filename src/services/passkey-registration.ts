@@ -79,6 +79,7 @@ export async function createRegistrationOptions(
 	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
 	deferred.checked = true;
 	const { account, passkeys: existing } = stored;
+	deferred.used = { row: stored.session, email: account.email, externalId: account.externalId };
 	const conditional = kind === "conditional";
 	// A conditional passkey is discoverable, to sign in with later; user verification is the browser's choice then.
 	const passwordless = kind === "passwordless";
@@ -227,6 +228,9 @@ export async function completeRegistration(
 		}
 		if (added.status === "refused_session") throw refusedSession(added.refusal);
 		deferred.checked = true;
+		if (added.status === "created" && !added.upgradedTo) {
+			deferred.used = { row: added.session, email: added.account.email, externalId: added.account.externalId };
+		}
 		if (added.status === "refused") throw refusedRegistration(added);
 		if (added.status === "credential_exists") throw new RegistrationRefused("credential_exists", "credential_exists");
 		const externalId = added.account.externalId;

@@ -41,6 +41,7 @@ export async function createAuthenticationOptions(
 	if (stored.status === "no_passkey") {
 		throw new ApiError("invalid_request", { message: "This account has no passkey to verify with." });
 	}
+	deferred.used = { row: stored.session, email: stored.account.email, externalId: stored.account.externalId };
 	return generateAuthenticationOptions({
 		rpID: deps.config.rpId,
 		timeout: CHALLENGE_TTL,
@@ -131,5 +132,6 @@ export async function verifyPasskeySecondFactor(
 		};
 	}
 	const { session } = next.issue(outcome.session, user);
+	deferred.used = { row: outcome.session, ...user };
 	return { session, token: null, unusedRecoveryCodes: outcome.counts.unusedRecoveryCodes, counts: outcome.counts };
 }

@@ -334,6 +334,26 @@ function slideTarget(session: AuthenticatedSession, now: number, maxAge: number)
 }
 
 /**
+ * A ceremony's use of the session its object checked (deferred): when its
+ * last use or sliding expiry is due, the same write as resolveSession's
+ * caller makes (recordSessionUse). Returns the new expiry when it slid (a
+ * browser's cookie is sent again with it), else null.
+ */
+export async function recordCeremonyUse(
+	userState: UserStateNamespace,
+	row: SessionRow,
+	identity: Pick<SessionUser, "email" | "externalId">,
+	maxAge = DEFAULT_SESSION_MAX_AGE,
+): Promise<{ session: AuthenticatedSession; slideTo: number } | null> {
+	const now = clock.now();
+	const session = toAuthenticated(row, identity, maxAge);
+	const slideTo = slideTarget(session, now, maxAge);
+	const usedAt = slideTo !== null || sessionUseDue(session, now) ? now : null;
+	await recordSessionUse(userState, session, { slideTo, usedAt });
+	return slideTo === null ? null : { session, slideTo };
+}
+
+/**
  * Whether the session's last use should be written now: at most once an
  * hour, so that a session in use costs one write an hour at most (and the
  * sliding expiry's daily write carries it for free).
