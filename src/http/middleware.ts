@@ -192,7 +192,7 @@ export function deferSession(
 	return async function deferSession(c, next) {
 		const presented = presentedToken(c);
 		if (!presented) throw new ApiError("not_authenticated");
-		const userId = tokenUser(presented.token);
+		const userId = await tokenUser(presented.token);
 		if (userId === null) throw new ApiError("not_authenticated");
 		c.set("deferred", {
 			...presented,

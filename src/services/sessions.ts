@@ -12,8 +12,10 @@ import { randomBytes, toBase64Url, toHex } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 import { UNKNOWN_DEVICE } from "../lib/user-agent";
+import { newToken, tokenUser } from "./session-token";
 
 export type { SessionRow, SetupUpgrade };
+export { newToken, tokenUser };
 
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
@@ -161,25 +163,6 @@ function newSessionRow(
 	};
 }
 
-/**
- * A session token names its user beside its secret: `<user id>.<secret>`,
- * so that a session check goes straight to that user's object and never
- * asks a shared database whose token it is. The user id is no secret (it is
- * in the session view too); the secret is 256 random bits, stored only as
- * the hash of the whole token, so a token moved to another user's object
- * matches nothing there.
- */
-const TOKEN_FORMAT = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
-
-export function newToken(userId: string): string {
-	return `${userId}.${toBase64Url(randomBytes(32))}`;
-}
-
-/** The user a token names, or null when it is not a token of this form (tokens of the earlier D1 design among them). */
-export function tokenUser(token: string): string | null {
-	return TOKEN_FORMAT.exec(token)?.[1] ?? null;
-}
-
 export async function hashToken(token: string): Promise<string> {
 	return sha256Hex(`session:${token}`);
 }
@@ -194,7 +177,7 @@ export async function prepareSession(
 	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
 	method?: AmrUse | AmrUse[],
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
-	const token = newToken(user.id);
+	const token = await newToken(user.id);
 	const now = clock.now();
 	const uses = method === undefined ? [] : Array.isArray(method) ? method : [method];
 	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
@@ -216,7 +199,7 @@ export async function draftSession(
 	row: SessionRow;
 	issue: (written: SessionRow, user: Pick<SessionUser, "email" | "externalId">) => IssuedSession;
 }> {
-	const token = newToken(userId);
+	const token = await newToken(userId);
 	const row = newSessionRow(await hashToken(token), userId, level, clock.now(), maxAge, [], source);
 	return { row, issue: (written, user) => ({ session: toAuthenticated(written, user, maxAge), token }) };
 }
@@ -289,7 +272,7 @@ export async function resolveSession(
 	token: string,
 	options: { withPasskeys?: boolean; withTotp?: boolean; maxAge?: number } = {},
 ): Promise<ResolvedSession | null> {
-	const userId = tokenUser(token);
+	const userId = await tokenUser(token);
 	if (userId === null) return null;
 	const now = clock.now();
 	const maxAge = options.maxAge ?? DEFAULT_SESSION_MAX_AGE;
@@ -464,7 +447,7 @@ export async function prepareSecondFactorUpgrade(
 	now: number,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
-	const token = newToken(session.userId);
+	const token = await newToken(session.userId);
 	const row = newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, amr, session.source);
 	return { row, issued: { session: toAuthenticated(row, session, maxAge), token } };
 }
@@ -488,7 +471,7 @@ export async function prepareSetupUpgrade(
 	session: AuthenticatedSession,
 	maxAge = DEFAULT_SESSION_MAX_AGE,
 ): Promise<{ upgrade: SetupUpgrade; issued: IssuedSession }> {
-	const token = newToken(session.userId);
+	const token = await newToken(session.userId);
 	const now = clock.now();
 	const row = {
 		...newSessionRow(await hashToken(token), session.userId, "full", now, maxAge, session.amr, session.source),

@@ -94,7 +94,7 @@ async function sessionRows(userId: string) {
 }
 
 async function storedRow(token: string) {
-	const userId = tokenUser(token) ?? "";
+	const userId = (await tokenUser(token)) ?? "";
 	return userSql(
 		userId,
 		"SELECT public_id, last_used_at, expires_at FROM sessions WHERE id = ?",

@@ -1,3 +1,5 @@
+import { listDurableObjectIds } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { isoBase64URL } from "@simplewebauthn/server/helpers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DAY } from "../../src/lib/clock";
@@ -5,6 +7,7 @@ import { randomBytes, toBase64Url } from "../../src/lib/encoding";
 import { userSql } from "../helpers/account";
 import { call, signUp } from "../helpers/api";
 import { SoftAuthenticator } from "../helpers/authenticator";
+import { expectError } from "../helpers/expect-error";
 import { countRows, partialLogin, postVerify, userWithPasskey } from "../helpers/flows";
 import { freezeClock } from "../helpers/time";
 
@@ -148,5 +151,20 @@ describe("a deferred session check, on the paths refused before the object's cal
 		const after = await row();
 		expect(after?.last_used_at).toBe(start + 3 * DAY);
 		expect(after?.expires_at).toBeGreaterThan(before?.expires_at ?? Number.POSITIVE_INFINITY);
+	});
+
+	it("a made-up token of the right form reaches no object: its MAC is checked first", async () => {
+		const before = (await listDurableObjectIds(env.USER_STATE)).length;
+		const user = await signUp();
+		const afterSignUp = (await listDurableObjectIds(env.USER_STATE)).length;
+		const secret = user.token.split(".")[1] ?? "";
+		// The real secret with its first character changed (always a change, and still canonical base64url).
+		const altered = `${user.id}.${secret[0] === "A" ? "B" : "A"}${secret.slice(1)}`;
+		for (const token of [forgedToken(), forgedToken(user.id), altered]) {
+			expectError(await call("GET", "/api/auth/session/", { token }), 401, "not_authenticated");
+		}
+		// Only the sign-up made objects (its user's, its client's, none for the tokens).
+		expect((await listDurableObjectIds(env.USER_STATE)).length).toBe(afterSignUp);
+		expect(afterSignUp).toBeGreaterThan(before);
 	});
 });
