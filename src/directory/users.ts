@@ -36,11 +36,6 @@ export function findUserByExternalId(db: Db, externalId: string): Promise<Direct
 	return db.select().from(users).where(eq(users.externalId, externalId)).get();
 }
 
-/** Claims the email and user handle for a new user; a UNIQUE violation (the email taken) is thrown to the caller. */
-export async function insertUser(db: Db, entry: DirectoryEntry): Promise<void> {
-	await db.insert(users).values(directoryRow(entry));
-}
-
 /**
  * Inserts a user linked to the app's id, unless one already is: the UNIQUE
  * index on external_id decides between two concurrent first PUTs, and the

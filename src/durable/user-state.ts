@@ -8,7 +8,7 @@ import {
 	countAuthenticators,
 	mayRemoveAuthenticator,
 } from "../account/authenticators";
-import { deletePending, peekPending, putPending, takePending } from "../account/challenges";
+import { deletePending, peekPending, putPending } from "../account/challenges";
 import { type AccountDb, accountDb } from "../account/db";
 import { claimLegacyCredentials, clearLegacyUser, readLegacyUser, writeLegacyUser } from "../account/legacy-import";
 import { migrate } from "../account/migrations";
@@ -565,11 +565,6 @@ export class UserState extends DurableObject<Env> {
 		putPending(this.sql, key, value, expiresAt);
 	}
 
-	/** Check-and-consume in one synchronous step: whoever takes it first has it. */
-	takePending(key: string, now: number): string | null {
-		return takePending(this.sql, key, now);
-	}
-
 	/** Reads without consuming (TOTP activation keeps the secret until a code matches). */
 	peekPending(key: string, now: number): string | null {
 		return peekPending(this.sql, key, now);
@@ -742,10 +737,6 @@ export class UserState extends DurableObject<Env> {
 	/** Whether the user has a passkey with this credential id (a registration whose answer was lost asks). */
 	hasCredential(credentialId: string): boolean {
 		return findPasskeyByCredentialId(this.db, credentialId) !== undefined;
-	}
-
-	passkeys(): PasskeyRow[] {
-		return listPasskeys(this.db);
 	}
 
 	renamePasskey(id: string, name: string): PasskeyRow | null {

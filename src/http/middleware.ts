@@ -1,17 +1,15 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { type SessionRequirement as GateRequirement, sessionRefusal } from "../account/session-gate";
-import { userStateFor } from "../durable/stubs";
 import { clock } from "../lib/clock";
 import { readConfig } from "../lib/config";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 import { createMetrics } from "../lib/metrics";
-import { SECOND_FACTOR_LIMIT } from "../services/limits";
-import { rateLimited } from "../services/second-factor";
 import { hashToken, recordCeremonyUse, recordSessionUse, resolveSession, tokenUser } from "../services/sessions";
 import { createDb } from "../storage/db";
 import type { AppEnv } from "./context";
+import { assertSecondFactorOpen } from "./rate-limit-gate";
 import { clearLegacySessionCookie, deliverToken, SESSION_COOKIE, sessionCookieCount } from "./session-response";
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -231,19 +229,8 @@ export async function settleDeferredSession(c: Context<AppEnv>): Promise<void> {
 	const resolved = await resolveSession(c.env.USER_STATE, deferred.token, { maxAge: c.var.config.sessionMaxAge });
 	const refusal = sessionRefusal(resolved?.session ?? null, deferred.requirement, deferred.csrf, clock.now());
 	if (refusal) throw new ApiError(refusal);
-	if (deferred.gate && resolved) {
-		const status = await userStateFor(c.env.USER_STATE, resolved.session.userId).attemptStatus({
-			...SECOND_FACTOR_LIMIT,
-			now: clock.now(),
-		});
-		if (status.locked) {
-			throw rateLimited(
-				{ userState: c.env.USER_STATE, metrics: c.var.metrics, client: deferred.client, startedAt: c.var.startedAt },
-				status.retryAfterSeconds,
-				deferred.gate,
-			);
-		}
-	}
+	if (deferred.gate && resolved)
+		await assertSecondFactorOpen(c, resolved.session.userId, deferred.client, deferred.gate);
 }
 
 function setsSessionCookie(response: Response): boolean {

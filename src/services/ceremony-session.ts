@@ -1,8 +1,7 @@
 import type { SessionRow } from "../account/schema";
-import type { SessionRefusal, SessionRequirement } from "../account/session-gate";
+import type { SessionRequirement } from "../account/session-gate";
 import type { SessionGate } from "../account/sessions";
 import { clock } from "../lib/clock";
-import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 
 // A ceremony whose session check runs inside its one call of the user's
@@ -31,8 +30,4 @@ export interface DeferredSession {
 
 export function sessionGate(deferred: DeferredSession, maxAge: number, now = clock.now()): SessionGate {
 	return { tokenHash: deferred.tokenHash, requirement: deferred.requirement, csrf: deferred.csrf, maxAge, now };
-}
-
-export function refusedSession(refusal: SessionRefusal): ApiError {
-	return new ApiError(refusal);
 }

@@ -6,7 +6,6 @@ import {
 } from "@simplewebauthn/server";
 import type { RegistrationKind } from "../account/passkey-registration";
 import type { PasskeyRow } from "../account/schema";
-import type { SetupUpgrade } from "../account/sessions";
 import { claimCredential, releaseCredentials } from "../directory/credentials";
 import { type UserStateNamespace, userStateFor } from "../durable/stubs";
 import { clock } from "../lib/clock";
@@ -17,32 +16,18 @@ import type { KeySet } from "../lib/key-set";
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { type Db, isForeignKeyViolation } from "../storage/db";
 import type { KnownFailure } from "../webauthn/ceremony-failure";
-import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
-import { type DeferredSession, refusedSession, sessionGate } from "./ceremony-session";
-import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
-import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import {
-	type AuthenticatedSession,
-	draftSession,
-	type IssuedSession,
-	methodsOf,
-	prepareSetupUpgrade,
-	type SecondFactorMethod,
-	UNKNOWN_SOURCE,
-} from "./sessions";
-
-/** Asks the change that adds a factor to end the user's setup_required sessions; `upgrade`: the requesting one. */
-export interface SetupChange {
-	upgrade?: SetupUpgrade;
-}
-
 import { inspectRegistration, SUPPORTED_ALGORITHMS } from "../webauthn/inspect";
+import { type PasskeyView, viewPasskey } from "../webauthn/passkey-view";
 import {
 	CHALLENGE_TTL,
 	type RegistrationClaim,
 	RegistrationRefused,
 	verifyNewCredential,
 } from "../webauthn/registration";
+import { type DeferredSession, sessionGate } from "./ceremony-session";
+import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
+import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
+import { draftSession, type IssuedSession, methodsOf, type SecondFactorMethod, UNKNOWN_SOURCE } from "./sessions";
 
 export interface RegistrationDeps {
 	db: Db;
@@ -76,7 +61,7 @@ export async function createRegistrationOptions(
 		challenge,
 		ttl: CHALLENGE_TTL,
 	});
-	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	if (stored.status === "refused_session") throw new ApiError(stored.refusal);
 	deferred.checked = true;
 	const { account, passkeys: existing } = stored;
 	deferred.used = { row: stored.session, email: account.email, externalId: account.externalId };
@@ -116,24 +101,6 @@ export interface RegistrationCompleted {
 	 * when a concurrent change of the same session upgraded it first.
 	 */
 	upgraded: (IssuedSession & { methods: SecondFactorMethod[] }) | null;
-}
-
-/**
- * What the change that adds a factor does to setup_required sessions: under
- * the policy, or from a setup_required session (one made while the policy
- * was on), it ends the user's setup_required sessions and, for the latter,
- * writes the full session that replaces the requesting one (`issued`).
- * Otherwise nothing: with the policy off the batch is as it always was.
- */
-export async function setupChangeFor(
-	session: AuthenticatedSession,
-	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">,
-): Promise<{ change: SetupChange; issued: IssuedSession | null } | null> {
-	if (session.level === "setup_required") {
-		const { upgrade, issued } = await prepareSetupUpgrade(session, config.sessionMaxAge);
-		return { change: { upgrade }, issued };
-	}
-	return config.requireSecondFactor ? { change: {}, issued: null } : null;
 }
 
 /**
@@ -190,7 +157,7 @@ export async function completeRegistration(
 		};
 		if ("failure" in verified) {
 			const refused = await stub.registerPasskey({ ...common, failure: verified.failure, credentialTaken: false });
-			if (refused.status === "refused_session") throw refusedSession(refused.refusal);
+			if (refused.status === "refused_session") throw new ApiError(refused.refusal);
 			deferred.checked = true;
 			if (refused.status === "refused") throw refusedRegistration(refused);
 			throw new Error("a refused registration was stored");
@@ -226,7 +193,7 @@ export async function completeRegistration(
 		if (claimed && added.status !== "created" && added.status !== "credential_exists") {
 			await releaseCredentials(deps.db, userId, [row.credentialId]);
 		}
-		if (added.status === "refused_session") throw refusedSession(added.refusal);
+		if (added.status === "refused_session") throw new ApiError(added.refusal);
 		deferred.checked = true;
 		if (added.status === "created" && !added.upgradedTo) {
 			deferred.used = { row: added.session, email: added.account.email, externalId: added.account.externalId };

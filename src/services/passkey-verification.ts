@@ -13,7 +13,7 @@ import type { MetricEvent } from "../lib/metrics";
 import { inspectAssertion } from "../webauthn/inspect";
 import { parseTransports } from "../webauthn/passkey-view";
 import { CHALLENGE_TTL } from "../webauthn/registration";
-import { type DeferredSession, refusedSession, sessionGate } from "./ceremony-session";
+import { type DeferredSession, sessionGate } from "./ceremony-session";
 import { SECOND_FACTOR_LIMIT } from "./limits";
 import { rateLimited, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent } from "./security-events";
@@ -36,7 +36,7 @@ export async function createAuthenticationOptions(
 		challenge,
 		ttl: CHALLENGE_TTL,
 	});
-	if (stored.status === "refused_session") throw refusedSession(stored.refusal);
+	if (stored.status === "refused_session") throw new ApiError(stored.refusal);
 	deferred.checked = true;
 	if (stored.status === "no_passkey") {
 		throw new ApiError("invalid_request", { message: "This account has no passkey to verify with." });
@@ -92,7 +92,7 @@ export async function verifyPasskeySecondFactor(
 		next: next.row,
 		activity: deps.events.activityFor(event),
 	});
-	if (outcome.status === "refused_session") throw refusedSession(outcome.refusal);
+	if (outcome.status === "refused_session") throw new ApiError(outcome.refusal);
 	deferred.checked = true;
 	if (outcome.status === "locked") throw rateLimited(deps, outcome.retryAfterSeconds, "webauthn");
 	const record = (metric: MetricEvent, result: "success" | "failure", reason?: string) =>

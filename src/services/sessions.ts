@@ -1,6 +1,5 @@
 import type { AuthenticatorCounts } from "../account/authenticators";
 import type { PasskeyRow, SessionRow } from "../account/schema";
-import { isRecentAt, RECENT_AUTHENTICATION } from "../account/session-gate";
 import type { SetupUpgrade } from "../account/sessions";
 import { type UserStateNamespace, type UserStateStub, userStateFor } from "../durable/stubs";
 import type { AccountIdentity, ResolvedRow } from "../durable/user-state";
@@ -8,7 +7,7 @@ import { type AmrRecord, type AmrUse, type AmrValue, amrClaims, withUse } from "
 import { clock, DAY, HOUR, iso, MINUTE } from "../lib/clock";
 import { DEFAULT_SESSION_MAX_AGE_DAYS } from "../lib/config";
 import { sha256Hex } from "../lib/crypto";
-import { randomBytes, toBase64Url, toHex } from "../lib/encoding";
+import { randomBytes, toHex } from "../lib/encoding";
 import { ApiError } from "../lib/errors";
 import type { ClientKind } from "../lib/metrics";
 import { UNKNOWN_DEVICE } from "../lib/user-agent";
@@ -19,7 +18,6 @@ export { newToken, tokenUser };
 
 export const PARTIAL_SESSION_TTL = 10 * MINUTE;
 export const FULL_SESSION_TTL = 30 * DAY;
-export { RECENT_AUTHENTICATION };
 /**
  * The absolute lifetime when the caller has no configuration at hand (tests,
  * tools); the Worker passes Config.sessionMaxAge (SESSION_MAX_AGE_DAYS).
@@ -177,12 +175,11 @@ export async function prepareSession(
 	/** How the user authenticated; without it the session claims nothing (amr empty, aal1). */
 	method?: AmrUse | AmrUse[],
 ): Promise<{ row: SessionRow; issued: IssuedSession }> {
-	const token = await newToken(user.id);
-	const now = clock.now();
+	const draft = await draftSession(user.id, level, source, maxAge);
 	const uses = method === undefined ? [] : Array.isArray(method) ? method : [method];
-	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, now), []);
-	const row = newSessionRow(await hashToken(token), user.id, level, now, maxAge, amr, source);
-	return { row, issued: { session: toAuthenticated(row, user, maxAge), token } };
+	const amr = uses.reduce<AmrRecord>((record, use) => withUse(record, use, draft.row.createdAt), []);
+	const row = { ...draft.row, amr };
+	return { row, issued: draft.issue(row, user) };
 }
 
 /**
@@ -489,10 +486,6 @@ export async function refreshAuthentication(
 	const amr = withUse(session.amr, method, now);
 	await stubOf(userState, session.userId).markAuthenticated(session.id, now, amr);
 	return { ...session, authenticatedAt: now, amr };
-}
-
-export function isRecent(session: AuthenticatedSession): boolean {
-	return isRecentAt(session.authenticatedAt, clock.now());
 }
 
 export function methodsOf(counts: AuthenticatorCounts): SecondFactorMethod[] {

@@ -7,11 +7,10 @@ import { type KeySet, openSealed, sealWithNewest, UnlistedKeyError } from "../li
 import type { ClientKind, Metrics } from "../lib/metrics";
 import { matchingStep, newTotpSecret, otpauthUri, qrSvg } from "../lib/totp";
 import { CeremonyFailure } from "../webauthn/ceremony-failure";
-import { setupChangeFor } from "./passkey-registration";
 import { generateRecoveryCodes, recordCodesGenerated } from "./recovery-codes";
 import { attemptSecondFactor, type SecondFactorDeps, type SecondFactorPassed } from "./second-factor";
 import { emitSecurityEvent, type SecurityEventSink } from "./security-events";
-import type { AuthenticatedSession, IssuedSession } from "./sessions";
+import { type AuthenticatedSession, type IssuedSession, prepareSetupUpgrade, type SetupUpgrade } from "./sessions";
 
 export const TOTP_SETUP_TTL = 10 * MINUTE;
 
@@ -60,6 +59,29 @@ export async function startTotpSetup(deps: TotpDeps, session: AuthenticatedSessi
 	await stub.putPending(setupKey(session.userId), sealed, clock.now() + TOTP_SETUP_TTL);
 	const uri = otpauthUri(deps.config.rpName, session.email, secret);
 	return { secret, otpauthUri: uri, qrSvg: qrSvg(uri) };
+}
+
+/** Asks the change that adds a factor to end the user's setup_required sessions; `upgrade`: the requesting one. */
+export interface SetupChange {
+	upgrade?: SetupUpgrade;
+}
+
+/**
+ * What the change that adds a factor does to setup_required sessions: under
+ * the policy, or from a setup_required session (one made while the policy
+ * was on), it ends the user's setup_required sessions and, for the latter,
+ * writes the full session that replaces the requesting one (`issued`).
+ * Otherwise nothing: with the policy off the transaction is as it always was.
+ */
+export async function setupChangeFor(
+	session: AuthenticatedSession,
+	config: Pick<Config, "sessionMaxAge" | "requireSecondFactor">,
+): Promise<{ change: SetupChange; issued: IssuedSession | null } | null> {
+	if (session.level === "setup_required") {
+		const { upgrade, issued } = await prepareSetupUpgrade(session, config.sessionMaxAge);
+		return { change: { upgrade }, issued };
+	}
+	return config.requireSecondFactor ? { change: {}, issued: null } : null;
 }
 
 /**

@@ -24,17 +24,22 @@ async function race(copies: number) {
 	return { user, responses };
 }
 
+/** Of two copies, exactly one verified and the other lost as expectLost allows. */
+function expectOneWinnerOfTwo(responses: { status: number; body: unknown }[], context: string): void {
+	expect(
+		responses.filter((r) => r.status === 200),
+		context,
+	).toHaveLength(1);
+	const refused = responses.find((r) => r.status !== 200);
+	if (!refused) throw new Error("no loser");
+	expectLost(refused, context);
+}
+
 describe("concurrent verifies of one assertion", () => {
 	it("with 2 copies: exactly one 200 and one refused, and one full session, 20 times", async () => {
 		for (let round = 0; round < 20; round++) {
 			const { user, responses } = await race(2);
-			expect(
-				responses.filter((r) => r.status === 200),
-				`round ${round}`,
-			).toHaveLength(1);
-			const refused = responses.find((r) => r.status !== 200);
-			if (!refused) throw new Error("no loser");
-			expectLost(refused, `round ${round}`);
+			expectOneWinnerOfTwo(responses, `round ${round}`);
 			// The sign-up session and the one that came out of the verify.
 			expect(await sessionCount(user.id, "full"), `round ${round}`).toBe(2);
 			expect(await sessionCount(user.id, "partial"), `round ${round}`).toBe(0);
@@ -75,13 +80,7 @@ describe("concurrent verifies of one assertion", () => {
 			}
 			const credential = await authenticator.getAssertion(await authenticationOptions(partial));
 			const responses = await Promise.all([postVerify(partial, credential), postVerify(partial, credential)]);
-			expect(
-				responses.filter((r) => r.status === 200),
-				`round ${round}`,
-			).toHaveLength(1);
-			const refused = responses.find((r) => r.status !== 200);
-			if (!refused) throw new Error("no loser");
-			expectLost(refused, `round ${round}`);
+			expectOneWinnerOfTwo(responses, `round ${round}`);
 			expect(await sessionCount(user.id, "full"), `round ${round}`).toBe(2);
 		}
 	});
